@@ -1,0 +1,10 @@
+"""`relay` commands: admin (placeholder until implemented)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add this module's commands to the `relay` parser."""

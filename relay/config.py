@@ -1,0 +1,136 @@
+"""YAML + environment -> frozen Settings; every problem reported at once with its key path.
+
+The only module that reads environment variables (it is handed a mapping, usually os.environ).
+Schema: CONTRACT section 3, plus the additions documented in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relay.events import Source
+from relay.secret import Secret
+
+DEFAULT_CONFIG_PATH = Path("config/relay.yaml")
+
+
+class Action(enum.StrEnum):
+    VERSION = "version"
+    HOOK = "hook"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionControlSettings:
+    """A route's `version_control` block: sent with the new version (action: version)."""
+
+    fields: tuple[tuple[str, str], ...]  # non-secret keys: type, path, subdir, branch, account
+    password: Secret | None = None
+
+    def to_api(self) -> dict[str, str]:
+        """The block as the cluster API expects it (the password revealed, for the wire only)."""
+        body = dict(self.fields)
+        if self.password is not None:
+            body["password"] = self.password.reveal()
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    index: int  # position in the file, for messages and `explain`
+    repo: str  # glob, matched case-insensitively
+    branch: str | None  # glob; exactly one of branch / tag is set
+    tag: str | None
+    cluster: int
+    action: Action
+    source: Source | None = None
+    version_control: VersionControlSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 5_242_880
+    shutdown_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    url: str = "sqlite:///relay.db"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterApiSettings:
+    token: Secret
+    base_url: str = "embedded"
+    request_timeout_s: float = 10.0
+    watch_timeout_s: float = 60.0
+    hook_hosts: tuple[str, ...] = ()
+
+    @property
+    def embedded(self) -> bool:
+        return self.base_url == "embedded"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    source: Source
+    secrets: tuple[Secret, ...]  # any one verifies (rotation)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    token: Secret | None = None  # None: the admin API is off
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutSettings:
+    timeout_s: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    level: str = "info"
+    format: str = "auto"  # auto (console on a TTY, JSON otherwise) | json | console
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    cluster_api: ClusterApiSettings
+    server: ServerSettings = field(default_factory=ServerSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    sources: Mapping[Source, SourceSettings] = field(default_factory=dict)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    routes: tuple[Route, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    path: str  # key path, e.g. "routes[2].branch" ("" for the file as a whole)
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(Exception):
+    """Every problem found in one configuration, not just the first."""
+
+    def __init__(self, problems: list[ConfigProblem] | tuple[ConfigProblem, ...]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+def load_settings(path: str | Path, environ: Mapping[str, str]) -> Settings:
+    """Read the YAML file at `path`; raise ConfigError with every problem found."""
+    raise NotImplementedError
+
+
+def parse_settings(data: object, environ: Mapping[str, str]) -> Settings:
+    """Validate an already-loaded YAML document; raise ConfigError with every problem found."""
+    raise NotImplementedError

@@ -1,0 +1,69 @@
+"""Every relay_* metric, built against a registry passed in (one registry per app)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from relay import __version__
+
+# Fixed label sets (CONTRACT section 6): label values never come from a payload.
+WEBHOOK_EVENTS = ("push", "tag_push", "ping", "other")
+WEBHOOK_OUTCOMES = (
+    "accepted", "ignored", "duplicate", "unauthorized", "malformed", "too_large",
+    "unsupported_media_type", "disabled", "store_error",
+)
+API_ENDPOINTS = (
+    "images", "apps.create", "apps.update", "apps.list", "apps.get", "apps.delete",
+    "apps.resize", "watch", "hook",
+)
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_ROLLOUT_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)
+
+
+class Metrics:
+    """The metric families of one relay app, registered on `registry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.webhooks_received = Counter(
+            "relay_webhooks_received_total", "Webhook deliveries received, by outcome.",
+            ["source", "event", "outcome"], registry=r,
+        )
+        self.deployments = Counter(
+            "relay_deployments_total", "Deployments that reached a final status.",
+            ["cluster", "action", "outcome"], registry=r,
+        )
+        self.deployment_duration = Histogram(
+            "relay_deployment_duration_seconds", "From trigger to final status.",
+            ["cluster", "outcome"], buckets=_ROLLOUT_BUCKETS, registry=r,
+        )
+        self.delivery_to_trigger = Histogram(
+            "relay_delivery_to_trigger_seconds",
+            "From receipt of a delivery to the trigger accepted by the cluster API.",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.deployments_queued = Gauge(
+            "relay_deployments_queued", "Deployments waiting to run.", registry=r,
+        )
+        self.deployments_in_progress = Gauge(
+            "relay_deployments_in_progress", "Deployments triggering or rolling out.", registry=r,
+        )
+        self.api_requests = Counter(
+            "relay_cluster_api_requests_total", "Requests to the cluster API.",
+            ["endpoint", "code"], registry=r,
+        )
+        self.api_request_duration = Histogram(
+            "relay_cluster_api_request_duration_seconds", "Cluster API request latency.",
+            ["endpoint"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.api_retries = Counter(
+            "relay_cluster_api_retries_total", "Cluster API requests retried.",
+            ["endpoint"], registry=r,
+        )
+        self.build_info = Gauge(
+            "relay_build_info", "Always 1; the version label tells the build.", ["version"],
+            registry=r,
+        )
+        self.build_info.labels(version=__version__).set(1)
