@@ -7,11 +7,14 @@ Schema: CONTRACT section 3, plus the additions documented in docs/configuration.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from relay.events import Source
+from relay.globs import compile_glob
 from relay.secret import Secret
 
 DEFAULT_CONFIG_PATH = Path("config/relay.yaml")
@@ -39,6 +42,8 @@ class VersionControlSettings:
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """One entry of `routes`; its globs are compiled once, here (GlobError if malformed)."""
+
     index: int  # position in the file, for messages and `explain`
     repo: str  # glob, matched case-insensitively
     branch: str | None  # glob; exactly one of branch / tag is set
@@ -47,6 +52,25 @@ class Route:
     action: Action
     source: Source | None = None
     version_control: VersionControlSettings | None = None
+    repo_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    ref_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ref = self.branch if self.tag is None else self.tag
+        if ref is None or (self.branch is not None and self.tag is not None):
+            raise ValueError("a route has exactly one of branch / tag")
+        object.__setattr__(self, "repo_pattern", compile_glob(self.repo, ignore_case=True))
+        object.__setattr__(self, "ref_pattern", compile_glob(ref))
+
+    @property
+    def ref_kind(self) -> Literal["branch", "tag"]:
+        """Whether this route matches a branch or a tag."""
+        return "branch" if self.branch is not None else "tag"
+
+    @property
+    def ref_glob(self) -> str:
+        """The branch or tag glob, whichever is set."""
+        return self.branch if self.branch is not None else str(self.tag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +152,30 @@ class ConfigError(Exception):
 
 def load_settings(path: str | Path, environ: Mapping[str, str]) -> Settings:
     """Read the YAML file at `path`; raise ConfigError with every problem found."""
-    raise NotImplementedError
+    from relay.config_schema import read_yaml  # the readers import this module's dataclasses
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError([ConfigProblem("", f"{path}: no such file")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigProblem("", f"{path}: not UTF-8 text")]) from exc
+    except OSError as exc:
+        raise ConfigError([ConfigProblem("", f"{path}: cannot read: {exc.strerror}")]) from exc
+    data, problem = read_yaml(text)
+    if problem is not None:
+        raise ConfigError([ConfigProblem(problem[0], f"{path}: {problem[1]}")])
+    return parse_settings(data, environ)
 
 
 def parse_settings(data: object, environ: Mapping[str, str]) -> Settings:
     """Validate an already-loaded YAML document; raise ConfigError with every problem found."""
-    raise NotImplementedError
+    from relay.config_schema import Problems
+    from relay.config_sections import build_settings
+
+    problems = Problems()
+    settings = build_settings(data, environ, problems)
+    if settings is None:
+        raise ConfigError([ConfigProblem(path, message) for path, message in problems.items])
+    return settings

@@ -1,10 +1,129 @@
-"""`relay` commands: check-config, routes explain (placeholder until implemented)."""
+"""`relay check-config` and `relay routes explain`: the configuration, seen from the shell.
+
+Both load the configuration as `relay serve` would, so they need the environment variables it
+names. Exit status: 0 fine (explain: at least one route matches), 1 explain: no route
+matches, 2 bad configuration or usage.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from pathlib import Path
 from typing import Any
+
+from relay.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from relay.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+from relay.events import Source
+from relay.routing import RouteVerdict, explain, verdicts_to_json
 
 
 def register(sub: Any) -> None:
-    """Add this module's commands to the `relay` parser."""
+    """Add `check-config` and `routes explain` to the `relay` parser."""
+    check = sub.add_parser(
+        "check-config", help="validate a configuration and the environment it names",
+        description="Validate the configuration file and the environment variables it names; "
+                    "print every problem with its key path.",
+        epilog="Exit status: 0 valid, 2 any problem.")
+    _config_option(check)
+    check.set_defaults(func=check_config)
+
+    routes = sub.add_parser("routes", help="inspect the route table",
+                            description="Inspect the route table of a configuration.")
+    _config_option(routes)
+    routes_sub = routes.add_subparsers(dest="routes_command", metavar="SUBCOMMAND", required=True)
+    explain_parser = routes_sub.add_parser(
+        "explain", help="which routes match a push, and why the others do not",
+        description="Judge every route against a push of REF to REPO from SOURCE.",
+        epilog="Exit status: 0 at least one route matches, 1 none does, 2 bad configuration "
+               "or usage.")
+    explain_parser.add_argument("--source", choices=[s.value for s in Source],
+                                help="the git host (default: any)")
+    explain_parser.add_argument("--repo", required=True, help="owner/name, as the host spells it")
+    explain_parser.add_argument("--ref", required=True,
+                                help="refs/heads/NAME, refs/tags/NAME, or a bare branch name")
+    explain_parser.add_argument("--json", action="store_true", help="print JSON")
+    _config_option(explain_parser, suppress=True)
+    explain_parser.set_defaults(func=routes_explain)
+
+
+def _config_option(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    # On a subcommand the default is suppressed, so `routes --config X explain` keeps X.
+    parser.add_argument("--config", type=Path, metavar="PATH",
+                        default=argparse.SUPPRESS if suppress else DEFAULT_CONFIG_PATH,
+                        help=f"configuration file (default: {DEFAULT_CONFIG_PATH})")
+
+
+def _load(path: Path) -> Settings | None:
+    """The settings, or None after printing every problem, one `PATH: message` a line."""
+    try:
+        return load_settings(path, os.environ)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        count = len(exc.problems)
+        print(f"relay: {path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        return None
+
+
+def check_config(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_USAGE
+    print(f"{args.config}: OK")
+    for label, value in summary(settings):
+        print(f"  {label:<12} {value}")
+    return EXIT_OK
+
+
+def summary(settings: Settings) -> list[tuple[str, str]]:
+    """What a configuration switches on, by variable name; never a secret's value."""
+    api = settings.cluster_api
+    sources = ", ".join(
+        f"{conf.source} ({', '.join(s.source for s in conf.secrets)})"
+        for conf in settings.sources.values()
+    )
+    admin = settings.admin.token
+    return [
+        ("server", f"{settings.server.host}:{settings.server.port}"),
+        ("store", settings.store.url),
+        ("cluster API", f"{api.base_url} (token from {api.token.source})"),
+        ("sources", sources or "none (every /hooks endpoint answers 404)"),
+        ("admin API", f"on (token from {admin.source})" if admin else "off"),
+        ("routes", str(len(settings.routes))),
+    ]
+
+
+def routes_explain(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_USAGE
+    source = Source(args.source) if args.source else None
+    verdicts = explain(settings.routes, source=source, repo=args.repo, ref=args.ref)
+    if args.json:
+        print(json.dumps(verdicts_to_json(verdicts, source=source, repo=args.repo, ref=args.ref),
+                         indent=2))
+    else:
+        print(f"source {source or 'any'}, repository {args.repo}, ref {args.ref}\n")
+        print(render_table(verdicts))
+        matched = sum(1 for v in verdicts if v.matched)
+        print(f"\n{matched} of {len(verdicts)} route{'s' if len(verdicts) != 1 else ''} match.")
+    return EXIT_OK if any(v.matched for v in verdicts) else EXIT_FAILED
+
+
+def render_table(verdicts: tuple[RouteVerdict, ...]) -> str:
+    """One row per route: MATCH yes/no and, for a no, every reason."""
+    rows = [("#", "MATCH", "REPO", "REF", "CLUSTER", "ACTION", "SOURCE", "WHY NOT")]
+    for v in verdicts:
+        route = v.route
+        rows.append((str(route.index), "yes" if v.matched else "no", route.repo,
+                     f"{route.ref_kind} {route.ref_glob}", str(route.cluster),
+                     route.action.value, route.source or "any", "; ".join(v.reasons)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines)

@@ -1,10 +1,90 @@
-"""`relay` commands: service (placeholder until implemented)."""
+"""`relay serve`: load the configuration, wire the app, serve until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
 from typing import Any
+
+from aiohttp import web
+
+from relay.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from relay.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
 
 
 def register(sub: Any) -> None:
-    """Add this module's commands to the `relay` parser."""
+    p = sub.add_parser(
+        "serve",
+        help="run the webhook relay service",
+        description="Serve webhooks, the admin API, /healthz, /readyz and /metrics.",
+        epilog="Secrets are read from the environment variables the configuration names.",
+    )
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, metavar="PATH",
+                   help=f"configuration file (default: {DEFAULT_CONFIG_PATH})")
+    p.set_defaults(func=serve)
+
+
+def load_or_report(path: Path) -> Settings | None:
+    """Load settings, or print every problem (one per line) to stderr and return None."""
+    try:
+        return load_settings(path, os.environ)
+    except ConfigError as exc:
+        print(f"relay: configuration {path} has {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = load_or_report(args.config)
+    if settings is None:
+        return EXIT_USAGE
+    from relay.logs import configure_logging
+
+    configure_logging(settings.logging.level, settings.logging.format)
+    try:
+        asyncio.run(run_server(settings))
+    except OSError as exc:
+        print(f"relay: cannot serve on {settings.server.host}:{settings.server.port}: {exc}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+async def run_server(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+    """Serve until SIGTERM/SIGINT; then stop accepting, finish in-flight requests, clean up."""
+    import structlog
+
+    from relay.app import create_app
+
+    log = structlog.get_logger("relay")
+    app = create_app(settings)
+    runner = web.AppRunner(
+        app, access_log=None, shutdown_timeout=settings.server.shutdown_timeout_s,
+        handle_signals=False,
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, settings.server.host, settings.server.port)
+        await site.start()
+        log.info("relay ready", url=f"http://{settings.server.host}:{settings.server.port}",
+                 store=settings.store.url.split("://", 1)[0],
+                 cluster_api=settings.cluster_api.base_url,
+                 sources=sorted(s.value for s in settings.sources), routes=len(settings.routes))
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("relay stopping")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+        log.info("relay stopped")

@@ -1,0 +1,137 @@
+"""The one factory that wires relay: settings in, an aiohttp Application out.
+
+Reading it top to bottom gives the table of contents: every resource has one AppKey and one
+cleanup_ctx entry, set up in order and torn down in reverse on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from relay.clock import Clock, SystemClock
+from relay.config import Settings
+from relay.metrics import Metrics
+from relay.store import Store, open_store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+METRICS = web.AppKey("metrics", Metrics)
+CLOCK = web.AppKey("clock", Clock)
+API = web.AppKey("api", Any)  # relay.cluster.ClusterClient, or a fake in tests
+WORKER = web.AppKey("worker", Any)  # relay.worker.Worker (None when run_worker=False)
+
+EMBEDDED_PREFIX = "/simulator"
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    api: Any = None,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
+    run_worker: bool = True,
+    worker_settings: Any = None,
+) -> web.Application:
+    """Build relay's application. Pass `store`/`api`/`clock`/`registry` to replace real ones."""
+    from relay import admin_api
+    from relay import web as handlers
+
+    app = web.Application(middlewares=[handlers.error_middleware])
+    app[SETTINGS] = settings
+    app[CLOCK] = clock if clock is not None else SystemClock()
+    app[METRICS] = Metrics(registry)
+    app.cleanup_ctx.append(_store_ctx(store))
+    app.cleanup_ctx.append(_api_ctx(api))
+    app.cleanup_ctx.append(_worker_ctx(run_worker, worker_settings))
+    handlers.add_routes(app)
+    admin_api.add_routes(app)
+    if settings.cluster_api.embedded:
+        _mount_simulator(app, settings)
+    return app
+
+
+def api_base_url(settings: Settings) -> str:
+    """The cluster API's URL; for `embedded`, the simulator mounted on relay's own port."""
+    if not settings.cluster_api.embedded:
+        return settings.cluster_api.base_url
+    host = settings.server.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.server.port}{EMBEDDED_PREFIX}"
+
+
+def _store_ctx(given: Store | None) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        store = given if given is not None else await open_store(app[SETTINGS].store.url)
+        app[STORE] = store
+        try:
+            yield
+        finally:
+            if given is None:
+                await store.close()
+
+    return ctx
+
+
+def _api_ctx(given: Any) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[API] = given
+            yield
+            return
+        from relay.cluster import ClusterClient
+
+        settings = app[SETTINGS]
+        session = aiohttp.ClientSession(trust_env=False)
+        try:
+            app[API] = ClusterClient(
+                session, api_base_url(settings), settings.cluster_api.token,
+                request_timeout_s=settings.cluster_api.request_timeout_s,
+                watch_timeout_s=settings.cluster_api.watch_timeout_s,
+                metrics=app[METRICS],
+            )
+            yield
+        finally:
+            await session.close()
+
+    return ctx
+
+
+def _worker_ctx(enabled: bool, worker_settings: Any) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if not enabled:
+            app[WORKER] = None
+            yield
+            return
+        from relay.worker import Worker
+
+        worker = Worker(app[STORE], app[API], app[SETTINGS], metrics=app[METRICS],
+                        clock=app[CLOCK], worker_settings=worker_settings)
+        app[WORKER] = worker
+        task = asyncio.create_task(worker.run(), name="relay-worker")
+        try:
+            yield
+        finally:
+            await worker.stop()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return ctx
+
+
+def _mount_simulator(app: web.Application, settings: Settings) -> None:
+    """base_url: embedded serves the cluster API simulator under /simulator on relay's port."""
+    from relay.simulator import create_simulator_app
+
+    sim = create_simulator_app(token=settings.cluster_api.token.reveal(), step_s=0.5)
+    app.add_subapp(EMBEDDED_PREFIX, sim)

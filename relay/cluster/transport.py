@@ -1,0 +1,146 @@
+"""One HTTP exchange with the cluster API, turned into bytes or an error of the tree.
+
+The only module of relay/cluster that touches aiohttp's exceptions: they are mapped here and
+never leak. Also `open_session()`, the session relay's commands and app use.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from relay.cluster.errors import (
+    BadResponse,
+    ClientError,
+    ClusterApiError,
+    Unavailable,
+    error_for_status,
+)
+from relay.metrics import Metrics
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What to send; `headers` may hold the token, so it is never shown."""
+
+    endpoint: str
+    method: str
+    url: str
+    timeout: aiohttp.ClientTimeout
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    params: Mapping[str, str] | None = None
+    data: bytes | None = None
+    skip_auto_headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+
+
+async def exchange(session: aiohttp.ClientSession, req: Exchange,
+                   metrics: Metrics | None) -> Answer:
+    """Send once; return a 2xx answer, raise the tree's error for anything else."""
+    started = time.perf_counter()
+    try:
+        status, headers, body = await _send(session, req)
+    except aiohttp.InvalidURL as exc:
+        _record(metrics, req.endpoint, "error", started)
+        raise ClientError(req.endpoint, f"invalid URL: {exc}") from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        _record(metrics, req.endpoint, "error", started)
+        raise unavailable(req.endpoint, exc, req.timeout) from exc
+    _record(metrics, req.endpoint, str(status), started)
+    if 200 <= status < 300:
+        return Answer(status, body)
+    raise error_for_status(req.endpoint, status, decode(body), headers)
+
+
+async def _send(session: aiohttp.ClientSession, req: Exchange
+                ) -> tuple[int, Mapping[str, str], bytes]:
+    async with session.request(
+        req.method, req.url, params=req.params, data=req.data, headers=dict(req.headers),
+        timeout=req.timeout, allow_redirects=False,
+        skip_auto_headers=req.skip_auto_headers or None,
+    ) as resp:
+        body = await resp.read()
+        return resp.status, resp.headers, body
+
+
+def _record(metrics: Metrics | None, endpoint: str, code: str, started: float) -> None:
+    if metrics is None:
+        return
+    metrics.api_requests.labels(endpoint=endpoint, code=code).inc()
+    metrics.api_request_duration.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+
+
+def unavailable(endpoint: str, exc: BaseException,
+                timeout: aiohttp.ClientTimeout) -> ClusterApiError:
+    """Map an aiohttp/OS failure; a ladder, most specific class first.
+
+    `reached=False` only when no connection was ever made, so the request cannot have been
+    acted on.
+    """
+    limit = f" after {timeout.total:g}s" if timeout.total else ""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return Unavailable(endpoint, f"connect timed out{limit}", reason="connect-timeout",
+                           reached=False)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Unavailable(endpoint, f"cannot connect: {exc.os_error.strerror or exc}",
+                           reason="refused", reached=False)
+    if isinstance(exc, TimeoutError):
+        return Unavailable(endpoint, f"timed out{limit}", reason="timeout", reached=True)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return Unavailable(endpoint, "truncated response body", reason="truncated",
+                           reached=True)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # Not HTTP at all (a bad status line or headers): nothing a retry would fix.
+        return BadResponse(endpoint, f"invalid HTTP response: {exc.message}",
+                           status=exc.status or None)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return Unavailable(endpoint, "server closed the connection", reason="reset",
+                           reached=True)
+    if isinstance(exc, OSError):
+        return Unavailable(endpoint, f"connection lost: {exc.strerror or exc}", reason="reset",
+                           reached=True)
+    return Unavailable(endpoint, f"connection failed: {type(exc).__name__}", reason="reset",
+                       reached=True)
+
+
+def decode(body: bytes) -> str:
+    return body.decode("utf-8", errors="replace")
+
+
+def json_error(endpoint: str, status: int, body: bytes, exc: ValueError) -> BadResponse:
+    """A 2xx whose body is not JSON: say where the JSON broke."""
+    where = ""
+    if isinstance(exc, json.JSONDecodeError):
+        where = f" at line {exc.lineno} column {exc.colno}"
+    return BadResponse(endpoint, f"invalid JSON{where}", status=status, body=decode(body))
+
+
+def request_timeout(total_s: float, *, connect_s: float | None = None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total_s, sock_connect=connect_s or total_s)
+
+
+@asynccontextmanager
+async def open_session(*, limit: int = 32, limit_per_host: int = 16, trust_env: bool = False,
+                       **kwargs: Any) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session with bounded connection pools and no environment proxies by default.
+
+    No default headers: the client sets `Authorization` per API call, and a hook POST must
+    carry only the headers it is given.
+    """
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit_per_host,
+                                     ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector, trust_env=trust_env,
+                                     timeout=aiohttp.ClientTimeout(total=None), **kwargs
+                                     ) as session:
+        yield session

@@ -1,0 +1,114 @@
+"""Deployment values shared by the store, the worker and the admin API (pure: no I/O)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+class DeploymentStatus(enum.StrEnum):
+    """CONTRACT section 5."""
+
+    QUEUED = "queued"
+    TRIGGERING = "triggering"
+    ROLLING_OUT = "rolling_out"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SUPERSEDED = "superseded"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+    @property
+    def final(self) -> bool:
+        return self not in _OPEN
+
+    @property
+    def active(self) -> bool:
+        """Triggering or rolling out: at most one per cluster."""
+        return self in (DeploymentStatus.TRIGGERING, DeploymentStatus.ROLLING_OUT)
+
+
+_OPEN = frozenset(
+    {DeploymentStatus.QUEUED, DeploymentStatus.TRIGGERING, DeploymentStatus.ROLLING_OUT}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeployment:
+    """A deployment to queue: from a matched route, a manual request or a redelivery."""
+
+    cluster: int
+    action: str
+    version: str
+    source: str | None = None
+    repo: str | None = None
+    ref: str | None = None
+    before: str | None = None  # the push's `before`, for the "older commit" rule
+    head_commit_at: datetime | None = None
+    manual: bool = False  # deliberate (admin API): never skipped for being older
+    route_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A stored deployment, as the admin API shows it."""
+
+    id: int
+    cluster: int
+    action: str
+    version: str
+    source: str | None
+    repo: str | None
+    ref: str | None
+    delivery_id: str | None
+    status: DeploymentStatus
+    created_at: datetime
+    triggered_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    superseded_by: int | None = None
+    before: str | None = None
+    head_commit_at: datetime | None = None
+    manual: bool = False
+    attempts: int = 0
+    route_index: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The DEPLOYMENT object of CONTRACT sections 4 and 5."""
+        return {
+            "id": self.id,
+            "cluster": self.cluster,
+            "action": self.action,
+            "version": self.version,
+            "source": self.source,
+            "repo": self.repo,
+            "ref": self.ref,
+            "delivery_id": self.delivery_id,
+            "status": self.status.value,
+            "created_at": iso(self.created_at),
+            "triggered_at": iso(self.triggered_at),
+            "finished_at": iso(self.finished_at),
+            "error": self.error,
+            "superseded_by": self.superseded_by,
+            "manual": self.manual,
+        }
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 with milliseconds and a Z suffix, or None (naive values are taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    """Inverse of `iso` (any ISO 8601 string with an offset or a Z), or None."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,153 @@
+"""The store interface: what the web layer and the worker need from SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
+from relay.rollout import Observation
+from relay.scheduling import History
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (unreachable, disk full, locked): retry later."""
+
+
+class LeaseLost(Exception):
+    """Another worker took this deployment over (its fence moved on): stop working on it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A deployment this worker now holds the lease of, ready to run or to resume."""
+
+    deployment: Deployment
+    fence: int  # every write about this deployment must carry it
+    snapshot: Observation | None  # the cluster before the trigger, once stored
+    resumed: bool  # taken over from an expired lease (after a crash or on another replica)
+    superseded: tuple[Deployment, ...] = ()  # older queued ones this claim finished
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A verified delivery to store, with the bytes and headers needed to forward it later."""
+
+    delivery_id: str
+    source: str
+    delivery_key: str
+    event: str
+    event_name: str
+    received_at: datetime
+    content_type: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    repo: str | None = None
+    ref: str | None = None
+    before: str | None = None
+    after: str | None = None
+    commit: str | None = None
+    head_commit_at: datetime | None = None
+    ignored: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDelivery:
+    delivery: NewDelivery
+    deployments: tuple[Deployment, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The delivery object of `GET /api/deliveries/{id}` (body and headers left out)."""
+        d = self.delivery
+        return {
+            "delivery_id": d.delivery_id,
+            "source": d.source,
+            "delivery_key": d.delivery_key,
+            "event": d.event,
+            "event_name": d.event_name,
+            "received_at": iso(d.received_at),
+            "repo": d.repo,
+            "ref": d.ref,
+            "before": d.before,
+            "after": d.after,
+            "commit": d.commit,
+            "ignored": d.ignored,
+            "content_type": d.content_type,
+            "body_bytes": len(d.body),
+            "deployments": [dep.to_json() for dep in self.deployments],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    delivery_id: str
+    duplicate: bool
+    deployments: tuple[Deployment, ...]
+
+
+class Store(Protocol):
+    """Implemented by SQLiteStore and PostgresStore; every method may raise StoreError."""
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def accept(
+        self, delivery: NewDelivery, deployments: Sequence[NewDeployment]
+    ) -> Accepted:
+        """Store the delivery and queue its deployments in one transaction, or find it stored."""
+        ...
+
+    async def get_delivery(self, delivery_id: str) -> StoredDelivery | None: ...
+
+    async def get_deployment(self, deployment_id: int) -> Deployment | None: ...
+
+    async def list_deployments(
+        self,
+        *,
+        cluster: int | None = None,
+        status: DeploymentStatus | None = None,
+        limit: int = 50,
+    ) -> tuple[Deployment, ...]: ...
+
+    async def enqueue(
+        self, deployment: NewDeployment, *, delivery_id: str | None = None, now: datetime
+    ) -> Deployment:
+        """Queue one deployment outside a delivery (admin API: by hand, or a redelivery)."""
+        ...
+
+    async def count_by_status(self) -> dict[DeploymentStatus, int]: ...
+
+    # -- the worker's side: claims with leases and fencing ---------------------------------
+
+    async def claim(self, *, owner: str, now: datetime, lease_s: float) -> Claim | None:
+        """Take the next deployment to work on, or None.
+
+        First an active deployment whose lease expired (resume it); else, for a cluster with
+        nothing active, the deployment `scheduling.plan` picks (the others are superseded).
+        """
+        ...
+
+    async def renew(self, deployment_id: int, *, fence: int, now: datetime,
+                    lease_s: float) -> None:
+        """Extend the lease; raise LeaseLost when another worker holds it now."""
+        ...
+
+    async def save_snapshot(self, deployment_id: int, *, fence: int,
+                            snapshot: Observation) -> None: ...
+
+    async def mark_rolling_out(self, deployment_id: int, *, fence: int,
+                               triggered_at: datetime) -> None: ...
+
+    async def finish(self, deployment_id: int, *, fence: int, status: DeploymentStatus,
+                     now: datetime, error: str | None = None) -> Deployment:
+        """Record a final status and drop the lease; raise LeaseLost if it is not ours."""
+        ...
+
+    async def release(self, deployment_id: int, *, fence: int) -> None:
+        """Give the lease up at once (graceful shutdown): the next claim resumes it."""
+        ...
+
+    async def history(self, cluster: int) -> History: ...

@@ -1,0 +1,292 @@
+"""The embedded store: one SQLite file in WAL mode with synchronous=FULL.
+
+Every statement runs on one dedicated thread that owns the connection, so the event loop never
+blocks on disk and writes never interleave. Write transactions start with BEGIN IMMEDIATE: the
+write lock is taken up front, so two writers (threads or processes) can never deadlock on a
+read-to-write upgrade; a second process waits up to `busy_timeout_ms` for the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
+from relay.rollout import Observation
+from relay.scheduling import History
+from relay.store import sqlite_queue as queue
+from relay.store.base import Accepted, Claim, NewDelivery, StoredDelivery, StoreError
+from relay.store.rows import (
+    DELIVERY_COLUMNS,
+    DEPLOYMENT_COLUMNS,
+    delivery_from_row,
+    deployment_from_row,
+    headers_json,
+    migrations,
+)
+
+T = TypeVar("T")
+
+
+class SQLiteStore:
+    """Store implementation on a local SQLite file (single process, or several on one host)."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.path = Path(path)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore(path={str(self.path)!r})"
+
+    @classmethod
+    async def open(cls, path: str | Path, *, busy_timeout_ms: int = 5000) -> SQLiteStore:
+        store = cls(path, busy_timeout_ms=busy_timeout_ms)
+        try:
+            await store._run(store._connect)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except RuntimeError as exc:  # the executor is shut down: the store was closed
+            raise StoreError(f"sqlite {self.path}: store is closed") from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"sqlite {self.path}: {exc}") from exc
+
+    def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._conn = conn
+        self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, sql in migrations("sqlite"):
+                if version in done:
+                    continue
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, iso(datetime.now(UTC))),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise sqlite3.OperationalError("store is closed")
+        return self._conn
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` in one IMMEDIATE transaction: all of it is committed, or none."""
+        conn = self._db()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    # -- Store interface ---------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._run(lambda: self._db().execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=True)
+
+    async def accept(
+        self, delivery: NewDelivery, deployments: Sequence[NewDeployment]
+    ) -> Accepted:
+        return await self._run(self._write, lambda c: _accept(c, delivery, deployments))
+
+    async def get_delivery(self, delivery_id: str) -> StoredDelivery | None:
+        return await self._run(_get_delivery, self._db(), delivery_id)
+
+    async def get_deployment(self, deployment_id: int) -> Deployment | None:
+        def query() -> Deployment | None:
+            row = self._db().execute(
+                f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ?", (deployment_id,)
+            ).fetchone()
+            return deployment_from_row(row) if row else None
+
+        return await self._run(query)
+
+    async def list_deployments(
+        self,
+        *,
+        cluster: int | None = None,
+        status: DeploymentStatus | None = None,
+        limit: int = 50,
+    ) -> tuple[Deployment, ...]:
+        where, args = _filters(cluster=cluster, status=status)
+
+        def query() -> tuple[Deployment, ...]:
+            rows = self._db().execute(
+                f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments {where} ORDER BY id DESC LIMIT ?",
+                (*args, limit),
+            )
+            return tuple(deployment_from_row(r) for r in rows)
+
+        return await self._run(query)
+
+    async def enqueue(
+        self, deployment: NewDeployment, *, delivery_id: str | None = None, now: datetime
+    ) -> Deployment:
+        def tx(conn: sqlite3.Connection) -> Deployment:
+            return _insert_deployment(conn, deployment, delivery_id, now)
+
+        return await self._run(self._write, tx)
+
+    async def count_by_status(self) -> dict[DeploymentStatus, int]:
+        def query() -> dict[DeploymentStatus, int]:
+            rows = self._db().execute("SELECT status, COUNT(*) FROM deployments GROUP BY status")
+            return {DeploymentStatus(s): n for s, n in rows}
+
+        return await self._run(query)
+
+    # -- the worker's side -------------------------------------------------------------------
+
+    async def claim(self, *, owner: str, now: datetime, lease_s: float) -> Claim | None:
+        return await self._run(self._write, lambda c: queue.claim(c, owner, now, lease_s))
+
+    async def renew(self, deployment_id: int, *, fence: int, now: datetime,
+                    lease_s: float) -> None:
+        args = (now.timestamp() + lease_s,)
+        await self._run(self._write, lambda c: queue.fenced_update(
+            c, deployment_id, fence, "lease_expires_at = ?", args))
+
+    async def save_snapshot(self, deployment_id: int, *, fence: int,
+                            snapshot: Observation) -> None:
+        args = (snapshot.to_json(),)
+        await self._run(self._write, lambda c: queue.fenced_update(
+            c, deployment_id, fence, "snapshot = ?", args))
+
+    async def mark_rolling_out(self, deployment_id: int, *, fence: int,
+                               triggered_at: datetime) -> None:
+        args = (iso(triggered_at),)
+        await self._run(self._write, lambda c: queue.fenced_update(
+            c, deployment_id, fence, "status = 'rolling_out', triggered_at = ?", args))
+
+    async def finish(self, deployment_id: int, *, fence: int, status: DeploymentStatus,
+                     now: datetime, error: str | None = None) -> Deployment:
+        return await self._run(self._write, lambda c: queue.finish(
+            c, deployment_id, fence, status, now, error))
+
+    async def release(self, deployment_id: int, *, fence: int) -> None:
+        await self._run(self._write, lambda c: queue.fenced_update(
+            c, deployment_id, fence, "lease_owner = NULL, lease_expires_at = NULL", ()))
+
+    async def history(self, cluster: int) -> History:
+        return await self._run(queue.history, self._db(), cluster)
+
+
+def _accept(
+    conn: sqlite3.Connection, d: NewDelivery, deployments: Sequence[NewDeployment]
+) -> Accepted:
+    cur = conn.execute(
+        f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (source, delivery_key) DO NOTHING",
+        (
+            d.delivery_id, d.source, d.delivery_key, d.event, d.event_name, iso(d.received_at),
+            d.content_type, headers_json(d.headers), d.body, d.repo, d.ref, d.before, d.after,
+            d.commit, iso(d.head_commit_at), d.ignored,
+        ),
+    )
+    if cur.rowcount == 0:
+        existing = _get_delivery_by_key(conn, d.source, d.delivery_key)
+        return Accepted(existing.delivery.delivery_id, True, existing.deployments)
+    created = tuple(
+        _insert_deployment(conn, dep, d.delivery_id, d.received_at) for dep in deployments
+    )
+    return Accepted(d.delivery_id, False, created)
+
+
+def _insert_deployment(
+    conn: sqlite3.Connection, dep: NewDeployment, delivery_id: str | None, now: datetime
+) -> Deployment:
+    row = conn.execute(
+        "INSERT INTO deployments (cluster, action, version, source, repo, ref, delivery_id, "
+        "route_index, manual, before_sha, head_commit_at, status, created_at) "
+        f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {DEPLOYMENT_COLUMNS}",
+        (
+            dep.cluster, dep.action, dep.version, dep.source, dep.repo, dep.ref, delivery_id,
+            dep.route_index, int(dep.manual), dep.before, iso(dep.head_commit_at),
+            DeploymentStatus.QUEUED.value, iso(now),
+        ),
+    ).fetchone()
+    return deployment_from_row(row)
+
+
+def _get_delivery(conn: sqlite3.Connection, delivery_id: str) -> StoredDelivery | None:
+    row = conn.execute(
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = ?", (delivery_id,)
+    ).fetchone()
+    return _with_deployments(conn, row) if row else None
+
+
+def _get_delivery_by_key(conn: sqlite3.Connection, source: str, key: str) -> StoredDelivery:
+    row = conn.execute(
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE source = ? AND delivery_key = ?",
+        (source, key),
+    ).fetchone()
+    return _with_deployments(conn, row)
+
+
+def _with_deployments(conn: sqlite3.Connection, row: sqlite3.Row) -> StoredDelivery:
+    deps = conn.execute(
+        f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE delivery_id = ? ORDER BY id",
+        (row["delivery_id"],),
+    )
+    return StoredDelivery(delivery_from_row(row), tuple(deployment_from_row(r) for r in deps))
+
+
+def _filters(*, cluster: int | None, status: DeploymentStatus | None) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    if cluster is not None:
+        clauses.append("cluster = ?")
+        args.append(cluster)
+    if status is not None:
+        clauses.append("status = ?")
+        args.append(status.value)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration script on semicolons (the scripts hold no procedural code)."""
+    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
