@@ -112,7 +112,9 @@ class AdminSettings:
 
 @dataclass(frozen=True, slots=True)
 class RolloutSettings:
-    timeout_s: float = 900.0
+    timeout_s: float = 900.0  # from trigger to verdict; then `timed_out`
+    lease_s: float = 30.0  # a crashed worker's deployment is taken over after this
+    poll_interval_s: float = 1.0  # at most one watch per interval (a watch that returns at once)
 
 
 @dataclass(frozen=True, slots=True)

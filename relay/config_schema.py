@@ -18,6 +18,7 @@ from relay.secret import Secret
 
 Problem = tuple[str, str]  # (key path, message)
 
+_MERGE = "tag:yaml.org,2002:merge"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -215,8 +216,10 @@ class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc, unused-ignore]
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: set[object] = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE:
+                continue  # `<<: *base` may be overridden; unhashable keys: PyYAML says so
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool) and key in seen:
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark,
                     f"found duplicate key '{key}'", key_node.start_mark)

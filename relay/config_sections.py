@@ -181,8 +181,13 @@ def read_admin(root: Node, env: Env) -> AdminSettings:
 
 
 def read_rollout(root: Node) -> RolloutSettings:
-    node = root.section("rollout", allowed=("timeout_s",))
-    return RolloutSettings(timeout_s=node.number("timeout_s", RolloutSettings().timeout_s))
+    node = root.section("rollout", allowed=("timeout_s", "lease_s", "poll_interval_s"))
+    default = RolloutSettings()
+    return RolloutSettings(
+        timeout_s=node.number("timeout_s", default.timeout_s),
+        lease_s=node.number("lease_s", default.lease_s),
+        poll_interval_s=node.number("poll_interval_s", default.poll_interval_s),
+    )
 
 
 def read_logging(root: Node) -> LoggingSettings:

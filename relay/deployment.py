@@ -75,6 +75,7 @@ class Deployment:
     manual: bool = False
     attempts: int = 0
     route_index: int | None = None
+    progress: dict[str, Any] | None = None  # latest rollout progress seen by the worker
 
     def to_json(self) -> dict[str, Any]:
         """The DEPLOYMENT object of CONTRACT sections 4 and 5."""
@@ -94,6 +95,8 @@ class Deployment:
             "error": self.error,
             "superseded_by": self.superseded_by,
             "manual": self.manual,
+            "attempts": self.attempts,
+            "progress": self.progress,
         }
 
 

@@ -263,8 +263,9 @@ def _hub_push(source: Source, p: _JSON, key: str) -> PushEvent:
     """
     ref, before, after = _ref_before_after(p)
     repository = _required(_required(p, "repository", dict), "full_name", str, "repository.")
+    commits = _optional(p, "commits", list)
     head_obj = _optional(p, "head_commit", dict)
-    head = _head_commit(head_obj, "head_commit.") if head_obj else _find_commit(p, after)
+    head = _head_commit(head_obj, "head_commit.") if head_obj else _find_commit(commits, after)
     return PushEvent(
         source=source, delivery_key=key, repository=repository, ref=ref,
         branch=_ref_name(ref, _HEADS), tag=_ref_name(ref, _TAGS), before=before, after=after,
@@ -288,7 +289,7 @@ def _gitlab_push(source: Source, p: _JSON, key: str) -> PushEvent:
         source=source, delivery_key=key, repository=_gitlab_repository(p), ref=ref,
         branch=_ref_name(ref, _HEADS), tag=_ref_name(ref, _TAGS), before=before, after=after,
         commit=commit, created=_is_zero(before), deleted=_is_zero(after), forced=False,
-        head_commit=_find_commit(p, commit),
+        head_commit=_find_commit(_optional(p, "commits", list), commit),
         pusher=_lenient_str(p, "user_username") or _lenient_str(p, "user_name"),
     )
 
@@ -330,9 +331,8 @@ def _hub_pusher(p: _JSON) -> str | None:
     return _lenient_str(sender, "login") if isinstance(sender, dict) else None
 
 
-def _find_commit(p: _JSON, commit_id: str) -> HeadCommit | None:
+def _find_commit(commits: list[Any] | None, commit_id: str) -> HeadCommit | None:
     """The last commit in `commits` with this id (GitLab and older Gitea send no head_commit)."""
-    commits = _optional(p, "commits", list)
     if not commits or _is_zero(commit_id):
         return None
     for index in range(len(commits) - 1, -1, -1):

@@ -111,7 +111,7 @@ async def receive(request: web.Request) -> web.Response:
             source=source.value, event=result.event, outcome=result.outcome
         ).inc()
         log.info(
-            "delivery", source=source.value, event=result.event, outcome=result.outcome,
+            "delivery", source=source.value, hook_event=result.event, outcome=result.outcome,
             status=status, duration_ms=round((time.perf_counter() - started) * 1000, 2),
             **fields,
         )

@@ -11,6 +11,7 @@ import contextlib
 import json
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -59,11 +60,11 @@ class WorkerSettings:
         r = settings.rollout
         return cls(
             rollout_timeout_s=r.timeout_s,
-            lease_s=getattr(r, "lease_s", cls.lease_s),
+            lease_s=r.lease_s,
             follow=FollowSettings(
                 watch_timeout_s=settings.cluster_api.watch_timeout_s,
                 request_timeout_s=settings.cluster_api.request_timeout_s,
-                min_poll_interval_s=getattr(r, "poll_interval_s", 1.0),
+                min_poll_interval_s=r.poll_interval_s,
             ),
         )
 
@@ -90,6 +91,11 @@ class Worker:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._triggering: set[int] = set()
         self._no_triggers = asyncio.Event()
+        self._listeners: list[Callable[[Deployment], None]] = []
+
+    def add_listener(self, listener: Callable[[Deployment], None]) -> None:
+        """Call `listener` with every deployment that reaches a final status here."""
+        self._listeners.append(listener)
 
     def wake(self) -> None:
         """Look for work now (a delivery was stored, a deployment ended)."""
@@ -277,14 +283,19 @@ class Worker:
         deadline = self._clock.monotonic() + max(0.0, self._ws.rollout_timeout_s - elapsed)
 
         async def progress(now: Observation, p: Progress) -> None:
-            log.debug("rollout progress", status=now.status, replaced=p.replaced, of=p.of,
-                      running=p.running, replicas=p.replicas)
+            data = {"status": now.status, "replaced": p.replaced, "of": p.of,
+                    "running": p.running, "replicas": p.replicas}
+            log.debug("rollout progress", **data)
+            with contextlib.suppress(StoreError):
+                await self._store.save_progress(dep.id, fence=claim.fence, progress=data)
 
         outcome = await follow(self._api, dep.cluster, judge, clock=self._clock,
                                deadline=deadline, settings=self._ws.follow, on_progress=progress)
         return _final(outcome, self._ws.rollout_timeout_s)
 
     def _record_final(self, dep: Deployment, **extra: Any) -> None:
+        for listener in self._listeners:
+            listener(dep)
         m = self._metrics
         cluster = str(dep.cluster)
         m.deployments.labels(cluster=cluster, action=dep.action, outcome=dep.status.value).inc()

@@ -19,6 +19,7 @@ from relay.cluster import (
     ClientError,
     ClusterApiError,
     ClusterClient,
+    Container,
     NotFound,
     RateLimited,
     RetryPolicy,
@@ -29,6 +30,7 @@ from relay.cluster import (
 )
 from relay.metrics import Metrics
 from relay.secret import Secret
+from relay.simulator import SIM_FAULTS, SIM_STATE, SimState, create_simulator_app, parse_fault
 
 TOKEN = "tok-3f9c1e-very-secret"
 Reply = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -425,3 +427,204 @@ async def test_token_never_in_logs_errors_or_metrics(rig: RigFactory) -> None:
     assert [e["event"] for e in logs] == ["cluster_api_retry", "cluster_api_retry"]
     from prometheus_client import generate_latest
     assert_no_token(logs, info.value, repr(info.value), generate_latest(r.metrics.registry))
+
+
+# === against the simulator ===============================================================
+
+
+@dataclass
+class Sim:
+    app: web.Application
+    client: ClusterClient
+    metrics: Metrics
+    sleeps: list[float]
+    url: str
+
+    @property
+    def state(self) -> SimState:
+        return self.app[SIM_STATE]
+
+    def fault(self, spec: str) -> None:
+        self.app[SIM_FAULTS].add(parse_fault(spec))
+
+    def count(self, name: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Sim]:
+    app = create_simulator_app(token=TOKEN, step_s=0.01, watch_timeout_s=5.0)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    sleeps: list[float] = []
+
+    async def record(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    try:
+        async with open_session() as session:
+            metrics = Metrics()
+            url = str(server.make_url(""))
+            client = ClusterClient(session, url, Secret(TOKEN, "RELAY_API_TOKEN"),
+                                   request_timeout_s=5.0, watch_timeout_s=5.0,
+                                   retry=RetryPolicy.no_wait(3, sleep=record), metrics=metrics)
+            yield Sim(app, client, metrics, sleeps, url)
+    finally:
+        await server.close()
+
+
+SPEC = {"name": "api-test", "image_type": 1, "image_id": 3, "spec_id": 1, "replicas": 2,
+        "version_control": {"type": "git", "path": "https://github.com/acme/x.git",
+                            "branch": "main", "version": "aaaa1111", "password": "hunter2"}}
+
+
+async def until(predicate: Callable[[], bool], *, rounds: int = 10_000) -> None:
+    """Yield to the loop (where the simulator runs) until `predicate` holds."""
+    for _ in range(rounds):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
+
+async def test_sim_images(sim: Sim) -> None:
+    images = await sim.client.images()
+    assert 30202 in {i.id for i in images.custom}
+    centos = next(i for i in images.public if i.id == 10005)
+    assert centos.constraint is not None and centos.constraint.min_combo == 20
+
+
+async def test_sim_get_demo_cluster(sim: Sim) -> None:
+    cluster = await sim.client.get(10702)
+    assert cluster.name == "shop-web" and cluster.replicas == 2 and len(cluster.containers) == 2
+    assert cluster.created_at is not None and cluster.created_at.tzinfo is not None
+    assert cluster.version_control is not None
+    assert cluster.version_control.password != "demo-password"  # the API masks it
+    assert cluster.web_hook_url is not None
+
+
+async def test_sim_create_get_update_resize_delete(sim: Sim) -> None:
+    created = await sim.client.create(SPEC)
+    assert created.url.startswith("http")
+    cluster = await sim.client.get(created.id)
+    assert cluster.name == "api-test" and cluster.version == "aaaa1111"
+
+    await sim.client.update(created.id, {"version_control": {"version": "bbbb2222"}})
+    assert (await sim.client.get(created.id)).version == "bbbb2222"
+    assert sim.state.put_bodies[created.id] == [{"version_control": {"version": "bbbb2222"}}]
+
+    await sim.client.resize(created.id, 3)
+    assert (await sim.client.get(created.id)).replicas == 3
+
+    await sim.client.delete(created.id)
+    with pytest.raises(NotFound):
+        await sim.client.get(created.id)
+
+
+async def test_sim_iter_all_over_several_pages(sim: Sim) -> None:
+    for n in range(32):
+        await sim.client.create({**SPEC, "name": f"c{n}"})
+    page = await sim.client.list(limit=30)
+    assert page.total == 35 and len(page.clusters) == 30
+    ids = [c.id async for c in sim.client.iter_all()]
+    assert len(ids) == 35 and len(set(ids)) == 35
+    assert {10702, 10703, 10800} <= set(ids)
+    assert sim.state.requests["apps.list"] == 1 + 2
+
+
+async def test_sim_watch_wakes_on_a_version_change(sim: Sim) -> None:
+    before = (await sim.client.get(10702)).containers
+    watch = asyncio.create_task(sim.client.watch(10702, timeout_s=5.0))
+    await until(lambda: sim.state.requests["watch"] == 1)
+    await sim.client.update(10702, {"version_control": {"version": "cccc3333"}})
+    await asyncio.wait_for(watch, 2.0)  # woke well before its 5 s timeout
+
+    async def until_containers_change() -> tuple[Container, ...]:
+        while (now := await sim.client.watch(10702, timeout_s=5.0)) == before:
+            pass
+        return now
+
+    after = await asyncio.wait_for(until_containers_change(), 2.0)
+    assert set(after) - set(before)  # a new container replaced an old one
+
+
+async def test_sim_watch_timeout_returns_unchanged_containers(sim: Sim) -> None:
+    before = (await sim.client.get(10800)).containers
+    assert await sim.client.watch(10800, timeout_s=0.05) == before
+
+
+async def test_sim_hook_post(sim: Sim) -> None:
+    cluster = await sim.client.get(10800)
+    assert cluster.web_hook_url is not None
+    body = b'{"ref": "refs/heads/main", "after": "dddd4444"}'
+    status = await sim.client.post_hook(cluster.web_hook_url, body, {
+        "Content-Type": "application/json", "X-GitHub-Event": "push"})
+    assert status == 200
+    post = sim.state.hook_posts[-1]
+    assert post.body == body and post.headers["X-GitHub-Event"] == "push"
+    assert "Authorization" not in post.headers
+
+
+async def test_sim_errors_with_platform_code(sim: Sim) -> None:
+    with pytest.raises(NotFound, match=r"apps.get: HTTP 404 code=4040"):
+        await sim.client.get(999)
+    with pytest.raises(ClientError) as info:
+        await sim.client.create({**SPEC, "spec_id": 7})
+    assert info.value.status == 400 and info.value.code == 4004 and "spec_id" in info.value.msg
+    assert sim.state.requests["apps.create"] == 1  # a 400 is not retried
+
+
+async def test_sim_wrong_token_is_unauthorized(sim: Sim) -> None:
+    async with open_session() as session:
+        client = ClusterClient(session, sim.url, Secret("wrong-" + TOKEN),
+                               retry=RetryPolicy.no_wait(3))
+        with pytest.raises(Unauthorized) as info:
+            await client.list()
+    assert info.value.code == 4011
+    assert_no_token(info.value, repr(client))
+
+
+async def test_sim_503_twice_then_success(sim: Sim) -> None:
+    sim.fault("error:apps.get:503:count=2")
+    assert (await sim.client.get(10702)).id == 10702
+    assert sim.state.requests["apps.get"] == 3
+    assert sim.count("relay_cluster_api_retries_total", endpoint="apps.get") == 2
+    assert sim.count("relay_cluster_api_requests_total", endpoint="apps.get", code="503") == 2
+
+
+async def test_sim_429_retry_after(sim: Sim) -> None:
+    sim.fault("error:images:429:count=1:retry-after=4")
+    await sim.client.images()
+    assert sim.sleeps == [4.0]
+
+
+async def test_sim_create_not_retried_after_reset(sim: Sim) -> None:
+    sim.fault("reset:apps.create:count=1")
+    with pytest.raises(Unavailable) as info:
+        await sim.client.create(SPEC)
+    assert info.value.reason == "reset"
+    assert sim.state.requests["apps.create"] == 1
+
+
+async def test_sim_create_not_retried_after_timeout(sim: Sim) -> None:
+    sim.fault("latency:apps.create:1:count=1")
+    async with open_session() as session:
+        client = ClusterClient(session, sim.url, Secret(TOKEN), request_timeout_s=0.05,
+                               retry=RetryPolicy.no_wait(3))
+        with pytest.raises(Unavailable, match="timed out"):
+            await client.create(SPEC)
+    assert sim.state.requests["apps.create"] == 1
+
+
+async def test_sim_html_and_truncated_and_reset(sim: Sim) -> None:
+    sim.fault("html:apps.get:502")
+    with pytest.raises(ServerError) as info:
+        await sim.client.get(10702)
+    assert info.value.body.startswith("<html>") and info.value.code is None
+    sim.app[SIM_FAULTS].clear()
+    sim.fault("truncated:apps.list")
+    with pytest.raises(BadResponse, match="invalid JSON"):
+        await sim.client.list()
+    sim.fault("reset:images")
+    with pytest.raises(Unavailable):
+        await sim.client.images()

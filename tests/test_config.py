@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped, unused-ignore]
 
 from relay.config import (
     Action,
@@ -30,7 +29,7 @@ ENV = {
     "RELAY_ADMIN_TOKEN": "admin-token-Ts36",
     "RELAY_VC_PASSWORD": "vc-password-Sr27",
 }
-SECRET_VALUES = [value for key, value in ENV.items()]
+SECRET_VALUES = list(ENV.values())
 
 
 def base() -> dict[str, Any]:
@@ -441,3 +440,25 @@ def test_no_secret_in_error_messages(tmp_path: Path) -> None:
     assert len(info.value.problems) == 3
     for value in [*SECRET_VALUES, "literal-pw-Qp18"]:
         assert value not in text
+
+
+def test_yaml_anchors_and_merge_keys_work(tmp_path: Path) -> None:
+    text = """\
+routes:
+  - &shop {repo: acme/shop, branch: main, cluster: 10702, action: version}
+  - <<: *shop
+    cluster: 10703
+"""
+    s = load(tmp_path, text)
+    assert [(r.repo, r.cluster) for r in s.routes] == [("acme/shop", 10702), ("acme/shop", 10703)]
+
+
+def test_a_mapping_as_a_key_is_a_yaml_error(tmp_path: Path) -> None:
+    assert "found unhashable key" in message_at(tmp_path, "? [1, 2]\n: x\n", "")
+
+
+@pytest.mark.parametrize("name", ["single-node-sqlite.yaml", "replicas-postgres.yaml"])
+def test_shipped_examples_load(name: str) -> None:
+    env = {**ENV, "RELAY_GITHUB_SECRET_NEXT": "gh-next-Po09"}
+    s = load_settings(REPO_ROOT / "config" / "examples" / name, env)
+    assert s.routes and not s.cluster_api.embedded

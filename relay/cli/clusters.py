@@ -12,10 +12,13 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from relay.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
 from relay.cluster import (
@@ -30,6 +33,7 @@ from relay.cluster import (
     open_session,
     to_jsonable,
 )
+from relay.logs import configure_logging
 from relay.secret import Secret
 
 TOKEN_ENV = "RELAY_API_TOKEN"
@@ -137,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--all cannot be combined with --limit or --offset")
         if hasattr(args, "file"):
             args.payload = read_payload(args.file)
-        return asyncio.run(_session(args, url, Secret(token, TOKEN_ENV)))
+        with _logs_to_stderr():
+            return asyncio.run(_session(args, url, Secret(token, TOKEN_ENV)))
     except UsageError as exc:
         return fail(str(exc), EXIT_USAGE)
     except Unavailable as exc:
@@ -148,6 +153,17 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{exc.endpoint} failed: {exc.detail}")
     except KeyboardInterrupt:
         return 130
+
+
+@contextmanager
+def _logs_to_stderr() -> Iterator[None]:
+    """Keep stdout for results: only warnings and worse, on stderr, while the command runs."""
+    saved = structlog.get_config()
+    configure_logging(level="warning", fmt="console", stream=sys.stderr)
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
 
 
 async def _session(args: argparse.Namespace, url: str, token: Secret) -> int:
@@ -248,7 +264,8 @@ async def _watch(client: ClusterClient, args: argparse.Namespace) -> int:
             print(json.dumps(doc, indent=None if args.follow else 2), flush=True)
         else:
             stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            print(f"{stamp} cluster {args.id}: {len(containers)} containers", flush=True)
+            noun = "container" if len(containers) == 1 else "containers"
+            print(f"{stamp} cluster {args.id}: {len(containers)} {noun}", flush=True)
             if containers:
                 print(_containers_text(containers), flush=True)
         if not args.follow:
@@ -318,8 +335,8 @@ def _cluster_text(c: Cluster) -> str:
                   ("type", "path", "subdir", "branch", "version", "account")]
         pairs.append(("version_control.password", "***" if vc.password else None))
     pairs += [(f"env_var.{k}", v) for k, v in sorted(c.env_var.items())]
-    pairs += [(f"volume.{v.name}", f"{v.mount_path}{' (ro)' if v.readonly else ''}")
-              for v in c.volumes]
+    pairs.append(("volumes", ", ".join(f"{v.mount_path}{' (ro)' if v.readonly else ''}"
+                                       for v in c.volumes)))
     width = max(len(k) for k, _ in pairs) + 1
     lines = [f"{k + ':':<{width}} {_s(v)}" for k, v in pairs]
     lines.append(f"\ncontainers ({len(c.containers)}):")

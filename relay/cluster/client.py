@@ -211,7 +211,7 @@ class ClusterClient:
         def on_retry(error: ClusterApiError, attempt: int, wait_s: float) -> None:
             if self._metrics is not None:
                 self._metrics.api_retries.labels(endpoint=endpoint).inc()
-            log.warning("cluster_api_retry", endpoint=endpoint, attempt=attempt,
+            log.info("cluster_api_retry", endpoint=endpoint, attempt=attempt,
                         wait_s=round(wait_s, 3), error=str(error))
         return on_retry
 

@@ -7,6 +7,7 @@ never leak. Also `open_session()`, the session relay's commands and app use.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -93,8 +94,7 @@ def unavailable(endpoint: str, exc: BaseException,
         return Unavailable(endpoint, f"connect timed out{limit}", reason="connect-timeout",
                            reached=False)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return Unavailable(endpoint, f"cannot connect: {exc.os_error.strerror or exc}",
-                           reason="refused", reached=False)
+        return Unavailable(endpoint, _connect_failure(exc), reason="refused", reached=False)
     if isinstance(exc, TimeoutError):
         return Unavailable(endpoint, f"timed out{limit}", reason="timeout", reached=True)
     if isinstance(exc, aiohttp.ClientPayloadError):
@@ -112,6 +112,15 @@ def unavailable(endpoint: str, exc: BaseException,
                            reached=True)
     return Unavailable(endpoint, f"connection failed: {type(exc).__name__}", reason="reset",
                        reached=True)
+
+
+def _connect_failure(exc: aiohttp.ClientConnectorError) -> str:
+    where = f"{exc.host}:{exc.port}"
+    if isinstance(exc.os_error, ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if isinstance(exc.os_error, socket.gaierror):
+        return f"cannot resolve {exc.host}: {exc.os_error.strerror}"
+    return f"cannot connect to {where}: {exc.os_error.strerror or type(exc.os_error).__name__}"
 
 
 def decode(body: bytes) -> str:

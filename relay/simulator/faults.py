@@ -218,7 +218,7 @@ _PARSERS = {
 class Faults:
     """The faults in force; counts and rates are consumed as requests match them."""
 
-    def __init__(self, faults: Iterable[Fault] = (), *, seed: int | None = None) -> None:
+    def __init__(self, faults: Iterable[Fault | str] = (), *, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
         self._faults: list[Fault] = []
         self._remaining: list[int | None] = []

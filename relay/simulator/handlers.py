@@ -15,6 +15,7 @@ from relay.simulator.state import SimState
 from relay.simulator.validation import (
     BAD_BODY,
     DUPLICATE_NAME,
+    NO_CLUSTER,
     ApiError,
     bad,
     check_replicas,
@@ -111,10 +112,13 @@ async def watch(request: web.Request) -> web.Response:
     timeout = min(float_param(raw, "timeout", default=settings.watch_timeout_s),
                   settings.watch_timeout_s)
     if not state.closing and not request.app[SIM_FAULTS].watch_immediate():
+        state.park_watch(cluster.id)
         try:
             await asyncio.wait_for(state.change_event(cluster.id).wait(), timeout)
         except TimeoutError:
             pass
+        finally:
+            state.watching[cluster.id] -= 1
     return web.json_response({"containers": containers_view(_cluster(request).containers)})
 
 
@@ -151,7 +155,7 @@ def _cluster(request: web.Request) -> Cluster:
     cluster_id = parse_cluster_id(request.match_info["id"])
     cluster = request.app[SIM_STATE].cluster(cluster_id)
     if cluster is None:
-        raise ApiError(404, 4040, f"id: no cluster {cluster_id}")
+        raise ApiError(404, NO_CLUSTER, f"id: no cluster {cluster_id}")
     return cluster
 
 

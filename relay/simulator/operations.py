@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from relay.simulator.faults import Faults
@@ -28,10 +28,14 @@ log = logging.getLogger("relay.simulator")
 class Operations:
     """Starts, supersedes and cancels the per-cluster background operations."""
 
-    def __init__(self, state: SimState, faults: Faults, *, step_s: float) -> None:
+    def __init__(
+        self, state: SimState, faults: Faults, *, step_s: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._state = state
         self._faults = faults
         self._step_s = step_s
+        self.sleep = sleep  # time is a seam: tests may replace it to release steps one by one
         self._current: dict[int, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -94,7 +98,7 @@ class Operations:
             log.error("simulator operation failed", exc_info=task.exception())
 
     async def _finish_after_step(self, cluster_id: int) -> None:
-        await asyncio.sleep(self._step_s)
+        await self.sleep(self._step_s)
         if cluster_id in self._state.clusters:
             self._state.settle(cluster_id, CREATE_SUCC)
 
@@ -103,11 +107,11 @@ class Operations:
         # A failing rollout replaces fewer than half, so old containers are left behind.
         todo = old[: len(old) // 2] if fail else old
         for container_id in todo:
-            await asyncio.sleep(self._step_s)
+            await self.sleep(self._step_s)
             if cluster_id not in self._state.clusters:
                 return
             self._state.swap_container(cluster_id, container_id)
         if fail or not todo:
-            await asyncio.sleep(self._step_s)
+            await self.sleep(self._step_s)
         if cluster_id in self._state.clusters:
             self._state.settle(cluster_id, UPDATE_FAIL if fail else CREATE_SUCC)

@@ -65,6 +65,8 @@ class SimState:
         self.hook_posts: list[HookPost] = []
         self.deploys: list[Deploy] = list(deploys)  # every rollout started, in order
         self.issued_masks: set[str] = set()  # every masked password handed out
+        self.watching: Counter[int] = Counter()  # cluster id -> watches held open now
+        self._parked: dict[int, asyncio.Event] = {}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -107,6 +109,16 @@ class SimState:
             event.set()
         for listener in self.listeners:
             listener()
+
+    def watch_parked(self, cluster_id: int) -> asyncio.Event:
+        """An event set when the next watch of the cluster is held open (for tests)."""
+        return self._parked.setdefault(cluster_id, asyncio.Event())
+
+    def park_watch(self, cluster_id: int) -> None:
+        self.watching[cluster_id] += 1
+        event = self._parked.pop(cluster_id, None)
+        if event is not None:
+            event.set()
 
     def shut_down(self) -> None:
         """Release every pending watch and make new ones answer at once."""

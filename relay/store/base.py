@@ -138,6 +138,9 @@ class Store(Protocol):
     async def save_snapshot(self, deployment_id: int, *, fence: int,
                             snapshot: Observation) -> None: ...
 
+    async def save_progress(self, deployment_id: int, *, fence: int,
+                            progress: dict[str, Any]) -> None: ...
+
     async def mark_rolling_out(self, deployment_id: int, *, fence: int,
                                triggered_at: datetime) -> None: ...
 

@@ -13,7 +13,7 @@ from relay.store.base import NewDelivery
 DEPLOYMENT_COLUMNS = (
     "id, cluster, action, version, source, repo, ref, delivery_id, status, created_at, "
     "triggered_at, finished_at, error, superseded_by, before_sha, head_commit_at, manual, "
-    "attempts, route_index"
+    "attempts, route_index, progress"
 )
 DELIVERY_COLUMNS = (
     "delivery_id, source, delivery_key, event, event_name, received_at, content_type, headers, "
@@ -44,6 +44,7 @@ def deployment_from_row(row: Mapping[str, Any]) -> Deployment:
         manual=bool(row["manual"]),
         attempts=int(row["attempts"]),
         route_index=row["route_index"],
+        progress=json.loads(row["progress"]) if row["progress"] else None,
     )
 
 

@@ -9,6 +9,7 @@ read-to-write upgrade; a second process waits up to `busy_timeout_ms` for the lo
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -194,6 +195,12 @@ class SQLiteStore:
         args = (snapshot.to_json(),)
         await self._run(self._write, lambda c: queue.fenced_update(
             c, deployment_id, fence, "snapshot = ?", args))
+
+    async def save_progress(self, deployment_id: int, *, fence: int,
+                            progress: dict[str, Any]) -> None:
+        args = (json.dumps(progress),)
+        await self._run(self._write, lambda c: queue.fenced_update(
+            c, deployment_id, fence, "progress = ?", args))
 
     async def mark_rolling_out(self, deployment_id: int, *, fence: int,
                                triggered_at: datetime) -> None:

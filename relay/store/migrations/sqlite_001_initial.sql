@@ -39,6 +39,7 @@ CREATE TABLE deployments (
     error            TEXT,
     superseded_by    INTEGER,
     snapshot         TEXT,
+    progress         TEXT,
     attempts         INTEGER NOT NULL DEFAULT 0,
     lease_owner      TEXT,
     lease_expires_at REAL,
