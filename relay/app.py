@@ -39,8 +39,13 @@ def create_app(
     registry: CollectorRegistry | None = None,
     run_worker: bool = True,
     worker_settings: Any = None,
+    retry: Any = None,
 ) -> web.Application:
-    """Build relay's application. Pass `store`/`api`/`clock`/`registry` to replace real ones."""
+    """Build relay's application.
+
+    `store`, `api`, `clock` and `registry` replace the real ones; `retry` is the cluster API
+    client's RetryPolicy (zero-wait in tests); `worker_settings` tunes the worker's timings.
+    """
     from relay import admin_api
     from relay import web as handlers
 
@@ -49,7 +54,7 @@ def create_app(
     app[CLOCK] = clock if clock is not None else SystemClock()
     app[METRICS] = Metrics(registry)
     app.cleanup_ctx.append(_store_ctx(store))
-    app.cleanup_ctx.append(_api_ctx(api))
+    app.cleanup_ctx.append(_api_ctx(api, retry))
     app.cleanup_ctx.append(_worker_ctx(run_worker, worker_settings))
     handlers.add_routes(app)
     admin_api.add_routes(app)
@@ -83,13 +88,13 @@ def _store_ctx(given: Store | None) -> CleanupCtx:
     return ctx
 
 
-def _api_ctx(given: Any) -> CleanupCtx:
+def _api_ctx(given: Any, retry: Any) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if given is not None:
             app[API] = given
             yield
             return
-        from relay.cluster import ClusterClient
+        from relay.cluster import ClusterClient, RetryPolicy
 
         settings = app[SETTINGS]
         session = aiohttp.ClientSession(trust_env=False)
@@ -98,6 +103,7 @@ def _api_ctx(given: Any) -> CleanupCtx:
                 session, api_base_url(settings), settings.cluster_api.token,
                 request_timeout_s=settings.cluster_api.request_timeout_s,
                 watch_timeout_s=settings.cluster_api.watch_timeout_s,
+                retry=retry if retry is not None else RetryPolicy(),
                 metrics=app[METRICS],
             )
             yield

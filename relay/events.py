@@ -95,7 +95,7 @@ class Delivery:
     delivery_key: str
     event: EventKind
     event_name: str  # the provider's own event header value, e.g. "push", "Push Hook"
-    content_type: str  # media type as received, e.g. "application/json"
+    content_type: str  # the Content-Type header as received, e.g. "application/json"
     forward_headers: tuple[tuple[str, str], ...]  # provider event + delivery headers to forward
     # Set for every push, deleted or ignored ones included (so they are stored with their
     # repository and ref); None for ping and other events. Act on it only when `ignored` is None.
@@ -127,7 +127,6 @@ class Unauthorized(WebhookError):
 class Malformed(WebhookError):
     status = 400
     outcome = "malformed"
-
 
 
 _JSON = dict[str, Any]  # a decoded JSON object; raw payload dicts never leave this module

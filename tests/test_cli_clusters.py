@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 
 from relay.cli import main
-from relay.simulator import SIM_STATE, SimState, create_simulator_app
+from relay.simulator import SIM_FAULTS, SIM_STATE, SimState, create_simulator_app, parse_fault
 
 TOKEN = "cli-token-5b8e2f-do-not-print"
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,6 +196,15 @@ async def test_platform_validation_error(cli: Cli, tmp_path: Path) -> None:
     assert r.code == 1
     assert one_line(r.err).startswith("relay: apps.create failed: HTTP 400 code=4004: ")
     assert "spec_id" in r.err
+
+
+async def test_create_cut_off_is_not_retried_and_says_so(cli: Cli, tmp_path: Path) -> None:
+    cli.app[SIM_FAULTS].add(parse_fault("reset:apps.create:count=1"))
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"name": "x", "image_type": 1, "image_id": 3, "spec_id": 1}))
+    r = await cli("create", "--file", str(spec))
+    assert r.code == 1 and "may have been created" in one_line(r.err)
+    assert cli.state.requests["apps.create"] == 1
 
 
 async def test_missing_token_exit_2(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

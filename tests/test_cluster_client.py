@@ -131,6 +131,15 @@ async def rig() -> AsyncIterator[RigFactory]:
             await server.close()
 
 
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """A test fails if it leaves asyncio tasks behind (model: kopf's conftest)."""
+    yield
+    current = asyncio.current_task()
+    leaked = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    assert not leaked, leaked
+
+
 def assert_no_token(*texts: object) -> None:
     for text in texts:
         assert TOKEN not in str(text)
@@ -295,6 +304,28 @@ async def test_truncated_body_is_unavailable(rig: RigFactory) -> None:
     with pytest.raises(Unavailable) as info:
         await r.client.get(1)
     assert info.value.reason == "truncated"
+
+
+async def test_garbage_instead_of_http_is_bad_response_without_token_in_cause() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with open_session() as session:
+            client = ClusterClient(session, f"http://127.0.0.1:{port}", Secret(TOKEN),
+                                   retry=RetryPolicy.no_wait(3))
+            with pytest.raises(BadResponse, match="invalid HTTP response") as info:
+                await client.get(1)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert_no_token(info.value, repr(info.value), repr(info.value.__cause__),
+                    repr(info.value.__context__))
 
 
 async def test_malformed_json_is_bad_response_and_not_retried(rig: RigFactory) -> None:
@@ -534,8 +565,9 @@ async def test_sim_iter_all_over_several_pages(sim: Sim) -> None:
 
 async def test_sim_watch_wakes_on_a_version_change(sim: Sim) -> None:
     before = (await sim.client.get(10702)).containers
+    parked = sim.state.watch_parked(10702)
     watch = asyncio.create_task(sim.client.watch(10702, timeout_s=5.0))
-    await until(lambda: sim.state.requests["watch"] == 1)
+    await asyncio.wait_for(parked.wait(), 2.0)  # the simulator holds the watch open
     await sim.client.update(10702, {"version_control": {"version": "cccc3333"}})
     await asyncio.wait_for(watch, 2.0)  # woke well before its 5 s timeout
 

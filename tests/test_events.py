@@ -86,6 +86,12 @@ def signed_headers(source: Source, body: bytes, **kw: Any) -> dict[str, str]:
     return gitea_headers(body, **kw)
 
 
+def sample_push(source: Source) -> bytes:
+    if source is Source.GITHUB:
+        return github_push()
+    return gitlab_push() if source is Source.GITLAB else gitea_push()
+
+
 SOURCES = list(Source)
 
 
@@ -110,9 +116,7 @@ def test_error_classes_carry_status_and_metric_outcome() -> None:
 )
 @pytest.mark.parametrize("source", SOURCES)
 def test_json_media_types_accepted(source: Source, content_type: str) -> None:
-    body = {Source.GITHUB: github_push, Source.GITLAB: gitlab_push, Source.GITEA: gitea_push}[
-        source
-    ]()
+    body = sample_push(source)
     headers = signed_headers(source, body, content_type=content_type)
     delivery = parse_delivery(source, headers, body, [SECRET, GITLAB_TOKEN])
     assert delivery.event is EventKind.PUSH

@@ -4,6 +4,7 @@ constant-time comparison inputs, and what counts as missing, empty or malformed.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -189,7 +190,7 @@ def test_form_payload_decoding() -> None:
 
 def test_fold_headers_first_of_repeats_wins() -> None:
     class Repeats(dict[str, str]):
-        def items(self):  # type: ignore[override]
+        def items(self) -> Iterator[tuple[str, str]]:  # type: ignore[override]
             return iter([("X-Event", "first"), ("x-event", "second"), ("Other", "v")])
 
     assert fold_headers(Repeats()) == {"x-event": "first", "other": "v"}

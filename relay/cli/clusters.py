@@ -29,6 +29,7 @@ from relay.cluster import (
     Image,
     ImageList,
     RetryPolicy,
+    ServerError,
     Unavailable,
     open_session,
     to_jsonable,
@@ -147,12 +148,21 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_USAGE)
     except Unavailable as exc:
         if exc.reached:
-            return fail(f"{exc.endpoint} failed: {exc.detail} (API at {url})")
+            return fail(f"{exc.endpoint} failed: {exc.detail} (API at {url}){_maybe_created(exc)}")
         return fail(f"the cluster API at {url} is unreachable: {exc.detail}")
     except ClusterApiError as exc:
-        return fail(f"{exc.endpoint} failed: {exc.detail}")
+        return fail(f"{exc.endpoint} failed: {exc.detail}{_maybe_created(exc)}")
     except KeyboardInterrupt:
         return 130
+
+
+def _maybe_created(exc: ClusterApiError) -> str:
+    """A create that failed after it may have reached the server was not retried: say why."""
+    if exc.endpoint != "apps.create" or not (isinstance(exc, Unavailable | ServerError)):
+        return ""
+    if isinstance(exc, ServerError) and exc.status == 503:
+        return ""
+    return "; the cluster may have been created: check `relay clusters list` before retrying"
 
 
 @contextmanager

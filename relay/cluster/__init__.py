@@ -21,13 +21,15 @@ from relay.cluster.models import (
     ImageList,
     VersionControl,
     Volume,
+    to_jsonable,
+)
+from relay.cluster.parsing import (
     parse_cluster,
     parse_containers,
     parse_created,
     parse_images,
     parse_page,
     parse_time,
-    to_jsonable,
 )
 from relay.cluster.retry import RetryPolicy
 from relay.cluster.transport import open_session

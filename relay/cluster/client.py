@@ -17,12 +17,8 @@ import structlog
 
 from relay import __version__
 from relay.cluster.errors import ClusterApiError, NotFound, ServerError, Unavailable
-from relay.cluster.models import (
-    Cluster,
-    ClusterPage,
-    Container,
-    Created,
-    ImageList,
+from relay.cluster.models import Cluster, ClusterPage, Container, Created, ImageList
+from relay.cluster.parsing import (
     parse_cluster,
     parse_containers,
     parse_created,

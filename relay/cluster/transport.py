@@ -50,14 +50,23 @@ async def exchange(session: aiohttp.ClientSession, req: Exchange,
                    metrics: Metrics | None) -> Answer:
     """Send once; return a 2xx answer, raise the tree's error for anything else."""
     started = time.perf_counter()
+    not_http: str | None = None
     try:
         status, headers, body = await _send(session, req)
     except aiohttp.InvalidURL as exc:
         _record(metrics, req.endpoint, "error", started)
         raise ClientError(req.endpoint, f"invalid URL: {exc}") from exc
+    except aiohttp.ClientResponseError as exc:
+        # Not HTTP (bad status line or headers). Its request_info holds our headers, token
+        # included, and its repr shows them: keep the message only, raised outside this
+        # block so that not even __context__ refers to it.
+        not_http = exc.message
     except (aiohttp.ClientError, TimeoutError) as exc:
         _record(metrics, req.endpoint, "error", started)
         raise unavailable(req.endpoint, exc, req.timeout) from exc
+    if not_http is not None:
+        _record(metrics, req.endpoint, "error", started)
+        raise BadResponse(req.endpoint, f"invalid HTTP response: {not_http}")
     _record(metrics, req.endpoint, str(status), started)
     if 200 <= status < 300:
         return Answer(status, body)
@@ -100,10 +109,6 @@ def unavailable(endpoint: str, exc: BaseException,
     if isinstance(exc, aiohttp.ClientPayloadError):
         return Unavailable(endpoint, "truncated response body", reason="truncated",
                            reached=True)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # Not HTTP at all (a bad status line or headers): nothing a retry would fix.
-        return BadResponse(endpoint, f"invalid HTTP response: {exc.message}",
-                           status=exc.status or None)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return Unavailable(endpoint, "server closed the connection", reason="reset",
                            reached=True)

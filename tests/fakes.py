@@ -1,0 +1,49 @@
+"""Test doubles of relay's own interfaces (never of aiohttp): a clock that does not wait."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from relay.deployment import Deployment
+
+
+class FakeClock:
+    """Time moves only when someone sleeps: timeouts are reached without waiting for them."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._start = start or datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+        self.offset = 0.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self.offset)
+
+    def monotonic(self) -> float:
+        return self.offset
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.offset += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+class Finals:
+    """A worker listener: await the final state of a deployment by id."""
+
+    def __init__(self) -> None:
+        self.done: dict[int, Deployment] = {}
+        self._waiters: dict[int, asyncio.Future[Deployment]] = {}
+
+    def __call__(self, dep: Deployment) -> None:
+        self.done[dep.id] = dep
+        waiter = self._waiters.pop(dep.id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(dep)
+
+    async def wait(self, dep_id: int, timeout: float = 10.0) -> Deployment:
+        if dep_id in self.done:
+            return self.done[dep_id]
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[dep_id] = waiter
+        return await asyncio.wait_for(waiter, timeout)

@@ -1,0 +1,298 @@
+"""Deploy orchestration end to end: relay and the simulator on loopback, real SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from relay.app import API, STORE, WORKER, create_app
+from relay.clock import Clock
+from relay.cluster import ClusterClient, RetryPolicy
+from relay.config import Settings
+from relay.deployment import Deployment, DeploymentStatus
+from relay.follow import FollowSettings
+from relay.simulator import SIM_FAULTS, SIM_STATE, create_simulator_app, parse_fault
+from relay.store import Store
+from relay.worker import WorkerSettings
+from tests.factories import ADMIN_HEADERS, API_TOKEN, VC_PASSWORD, make_settings, routes
+from tests.fakes import FakeClock, Finals
+from tests.payloads import github_headers, github_push, sha
+
+FAST = WorkerSettings(
+    rollout_timeout_s=20, lease_s=5, idle_poll_s=0.05, shutdown_grace_s=1,
+    follow=FollowSettings(watch_timeout_s=2, request_timeout_s=2, min_poll_interval_s=0.01,
+                          max_error_backoff_s=0.05),
+)
+
+
+@dataclass
+class Harness:
+    client: TestClient[Any, Any]
+    sim: TestServer
+    api: ClusterClient
+    finals: Finals
+    registry: CollectorRegistry
+
+    @property
+    def state(self) -> Any:
+        return self.sim.app[SIM_STATE]
+
+    @property
+    def store(self) -> Store:
+        return self.client.app[STORE]
+
+    def fault(self, spec: str) -> None:
+        self.sim.app[SIM_FAULTS].add(parse_fault(spec))
+
+    async def push(self, repo: str = "acme/shop", ref: str = "refs/heads/main", **kw: Any
+                   ) -> list[int]:
+        body = github_push(repo, ref, **kw)
+        resp = await self.client.post("/hooks/github", data=body, headers=github_headers(body))
+        assert resp.status == 202, await resp.text()
+        return [d["id"] for d in (await resp.json())["deployments"]]
+
+    async def final(self, dep_id: int, timeout: float = 15.0) -> Deployment:
+        return await self.finals.wait(dep_id, timeout)
+
+    async def wait_status(self, dep_id: int, status: DeploymentStatus,
+                          timeout: float = 10.0) -> None:
+        """Wait for a condition in the store (bounded; re-checked on every loop turn)."""
+        async with asyncio.timeout(timeout):
+            while (dep := await self.store.get_deployment(dep_id)) is None or \
+                    dep.status is not status:
+                await asyncio.sleep(0.005)
+
+    def puts(self, cluster: int) -> list[Any]:
+        return list(self.state.put_bodies.get(cluster, []))
+
+
+Factory = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+                  tmp_path: Path) -> AsyncIterator[Factory]:
+    servers: list[TestServer] = []
+
+    async def build(*, step_s: float = 0.02, clock: Clock | None = None,
+                    worker: WorkerSettings = FAST, public_url: str | None = None,
+                    settings: Settings | None = None) -> Harness:
+        sim = TestServer(create_simulator_app(token=API_TOKEN, step_s=step_s,
+                                              public_url=public_url, watch_timeout_s=5))
+        await sim.start_server()
+        servers.append(sim)
+        base = str(sim.make_url("")).rstrip("/")
+        settings = settings or make_settings(tmp_path, base_url=base, routes=routes(vc=True))
+        registry = CollectorRegistry()
+        app = create_app(settings, clock=clock, registry=registry, worker_settings=worker,
+                         retry=RetryPolicy.no_wait(attempts=4))
+        client = await aiohttp_client(app)
+        finals = Finals()
+        client.app[WORKER].add_listener(finals)
+        return Harness(client, sim, client.app[API], finals, registry)
+
+    yield build
+    for server in servers:
+        await server.close()
+
+
+def metric(h: Harness, name: str, **labels: str) -> float:
+    value = h.registry.get_sample_value(name, labels)
+    return value or 0.0
+
+
+async def test_push_updates_version_and_rollout_succeeds(harness: Factory) -> None:
+    h = await harness()
+    commit = sha("release-1")
+    [dep_id] = await h.push(after=commit)
+    final = await h.final(dep_id)
+    assert final.status is DeploymentStatus.SUCCEEDED, final.error
+    assert final.triggered_at is not None and final.finished_at is not None
+    cluster = await h.api.get(10702)
+    assert cluster.version == commit
+    # Only the version and the route's block were sent; the password came from the environment.
+    assert h.puts(10702) == [{"version_control": {"account": "deploy@example.com",
+                                                  "password": VC_PASSWORD, "version": commit}}]
+    assert metric(h, "relay_deployments_total", cluster="10702", action="version",
+                  outcome="succeeded") == 1
+    assert metric(h, "relay_delivery_to_trigger_seconds_count") == 1
+    assert metric(h, "relay_deployment_duration_seconds_count", cluster="10702",
+                  outcome="succeeded") == 1
+
+
+async def test_hook_action_forwards_the_delivery(harness: Factory) -> None:
+    h = await harness()
+    body = github_push("acme/shop", "refs/tags/v1.0.0", after=sha("tag"))
+    headers = github_headers(body, delivery="tag-delivery")
+    resp = await h.client.post("/hooks/github", data=body, headers=headers)
+    [dep] = (await resp.json())["deployments"]
+    final = await h.final(dep["id"])
+    assert final.status is DeploymentStatus.SUCCEEDED, final.error
+    [post] = h.state.hook_posts
+    assert post.cluster_id == 10800
+    assert post.body == body
+    sent = {k.lower(): v for k, v in post.headers.items()}
+    assert sent["x-github-event"] == "push"
+    assert sent["x-github-delivery"] == "tag-delivery"
+    assert sent["content-type"].startswith("application/json")
+    assert "authorization" not in sent and "x-hub-signature-256" not in sent
+
+
+async def test_hook_to_a_foreign_host_is_an_error(harness: Factory) -> None:
+    h = await harness(public_url="http://deploy.elsewhere.example:9")
+    [dep_id] = await h.push("acme/shop", "refs/tags/v2")
+    final = await h.final(dep_id)
+    assert final.status is DeploymentStatus.ERROR
+    assert "deploy.elsewhere.example" in (final.error or "")
+    assert h.state.hook_posts == []
+
+
+async def test_rollout_ending_in_fail_status_is_failed(harness: Factory) -> None:
+    h = await harness()
+    bad = sha("broken-build")
+    h.fault(f"fail-version:{bad}")
+    [dep_id] = await h.push(after=bad)
+    final = await h.final(dep_id)
+    assert final.status is DeploymentStatus.FAILED
+    assert "_fail" in (final.error or "")
+
+
+async def test_rollout_that_never_finishes_times_out_without_waiting(harness: Factory) -> None:
+    clock = FakeClock()
+    worker = WorkerSettings(rollout_timeout_s=10, lease_s=5, idle_poll_s=0.05,
+                            follow=FollowSettings(watch_timeout_s=2, request_timeout_s=2,
+                                                  min_poll_interval_s=1.0))
+    h = await harness(step_s=3600, clock=clock, worker=worker)
+    h.fault("watch-immediate")
+    started = time.monotonic()
+    [dep_id] = await h.push(after=sha("slow"))
+    final = await h.final(dep_id)
+    assert final.status is DeploymentStatus.TIMED_OUT
+    assert "no verdict after 10 s" in (final.error or "")
+    assert time.monotonic() - started < 5  # ten fake seconds, not real ones
+    # one watch per poll interval at most: ten seconds, about ten watches
+    assert h.state.requests["watch"] <= 11
+
+
+async def test_watch_returning_at_once_does_not_spin(harness: Factory) -> None:
+    interval = 0.05
+    worker = WorkerSettings(rollout_timeout_s=20, lease_s=5, idle_poll_s=0.05,
+                            follow=FollowSettings(watch_timeout_s=2, request_timeout_s=2,
+                                                  min_poll_interval_s=interval))
+    h = await harness(step_s=0.15, worker=worker)
+    h.fault("watch-immediate")
+    started = time.monotonic()
+    [dep_id] = await h.push(after=sha("spin"))
+    final = await h.final(dep_id)
+    elapsed = time.monotonic() - started
+    assert final.status is DeploymentStatus.SUCCEEDED
+    assert h.state.requests["watch"] <= elapsed / interval + 2
+
+
+async def test_server_errors_are_retried_then_succeed(harness: Factory) -> None:
+    h = await harness()
+    h.fault("error:apps.update:503:count=2")
+    [dep_id] = await h.push(after=sha("retry"))
+    final = await h.final(dep_id)
+    assert final.status is DeploymentStatus.SUCCEEDED, final.error
+    assert metric(h, "relay_cluster_api_retries_total", endpoint="apps.update") == 2
+    assert metric(h, "relay_cluster_api_requests_total", endpoint="apps.update", code="503") == 2
+
+
+async def test_client_error_refusal_ends_error_with_platform_message(harness: Factory) -> None:
+    h = await harness()
+    h.fault("error:apps.update:400:count=1")
+    [dep_id] = await h.push(after=sha("refused"))
+    final = await h.final(dep_id)
+    assert final.status is DeploymentStatus.ERROR
+    assert "HTTP 400" in (final.error or "")
+    assert metric(h, "relay_cluster_api_requests_total", endpoint="apps.update", code="400") == 1
+    assert metric(h, "relay_cluster_api_retries_total", endpoint="apps.update") == 0
+
+
+async def test_push_of_the_running_version_is_skipped(harness: Factory) -> None:
+    h = await harness()
+    current = (await h.api.get(10702)).version
+    assert current
+    [dep_id] = await h.push(after=current)
+    final = await h.final(dep_id)
+    assert final.status is DeploymentStatus.SKIPPED
+    assert "already" in (final.error or "")
+    assert h.puts(10702) == []
+
+
+async def test_burst_of_fifty_pushes_ends_in_one_more_rollout_of_the_newest(
+    harness: Factory,
+) -> None:
+    h = await harness(step_s=0.1)
+    commits = [sha(f"burst-{i}") for i in range(51)]
+    [first] = await h.push(after=commits[0], before=sha("base"),
+                           timestamp="2026-11-26T10:00:00+00:00")
+    await h.wait_status(first, DeploymentStatus.ROLLING_OUT)
+    ids = []
+    for i in range(1, 51):
+        ids += await h.push(after=commits[i], before=commits[i - 1],
+                            timestamp=f"2026-11-26T10:{i:02d}:00+00:00")
+    newest = await h.final(ids[-1], timeout=30)
+    assert newest.status is DeploymentStatus.SUCCEEDED, newest.error
+    assert (await h.final(first)).status is DeploymentStatus.SUCCEEDED
+    versions = [body["version_control"]["version"] for body in h.puts(10702)]
+    assert versions == [commits[0], commits[50]]
+    assert (await h.api.get(10702)).version == commits[50]
+    superseded = [await h.store.get_deployment(i) for i in ids[:-1]]
+    assert all(d is not None and d.status is DeploymentStatus.SUPERSEDED
+               and d.superseded_by == ids[-1] for d in superseded)
+
+
+async def test_older_commit_delivered_late_is_skipped(harness: Factory) -> None:
+    h = await harness()
+    a, b = sha("older"), sha("newer")
+    [dep_b] = await h.push(after=b, before=a, timestamp="2026-11-26T10:05:00+00:00")
+    assert (await h.final(dep_b)).status is DeploymentStatus.SUCCEEDED
+    [dep_a] = await h.push(after=a, before=sha("base"), timestamp="2026-11-26T10:00:00+00:00")
+    final = await h.final(dep_a)
+    assert final.status is DeploymentStatus.SKIPPED
+    assert (await h.api.get(10702)).version == b
+
+
+async def test_manual_rollback_is_not_skipped(harness: Factory) -> None:
+    h = await harness()
+    a, b = sha("v1"), sha("v2")
+    [dep_a] = await h.push(after=a, timestamp="2026-11-26T10:00:00+00:00")
+    await h.final(dep_a)
+    [dep_b] = await h.push(after=b, before=a, timestamp="2026-11-26T10:05:00+00:00")
+    await h.final(dep_b)
+    resp = await h.client.post("/api/deployments", json={"cluster": 10702, "version": a},
+                               headers=ADMIN_HEADERS)
+    assert resp.status == 202
+    rollback = await h.final((await resp.json())["id"])
+    assert rollback.status is DeploymentStatus.SUCCEEDED
+    assert (await h.api.get(10702)).version == a
+
+
+async def test_two_clusters_roll_out_in_parallel(harness: Factory) -> None:
+    h = await harness(step_s=0.1)
+    [shop] = await h.push("acme/shop", after=sha("p1"))
+    [api] = await h.push("acme/api", after=sha("p2"))
+    one, two = await h.final(shop), await h.final(api)
+    assert one.status is two.status is DeploymentStatus.SUCCEEDED
+    assert one.triggered_at and two.triggered_at and one.finished_at and two.finished_at
+    assert two.triggered_at < one.finished_at and one.triggered_at < two.finished_at
+
+
+async def test_deployments_of_a_deleted_cluster_fail_clearly(harness: Factory) -> None:
+    h = await harness(step_s=0.2)
+    [dep_id] = await h.push(after=sha("gone"))
+    await h.wait_status(dep_id, DeploymentStatus.ROLLING_OUT)
+    await h.api.delete(10702)
+    final = await h.final(dep_id)
+    assert final.status is DeploymentStatus.FAILED
+    assert "no longer exists" in (final.error or "")
