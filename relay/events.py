@@ -206,7 +206,7 @@ def _event_and_key(
         return event, key, ((event_name, event), (key_name, key))
     event = _required_header("X-Gitlab-Event", headers.get("x-gitlab-event"))
     # Idempotency-Key survives a re-send; X-Gitlab-Event-UUID and -Webhook-UUID do not (2.1).
-    idempotency_key = (headers.get("idempotency-key") or "").strip()
+    idempotency_key = _printable("Idempotency-Key", (headers.get("idempotency-key") or "").strip())
     if not idempotency_key:  # GitLab before 17.4
         return event, hashlib.sha256(body).hexdigest(), (("X-Gitlab-Event", event),)
     return event, idempotency_key, (("X-Gitlab-Event", event), ("Idempotency-Key", idempotency_key))
@@ -405,7 +405,15 @@ def _required_header(name: str, value: str | None) -> str:
     stripped = (value or "").strip()
     if not stripped:
         raise Malformed(f"missing {name} header")
-    return stripped
+    return _printable(name, stripped)
+
+
+def _printable(name: str, value: str) -> str:
+    # Event names and delivery ids are ASCII tokens (GUIDs, UUIDs); anything else would
+    # only trouble the store, the logs and the headers forwarded to a hook.
+    if not (value.isascii() and value.isprintable()):
+        raise Malformed(f"malformed {name} header: expected printable ASCII")
+    return value
 
 
 def _decode(raw: bytes | None, form: bool) -> _JSON:

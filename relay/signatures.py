@@ -144,7 +144,8 @@ def verify_token(name: str, value: str | None, secrets: Sequence[bytes]) -> None
     Both sides are hashed first so that the comparison takes the same time whatever the
     lengths: compare_digest alone returns early on a length mismatch.
     """
-    received = hashlib.sha256(_present(name, value).encode("utf-8")).digest()
+    # aiohttp decodes header bytes as UTF-8 with surrogateescape: this restores them.
+    received = hashlib.sha256(_present(name, value).encode("utf-8", "surrogateescape")).digest()
     keys = _usable(name, secrets)
     if not any(hmac.compare_digest(received, hashlib.sha256(key).digest()) for key in keys):
         raise SignatureError(f"{name} does not match any configured token")
@@ -226,7 +227,8 @@ def _standard_key(secret: bytes) -> bytes | None:
 
 
 def _standard_mac(key: bytes, msg_id: str, timestamp: str, body: bytes) -> bytes:
-    return hmac.digest(key, f"{msg_id}.{timestamp}.".encode() + body, "sha256")
+    signed = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogateescape") + body
+    return hmac.digest(key, signed, "sha256")
 
 
 def _standard_signatures(value: str) -> list[bytes]:

@@ -92,10 +92,19 @@ class Worker:
         self._triggering: set[int] = set()
         self._no_triggers = asyncio.Event()
         self._listeners: list[Callable[[Deployment], None]] = []
+        self._status_listeners: list[Callable[[int, DeploymentStatus], None]] = []
 
     def add_listener(self, listener: Callable[[Deployment], None]) -> None:
         """Call `listener` with every deployment that reaches a final status here."""
         self._listeners.append(listener)
+
+    def add_status_listener(self, listener: Callable[[int, DeploymentStatus], None]) -> None:
+        """Call `listener(deployment_id, status)` on every status this worker writes."""
+        self._status_listeners.append(listener)
+
+    def _notify(self, dep_id: int, status: DeploymentStatus) -> None:
+        for listener in self._status_listeners:
+            listener(dep_id, status)
 
     def wake(self) -> None:
         """Look for work now (a delivery was stored, a deployment ended)."""
@@ -153,6 +162,9 @@ class Worker:
     async def _run(self, claim: Claim) -> None:
         dep = claim.deployment
         structlog.contextvars.bind_contextvars(deployment_id=dep.id, cluster=dep.cluster)
+        if claim.resumed:
+            log.info("resuming deployment", status=dep.status.value,
+                     snapshot=claim.snapshot is not None)
         renewer = asyncio.create_task(self._renew(dep.id, claim.fence, asyncio.current_task()))
         try:
             status, error, extra = await self._drive(claim)
@@ -219,6 +231,7 @@ class Worker:
                 return DeploymentStatus.ERROR, str(exc), {}
         triggered_at = self._clock.now()
         await self._store.mark_rolling_out(dep.id, fence=claim.fence, triggered_at=triggered_at)
+        self._notify(dep.id, DeploymentStatus.ROLLING_OUT)
         self._metrics.delivery_to_trigger.observe(
             max(0.0, (triggered_at - dep.created_at).total_seconds()))
         return await self._follow(dep, claim, judge, triggered_at)
@@ -296,6 +309,7 @@ class Worker:
     def _record_final(self, dep: Deployment, **extra: Any) -> None:
         for listener in self._listeners:
             listener(dep)
+        self._notify(dep.id, dep.status)
         m = self._metrics
         cluster = str(dep.cluster)
         m.deployments.labels(cluster=cluster, action=dep.action, outcome=dep.status.value).inc()

@@ -27,8 +27,9 @@ VC_PASSWORD = "vc-password-s3cr3t"
 
 
 def routes(*, vc: bool = False) -> tuple[Route, ...]:
+    password = Secret(VC_PASSWORD, "RELAY_VC_PASSWORD")
     block = VersionControlSettings(fields=(("account", "deploy@example.com"),),
-                                   password=Secret(VC_PASSWORD, "RELAY_VC_PASSWORD")) if vc else None
+                                   password=password) if vc else None
     return (
         Route(index=0, repo="acme/shop", branch="main", tag=None, cluster=10702,
               action=Action.VERSION, version_control=block),

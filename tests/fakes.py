@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from relay.deployment import Deployment
+from relay.deployment import Deployment, DeploymentStatus
 
 
 class FakeClock:
@@ -41,9 +41,30 @@ class Finals:
         if waiter is not None and not waiter.done():
             waiter.set_result(dep)
 
-    async def wait(self, dep_id: int, timeout: float = 10.0) -> Deployment:
+    async def wait(self, dep_id: int, within: float = 10.0) -> Deployment:
         if dep_id in self.done:
             return self.done[dep_id]
         waiter = asyncio.get_running_loop().create_future()
         self._waiters[dep_id] = waiter
-        return await asyncio.wait_for(waiter, timeout)
+        return await asyncio.wait_for(waiter, within)
+
+
+class Statuses:
+    """A worker status listener: await the moment a deployment reaches a status."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[int, DeploymentStatus]] = set()
+        self._changed = asyncio.Condition()
+        self._pending: list[tuple[int, DeploymentStatus]] = []
+
+    def __call__(self, dep_id: int, status: DeploymentStatus) -> None:
+        self.seen.add((dep_id, status))
+        asyncio.get_running_loop().create_task(self._wake())
+
+    async def _wake(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait(self, dep_id: int, status: DeploymentStatus, within: float = 10.0) -> None:
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: (dep_id, status) in self.seen)

@@ -388,6 +388,24 @@ def test_github_required_headers(drop: str, message: str) -> None:
     assert refusal(Source.GITHUB, headers, body).message == message
 
 
+@pytest.mark.parametrize("value", ["d\u00e9livery", "id\x00", "a\udcff"])
+def test_delivery_ids_must_be_printable_ascii(value: str) -> None:
+    body = github_push()
+    error = refusal(Source.GITHUB, {**github_headers(body), "X-GitHub-Delivery": value}, body)
+    assert error.message == "malformed X-GitHub-Delivery header: expected printable ASCII"
+    error = refusal(Source.GITLAB, gitlab_headers(idempotency_key=value), gitlab_push())
+    assert error.message == "malformed Idempotency-Key header: expected printable ASCII"
+
+
+def test_gitlab_token_with_undecodable_bytes_is_compared_not_crashed() -> None:
+    # aiohttp hands over non-UTF-8 header bytes as surrogate escapes.
+    token = b"t\xff\xfeken"
+    headers = {**gitlab_headers(), "X-Gitlab-Token": token.decode("utf-8", "surrogateescape")}
+    assert parse_delivery(Source.GITLAB, headers, gitlab_push(), [token]).push is not None
+    with pytest.raises(Unauthorized):
+        parse_delivery(Source.GITLAB, headers, gitlab_push(), [GITLAB_TOKEN])
+
+
 def test_pusher_falls_back_to_sender() -> None:
     push = github(github_push(extra={"pusher": DROP, "sender": {"login": "bob"}})).push
     assert push is not None and push.pusher == "bob"

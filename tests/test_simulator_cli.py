@@ -138,11 +138,15 @@ async def test_state_round_trips_through_the_file(tmp_path: Path) -> None:
     assert no_tasks_left()
 
 
+async def never(_seconds: float) -> None:
+    await asyncio.Event().wait()
+
+
 async def test_an_interrupted_rollout_resumes_after_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     first = create_simulator_app(token=TOKEN, state_path=path)
     async with TestClient(TestServer(first)) as client:
-        first[SIM_OPS].sleep = asyncio.Event().wait  # type: ignore[assignment]  # never steps
+        first[SIM_OPS].sleep = never  # the rollout never gets past its first step
         await client.put("/api/v1/apps/10702", json={"env_var": {"X": "1"}}, headers=AUTH)
         old = {c.container_id for c in first[SIM_STATE].clusters[10702].containers}
     assert json.loads(path.read_text())["clusters"][0]["status"] == "updating"

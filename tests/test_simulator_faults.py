@@ -80,7 +80,8 @@ def _fields(fault: Fault) -> dict[str, Any]:
 @pytest.mark.parametrize(("spec", "names"), [
     ("explode:apps.get", "unknown kind 'explode'"),
     ("error:apps.gett:503", "unknown operation 'apps.gett'"),
-    ("error:apps.get", "missing argument"),
+    ("error:apps.get", "missing STATUS"),
+    ("latency:watch", "missing SECONDS"),
     ("error:apps.get:200", "status '200'"),
     ("error:apps.get:abc", "status 'abc'"),
     ("error:apps.get:503:count=0", "count '0'"),

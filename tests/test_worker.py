@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from relay.simulator import SIM_FAULTS, SIM_STATE, create_simulator_app, parse_f
 from relay.store import Store
 from relay.worker import WorkerSettings
 from tests.factories import ADMIN_HEADERS, API_TOKEN, VC_PASSWORD, make_settings, routes
-from tests.fakes import FakeClock, Finals
+from tests.fakes import FakeClock, Finals, Statuses
 from tests.payloads import github_headers, github_push, sha
 
 FAST = WorkerSettings(
@@ -39,6 +38,7 @@ class Harness:
     sim: TestServer
     api: ClusterClient
     finals: Finals
+    statuses: Statuses
     registry: CollectorRegistry
 
     @property
@@ -59,16 +59,11 @@ class Harness:
         assert resp.status == 202, await resp.text()
         return [d["id"] for d in (await resp.json())["deployments"]]
 
-    async def final(self, dep_id: int, timeout: float = 15.0) -> Deployment:
-        return await self.finals.wait(dep_id, timeout)
+    async def final(self, dep_id: int, within: float = 15.0) -> Deployment:
+        return await self.finals.wait(dep_id, within)
 
-    async def wait_status(self, dep_id: int, status: DeploymentStatus,
-                          timeout: float = 10.0) -> None:
-        """Wait for a condition in the store (bounded; re-checked on every loop turn)."""
-        async with asyncio.timeout(timeout):
-            while (dep := await self.store.get_deployment(dep_id)) is None or \
-                    dep.status is not status:
-                await asyncio.sleep(0.005)
+    async def wait_status(self, dep_id: int, status: DeploymentStatus) -> None:
+        await self.statuses.wait(dep_id, status)
 
     def puts(self, cluster: int) -> list[Any]:
         return list(self.state.put_bodies.get(cluster, []))
@@ -95,9 +90,10 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
         app = create_app(settings, clock=clock, registry=registry, worker_settings=worker,
                          retry=RetryPolicy.no_wait(attempts=4))
         client = await aiohttp_client(app)
-        finals = Finals()
+        finals, statuses = Finals(), Statuses()
         client.app[WORKER].add_listener(finals)
-        return Harness(client, sim, client.app[API], finals, registry)
+        client.app[WORKER].add_status_listener(statuses)
+        return Harness(client, sim, client.app[API], finals, statuses, registry)
 
     yield build
     for server in servers:
@@ -241,7 +237,7 @@ async def test_burst_of_fifty_pushes_ends_in_one_more_rollout_of_the_newest(
     for i in range(1, 51):
         ids += await h.push(after=commits[i], before=commits[i - 1],
                             timestamp=f"2026-11-26T10:{i:02d}:00+00:00")
-    newest = await h.final(ids[-1], timeout=30)
+    newest = await h.final(ids[-1], within=30)
     assert newest.status is DeploymentStatus.SUCCEEDED, newest.error
     assert (await h.final(first)).status is DeploymentStatus.SUCCEEDED
     versions = [body["version_control"]["version"] for body in h.puts(10702)]

@@ -19,8 +19,9 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "simulator",
         help="run the cluster API simulator",
-        description="Run the NetEase Cloud cluster API simulator. The API token is read from "
-        f"the {TOKEN_ENV} environment variable; clients must send 'Authorization: Token ...'.",
+        description="Run the NetEase Cloud cluster API simulator (seed/cluster-api.md).\n"
+        f"The token it accepts is read from {TOKEN_ENV}; clients send "
+        "'Authorization: Token ...'.\nIt never generates or prints a token.",
         epilog=GRAMMAR,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

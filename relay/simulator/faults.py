@@ -6,6 +6,7 @@ are deterministic. The grammar is documented in `GRAMMAR` (shown by `relay simul
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import random
 from collections.abc import Callable, Iterable
@@ -91,10 +92,8 @@ def parse_fault(spec: str) -> Fault:
     opts = _parse_options(spec, [p for p in parts[1:] if "=" in p])
     if opts.get("retry-after") is not None and kind is not FaultKind.ERROR:
         raise ValueError(f"fault {spec!r}: retry-after applies to error faults only")
-    fault = _PARSERS[kind](spec, args)
-    return Fault(
-        kind=kind, operation=fault.operation, status=fault.status, seconds=fault.seconds,
-        version=fault.version, count=_opt_int(opts, "count"), rate=opts.get("rate"),
+    return dataclasses.replace(
+        _PARSERS[kind](spec, args), count=_opt_int(opts, "count"), rate=opts.get("rate"),
         retry_after=_opt_int(opts, "retry-after"), spec=spec.strip(),
     )
 
@@ -152,16 +151,16 @@ def _operation(spec: str, args: list[str]) -> str:
     return args[0]
 
 
-def _arity(spec: str, args: list[str], low: int, high: int) -> None:
+def _arity(spec: str, args: list[str], low: int, high: int, missing: str = "") -> None:
     if len(args) > high:
         raise ValueError(f"fault {spec!r}: unexpected argument {':'.join(args[high:])!r}")
     if len(args) < low:
-        raise ValueError(f"fault {spec!r}: missing argument")
+        raise ValueError(f"fault {spec!r}: missing {missing}")
 
 
 def _p_latency(spec: str, args: list[str]) -> Fault:
     op = _operation(spec, args)
-    _arity(spec, args, 2, 2)
+    _arity(spec, args, 2, 2, "SECONDS")
     seconds = _number(spec, "seconds", args[1])
     if seconds < 0:
         raise ValueError(f"fault {spec!r}: seconds {args[1]!r} is negative")
@@ -170,7 +169,7 @@ def _p_latency(spec: str, args: list[str]) -> Fault:
 
 def _p_error(spec: str, args: list[str]) -> Fault:
     op = _operation(spec, args)
-    _arity(spec, args, 2, 2)
+    _arity(spec, args, 2, 2, "STATUS")
     return Fault(FaultKind.ERROR, op, status=_status(spec, args[1]))
 
 
