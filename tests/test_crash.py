@@ -72,14 +72,18 @@ class Relay:
         self.config, self.port, self.log = config, port, log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    async def start(self) -> None:
+    def spawn(self) -> int:
+        """Start the process; return the log offset its own output starts at."""
         offset = self.log.stat().st_size if self.log.exists() else 0
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "serve", "--config", str(self.config)],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **ENV},
-        )
-        out.close()
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "relay", "serve", "--config", str(self.config)],
+                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **ENV},
+            )
+        return offset
+
+    async def start(self) -> None:
+        offset = self.spawn()
         await eventually(lambda: b"relay ready" in self.log.read_bytes()[offset:] or self._died())
 
     def _died(self) -> bool:
