@@ -400,7 +400,11 @@ async def test_iter_all_walks_every_page(rig: RigFactory) -> None:
 async def test_iter_all_stops_when_total_never_arrives(
         rig: RigFactory, reply: Reply, expected: list[int]) -> None:
     r = await rig(reply)
-    ids = [c.id async for c in r.client.iter_all(page_size=10)]
+
+    async def collect() -> list[int]:
+        return [c.id async for c in r.client.iter_all(page_size=10)]
+
+    ids = await asyncio.wait_for(collect(), 5.0)  # a loop that never ends fails, not hangs
     assert ids == expected
     assert len(r.script.seen) == 2
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
@@ -16,10 +20,13 @@ from relay.app import API, STORE, WORKER, create_app
 from relay.clock import Clock
 from relay.cluster import ClusterClient, RetryPolicy
 from relay.config import Settings
-from relay.deployment import Deployment, DeploymentStatus
+from relay.deployment import Deployment, DeploymentStatus, NewDeployment
 from relay.follow import FollowSettings
+from relay.rollout import Observation
 from relay.simulator import SIM_FAULTS, SIM_STATE, create_simulator_app, parse_fault
 from relay.store import Store
+from relay.store.base import Claim
+from relay.store.sqlite import SQLiteStore
 from relay.worker import WorkerSettings
 from tests.factories import ADMIN_HEADERS, API_TOKEN, VC_PASSWORD, make_settings, routes
 from tests.fakes import FakeClock, Finals, Statuses
@@ -79,13 +86,17 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
 
     async def build(*, step_s: float = 0.02, clock: Clock | None = None,
                     worker: WorkerSettings = FAST, public_url: str | None = None,
-                    settings: Settings | None = None) -> Harness:
+                    settings: Settings | None = None,
+                    before_start: Callable[[TestServer, Settings], Awaitable[None]] | None = None,
+                    ) -> Harness:
         sim = TestServer(create_simulator_app(token=API_TOKEN, step_s=step_s,
                                               public_url=public_url, watch_timeout_s=5))
         await sim.start_server()
         servers.append(sim)
         base = str(sim.make_url("")).rstrip("/")
         settings = settings or make_settings(tmp_path, base_url=base, routes=routes(vc=True))
+        if before_start is not None:
+            await before_start(sim, settings)
         registry = CollectorRegistry()
         app = create_app(settings, clock=clock, registry=registry, worker_settings=worker,
                          retry=RetryPolicy.no_wait(attempts=4))
@@ -228,15 +239,18 @@ async def test_push_of_the_running_version_is_skipped(harness: Factory) -> None:
 async def test_burst_of_fifty_pushes_ends_in_one_more_rollout_of_the_newest(
     harness: Factory,
 ) -> None:
-    h = await harness(step_s=0.1)
+    h = await harness(step_s=1.0)  # the first rollout outlasts the burst
     commits = [sha(f"burst-{i}") for i in range(51)]
     [first] = await h.push(after=commits[0], before=sha("base"),
                            timestamp="2026-11-26T10:00:00+00:00")
     await h.wait_status(first, DeploymentStatus.ROLLING_OUT)
-    ids = []
-    for i in range(1, 51):
-        ids += await h.push(after=commits[i], before=commits[i - 1],
-                            timestamp=f"2026-11-26T10:{i:02d}:00+00:00")
+    answers = await asyncio.gather(*(
+        h.push(after=commits[i], before=commits[i - 1],
+               timestamp=f"2026-11-26T10:{i:02d}:00+00:00") for i in range(1, 51)))
+    ids = [dep_id for answer in answers for dep_id in answer]
+    running = await h.store.get_deployment(first)
+    assert running is not None and running.status is DeploymentStatus.ROLLING_OUT, \
+        "precondition: the burst must arrive while the first rollout runs"
     newest = await h.final(ids[-1], within=30)
     assert newest.status is DeploymentStatus.SUCCEEDED, newest.error
     assert (await h.final(first)).status is DeploymentStatus.SUCCEEDED
@@ -292,3 +306,110 @@ async def test_deployments_of_a_deleted_cluster_fail_clearly(harness: Factory) -
     final = await h.final(dep_id)
     assert final.status is DeploymentStatus.FAILED
     assert "no longer exists" in (final.error or "")
+
+
+# -- recovery: a worker died holding a deployment ------------------------------------------
+
+
+def snapshot_of(sim: TestServer, cluster_id: int) -> Observation:
+    c = sim.app[SIM_STATE].clusters[cluster_id]
+    return Observation(status=c.status, replicas=c.replicas,
+                       container_ids=tuple(x.container_id for x in c.containers),
+                       version=c.version)
+
+
+async def dead_worker_claim(settings: Settings, commit: str) -> tuple[SQLiteStore, Claim]:
+    store = await SQLiteStore.open(settings.store.url.removeprefix("sqlite:///"))
+    body = github_push("acme/shop", after=commit)
+    from relay.store import NewDelivery
+
+    now = datetime.now(UTC)
+    await store.accept(
+        NewDelivery(delivery_id="github-dead", source="github", delivery_key="dead",
+                    event="push", event_name="push", received_at=now,
+                    content_type="application/json", headers=(), body=body),
+        [NewDeployment(cluster=10702, action="version", version=commit, route_index=0)])
+    claim = await store.claim(owner="dead-worker", now=now, lease_s=0)
+    assert claim is not None
+    return store, claim
+
+
+@pytest.mark.parametrize("trigger_reached_the_cluster", [True, False])
+async def test_resumed_triggering_deployment_is_triggered_once(
+    harness: Factory, trigger_reached_the_cluster: bool
+) -> None:
+    commit = sha("crashed-mid-trigger")
+
+    async def crashed_mid_trigger(sim: TestServer, settings: Settings) -> None:
+        store, claim = await dead_worker_claim(settings, commit)
+        try:
+            await store.save_snapshot(claim.deployment.id, fence=claim.fence,
+                                      snapshot=snapshot_of(sim, 10702))
+        finally:
+            await store.close()
+        if trigger_reached_the_cluster:  # the PUT went out, then the worker died
+            async with ClientSession() as s, s.put(
+                sim.make_url("/api/v1/apps/10702"),
+                json={"version_control": {"version": commit}},
+                headers={"Authorization": f"Token {API_TOKEN}"},
+            ) as resp:
+                assert resp.status == 200
+
+    h = await harness(step_s=0.05, before_start=crashed_mid_trigger)
+    final = await h.final(1)
+    assert final.status is DeploymentStatus.SUCCEEDED, final.error
+    assert [b["version_control"]["version"] for b in h.puts(10702)] == [commit]
+
+
+async def test_rollout_that_completed_while_relay_was_down_ends_succeeded(
+    harness: Factory,
+) -> None:
+    commit = sha("done-while-down")
+
+    async def crashed_while_following(sim: TestServer, settings: Settings) -> None:
+        before = snapshot_of(sim, 10702)
+        store, claim = await dead_worker_claim(settings, commit)
+        try:
+            await store.save_snapshot(claim.deployment.id, fence=claim.fence, snapshot=before)
+            await store.mark_rolling_out(claim.deployment.id, fence=claim.fence,
+                                         triggered_at=datetime.now(UTC))
+        finally:
+            await store.close()
+        state = sim.app[SIM_STATE]
+        async with ClientSession() as s, s.put(
+            sim.make_url("/api/v1/apps/10702"), json={"version_control": {"version": commit}},
+            headers={"Authorization": f"Token {API_TOKEN}"},
+        ) as resp:
+            assert resp.status == 200
+        done = asyncio.Event()  # the rollout finishes before relay is back
+
+        def check() -> None:
+            c = state.clusters[10702]
+            if c.version == commit and c.status == "create_succ" and not (
+                    {x.container_id for x in c.containers} & set(before.container_ids)):
+                done.set()
+
+        state.listeners.append(check)
+        await asyncio.wait_for(done.wait(), 5)
+
+    h = await harness(step_s=0.01, before_start=crashed_while_following)
+    final = await h.final(1)
+    assert final.status is DeploymentStatus.SUCCEEDED, final.error
+    assert len(h.puts(10702)) == 1  # only the dead worker's
+
+
+async def test_graceful_shutdown_leaves_the_rollout_to_resume(harness: Factory,
+                                                              tmp_path: Path) -> None:
+    h = await harness(step_s=5)
+    [dep_id] = await h.push(after=sha("shutdown"))
+    await h.wait_status(dep_id, DeploymentStatus.ROLLING_OUT)
+    await h.client.close()  # runs the app's cleanup: worker stop, store close
+    conn = sqlite3.connect(tmp_path / "relay.db")
+    try:
+        row = conn.execute("SELECT status, lease_owner, lease_expires_at, snapshot "
+                           "FROM deployments WHERE id = ?", (dep_id,)).fetchone()
+    finally:
+        conn.close()
+    status, owner, expires, snapshot = row
+    assert (status, owner, expires) == ("rolling_out", None, None)
+    assert snapshot is not None

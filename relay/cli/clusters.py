@@ -20,14 +20,15 @@ from typing import Any
 
 import structlog
 
-from relay.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
+from relay.cli import EXIT_OK, EXIT_USAGE, fail
+from relay.cli.output import dump_json, pairs, table
 from relay.cluster import (
     Cluster,
     ClusterApiError,
     ClusterClient,
     Container,
     Image,
-    ImageList,
+    ImageConstraint,
     RetryPolicy,
     ServerError,
     Unavailable,
@@ -67,8 +68,10 @@ def register(sub: Any) -> None:
 
     add("images", _images, "list the custom and public images")
     p = add("list", _list, "list clusters: one page (at most 30) or --all")
-    p.add_argument("--limit", type=_ranged(1, 30), default=None, metavar="N")
-    p.add_argument("--offset", type=_ranged(0, None), default=None, metavar="N")
+    p.add_argument("--limit", type=_ranged(1, 30), default=None, metavar="N",
+                   help="page size, 1..30 (default 20)")
+    p.add_argument("--offset", type=_ranged(0, None), default=None, metavar="N",
+                   help="clusters to skip (default 0)")
     p.add_argument("--all", action="store_true", help="every page")
     add("get", _get, "show one cluster").add_argument("id", type=_ranged(0, None))
     p = add("create", _create, "create a cluster from a JSON spec")
@@ -210,7 +213,11 @@ async def _images(client: ClusterClient, args: argparse.Namespace) -> int:
     images = await client.images()
     if args.json:
         return _print_json(images)
-    print(_images_text(images))
+    for title, items in (("Custom images", images.custom), ("Public images", images.public)):
+        print(title)
+        _images_table(items)
+        if title.startswith("Custom"):
+            print()
     return EXIT_OK
 
 
@@ -223,10 +230,12 @@ async def _list(client: ClusterClient, args: argparse.Namespace) -> int:
         clusters, total = list(page.clusters), page.total
     if args.json:
         return _print_json({"total": total, "clusters": clusters})
-    rows = [[str(c.id), c.name, c.status, _s(c.replicas), _s(c.version), _when(c.updated_at)]
-            for c in clusters]
-    print(table(["ID", "NAME", "STATUS", "REPLICAS", "VERSION", "UPDATED"], rows)
-          if rows else "no clusters")
+    if not clusters:
+        print("no clusters")
+    else:
+        table(["ID", "NAME", "STATUS", "REPLICAS", "VERSION", "UPDATED"],
+              [[c.id, c.name, c.status, c.replicas, c.version, _when(c.updated_at)]
+               for c in clusters])
     shown_to = (args.offset or 0) + len(clusters)
     if not args.all and shown_to < total:
         print(f"({total - shown_to} more: use --offset {shown_to} or --all)")
@@ -237,7 +246,9 @@ async def _get(client: ClusterClient, args: argparse.Namespace) -> int:
     cluster = await client.get(args.id)
     if args.json:
         return _print_json(cluster)
-    print(_cluster_text(cluster))
+    pairs(_cluster_pairs(cluster))
+    print(f"\ncontainers ({len(cluster.containers)}):")
+    _containers_table(cluster.containers)
     return EXIT_OK
 
 
@@ -271,13 +282,12 @@ async def _watch(client: ClusterClient, args: argparse.Namespace) -> int:
         containers = await client.watch(args.id, timeout_s=args.wait)
         if args.json:
             doc = {"id": args.id, "containers": to_jsonable(containers)}
-            print(json.dumps(doc, indent=None if args.follow else 2), flush=True)
+            print(json.dumps(doc, indent=None if args.follow else 2))
         else:
-            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             noun = "container" if len(containers) == 1 else "containers"
-            print(f"{stamp} cluster {args.id}: {len(containers)} {noun}", flush=True)
-            if containers:
-                print(_containers_text(containers), flush=True)
+            print(f"{_when(datetime.now(UTC))} cluster {args.id}: {len(containers)} {noun}")
+            _containers_table(containers)
+        sys.stdout.flush()
         if not args.follow:
             return EXIT_OK
 
@@ -285,24 +295,12 @@ async def _watch(client: ClusterClient, args: argparse.Namespace) -> int:
 # --- output ------------------------------------------------------------------------------
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns separated by two spaces."""
-    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [headers, *rows]]
-    return "\n".join(lines)
-
-
-def _s(value: object) -> str:
-    return "-" if value is None or value == "" else str(value)
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
+def _when(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def _print_json(value: object) -> int:
-    print(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+    dump_json(to_jsonable(value))
     return EXIT_OK
 
 
@@ -311,28 +309,25 @@ def _done(args: argparse.Namespace, text: str, doc: dict[str, Any]) -> int:
     return EXIT_OK
 
 
-def _images_text(images: ImageList) -> str:
-    def section(title: str, items: Sequence[Image]) -> str:
-        rows = [[str(i.id), i.name, _s(i.tag), _s(i.weight), _s(i.desc), _constraint(i)]
-                for i in items]
-        body = table(["ID", "NAME", "TAG", "WEIGHT", "DESC", "CONSTRAINT"], rows) if rows \
-            else "(none)"
-        return f"{title}\n{body}"
-    return section("Custom images", images.custom) + "\n\n" + \
-        section("Public images", images.public)
+def _images_table(items: Sequence[Image]) -> None:
+    if not items:
+        print("(none)")
+        return
+    table(["ID", "NAME", "TAG", "WEIGHT", "DESC", "CONSTRAINT"],
+          [[i.id, i.name, i.tag, i.weight, i.desc, _constraint(i.constraint)] for i in items])
 
 
-def _constraint(image: Image) -> str:
-    c = image.constraint
+def _constraint(c: ImageConstraint | None) -> str | None:
     if c is None:
-        return "-"
-    return (f"combo {_s(c.min_combo)}-{_s(c.max_combo)}, "
-            f"machine spec {_s(c.min_machine_spec)}-{_s(c.max_machine_spec)}")
+        return None
+    lo_hi = [("?" if v is None else v) for v in
+             (c.min_combo, c.max_combo, c.min_machine_spec, c.max_machine_spec)]
+    return "combo {}-{}, machine spec {}-{}".format(*lo_hi)
 
 
-def _cluster_text(c: Cluster) -> str:
-    vc = c.version_control
-    pairs = [
+def _cluster_pairs(c: Cluster) -> list[tuple[str, Any]]:
+    """Every field as `key: value`; the (already masked) password shown as *** only."""
+    items: list[tuple[str, Any]] = [
         ("id", c.id), ("name", c.name), ("desc", c.desc), ("domain", c.domain),
         ("status", c.status), ("replicas", c.replicas), ("spec_id", c.spec_id),
         ("image_id", c.image_id), ("charge_type", c.charge_type),
@@ -340,24 +335,17 @@ def _cluster_text(c: Cluster) -> str:
         ("public_ip", c.public_ip), ("private_ip", c.private_ip),
         ("custom_docker_file", c.custom_docker_file), ("web_hook_url", c.web_hook_url),
     ]
+    vc = c.version_control
     if vc is not None:
-        pairs += [(f"version_control.{k}", getattr(vc, k)) for k in
+        items += [(f"version_control.{k}", getattr(vc, k)) for k in
                   ("type", "path", "subdir", "branch", "version", "account")]
-        pairs.append(("version_control.password", "***" if vc.password else None))
-    pairs += [(f"env_var.{k}", v) for k, v in sorted(c.env_var.items())]
-    pairs.append(("volumes", ", ".join(f"{v.mount_path}{' (ro)' if v.readonly else ''}"
+        items.append(("version_control.password", "***" if vc.password else None))
+    items += [(f"env_var.{k}", v) for k, v in sorted(c.env_var.items())]
+    items.append(("volumes", ", ".join(v.mount_path + (" (ro)" if v.readonly else "")
                                        for v in c.volumes)))
-    width = max(len(k) for k, _ in pairs) + 1
-    lines = [f"{k + ':':<{width}} {_s(v)}" for k, v in pairs]
-    lines.append(f"\ncontainers ({len(c.containers)}):")
-    if c.containers:
-        lines.append(_containers_text(c.containers))
-    return "\n".join(lines)
+    return items
 
 
-def _containers_text(containers: Sequence[Container]) -> str:
-    return table(["CONTAINER_ID", "PRIVATE_IP"],
-                 [[c.container_id, _s(c.private_ip)] for c in containers])
-
-
-__all__ = ["EXIT_FAILED", "read_payload", "register", "run", "table"]
+def _containers_table(containers: Sequence[Container]) -> None:
+    if containers:
+        table(["CONTAINER_ID", "PRIVATE_IP"], [[c.container_id, c.private_ip] for c in containers])

@@ -114,7 +114,7 @@ class ClusterClient:
             offset += len(page.clusters)
             # A page of only repeats means the list shifted under us or the API ignores
             # offset: stop rather than loop forever.
-            if offset >= page.total:
+            if not fresh or offset >= page.total:
                 return
 
     async def get(self, cluster_id: int) -> Cluster:
