@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/relay.yaml
 
-.PHONY: run test lint bench clean
+.PHONY: run demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,15 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 # Serve on the embedded defaults (SQLite file, in-process simulator). Demo secrets are
 # supplied, and printed, only for variables the environment does not already set.
 run: $(VENV)/.installed
-	@. ./scripts/demo-env.sh && exec $(BIN)/relay serve --config $(CONFIG)
+	@. ./scripts/demo-env.sh && \
+	echo "relay: serving on http://127.0.0.1:8080 with the embedded cluster API simulator." && \
+	echo "       Next, in another terminal:  make demo   (a signed sample push, followed live)" && \
+	echo "       then:  . scripts/demo-env.sh && .venv/bin/relay deployments list" && \
+	exec $(BIN)/relay serve --config $(CONFIG)
+
+# Send a signed sample push to the relay `make run` serves and follow its deployment.
+demo: $(VENV)/.installed
+	@. ./scripts/demo-env.sh >/dev/null && exec $(BIN)/relay demo push
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

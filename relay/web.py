@@ -126,7 +126,8 @@ async def _receive(
         result.outcome = "disabled"
         raise HTTPProblem(404, f"source {source.value} is not enabled in this relay")
     body = await read_capped(request, settings.server.max_body_bytes, result)
-    delivery = parse_delivery(source, request.headers, body, [s.encoded() for s in conf.secrets])
+    delivery = parse_delivery(source, request.headers, body, [s.encoded() for s in conf.secrets],
+                              now=request.app[CLOCK].now())
     result.event = delivery.event.value
     fields.update(_log_fields(delivery))
     push = delivery.push

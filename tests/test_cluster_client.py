@@ -131,15 +131,6 @@ async def rig() -> AsyncIterator[RigFactory]:
             await server.close()
 
 
-@pytest.fixture(autouse=True)
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    """A test fails if it leaves asyncio tasks behind (model: kopf's conftest)."""
-    yield
-    current = asyncio.current_task()
-    leaked = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    assert not leaked, leaked
-
-
 def assert_no_token(*texts: object) -> None:
     for text in texts:
         assert TOKEN not in str(text)

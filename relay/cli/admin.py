@@ -85,7 +85,7 @@ async def _with_session(args: argparse.Namespace, token: str) -> int:
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(timeout=timeout, headers=headers, trust_env=False) as s:
-        api = _Api(s, _url(args))
+        api = AdminApi(s, _url(args))
         result: int = await args.run(api, args)
         return result
 
@@ -94,7 +94,7 @@ def _url(args: argparse.Namespace) -> str:
     return str(args.url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
 
 
-class _Api:
+class AdminApi:
     def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
         self._s = session
         self.url = url
@@ -121,7 +121,7 @@ def _json(text: str) -> Any:
         return None
 
 
-async def _list(api: _Api, args: argparse.Namespace) -> int:
+async def _list(api: AdminApi, args: argparse.Namespace) -> int:
     query = [f"limit={args.limit}"]
     if args.cluster is not None:
         query.append(f"cluster={args.cluster}")
@@ -137,7 +137,7 @@ async def _list(api: _Api, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _show(api: _Api, args: argparse.Namespace) -> int:
+async def _show(api: AdminApi, args: argparse.Namespace) -> int:
     data = await api.call("GET", f"/api/deployments/{args.id}")
     if args.json:
         dump_json(data)
@@ -147,20 +147,20 @@ async def _show(api: _Api, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _deploy(api: _Api, args: argparse.Namespace) -> int:
+async def _deploy(api: AdminApi, args: argparse.Namespace) -> int:
     body = {"cluster": args.cluster, "version": args.version, "action": args.action}
     dep = await api.call("POST", "/api/deployments", body)
     if not args.follow:
         dump_json(dep) if args.json else print(f"deployment {dep['id']} queued: cluster "
                                                f"{dep['cluster']} -> {dep['version']}")
         return EXIT_OK
-    final = await _follow(api, dep["id"], args.interval, quiet=args.json)
+    final = await follow_deployment(api, dep["id"], args.interval, quiet=args.json)
     if args.json:
         dump_json(final)
     return EXIT_OK if final["status"] == "succeeded" else EXIT_FAILED
 
 
-async def _redeliver(api: _Api, args: argparse.Namespace) -> int:
+async def _redeliver(api: AdminApi, args: argparse.Namespace) -> int:
     data = await api.call("POST", f"/api/deliveries/{args.delivery_id}/redeliver")
     deps = data["deployments"]
     if not args.follow:
@@ -170,13 +170,14 @@ async def _redeliver(api: _Api, args: argparse.Namespace) -> int:
             for d in deps:
                 print(f"deployment {d['id']} queued: cluster {d['cluster']} -> {d['version']}")
         return EXIT_OK
-    finals = [await _follow(api, d["id"], args.interval, quiet=args.json) for d in deps]
+    finals = [await follow_deployment(api, d["id"], args.interval, quiet=args.json) for d in deps]
     if args.json:
         dump_json({"delivery_id": data["delivery_id"], "deployments": finals})
     return EXIT_OK if all(f["status"] == "succeeded" for f in finals) else EXIT_FAILED
 
 
-async def _follow(api: _Api, dep_id: int, interval: float, *, quiet: bool) -> dict[str, Any]:
+async def follow_deployment(api: AdminApi, dep_id: int, interval: float, *,
+                            quiet: bool) -> dict[str, Any]:
     """Poll one deployment until it ends, printing each change of status or progress."""
     started = time.monotonic()
     last = None

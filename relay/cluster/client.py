@@ -208,7 +208,7 @@ class ClusterClient:
             if self._metrics is not None:
                 self._metrics.api_retries.labels(endpoint=endpoint).inc()
             log.info("cluster_api_retry", endpoint=endpoint, attempt=attempt,
-                        wait_s=round(wait_s, 3), error=str(error))
+                     wait_s=round(wait_s, 3), error=str(error))
         return on_retry
 
 
