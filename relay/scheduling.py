@@ -39,14 +39,16 @@ class History:
 
 
 def skip_reason(dep: Deployment, *, cluster_version: str | None, history: History) -> str | None:
-    """Why a deployment from a git host must not run (None: run it).
+    """Why a deployment must not run (None: run it). CONTRACT section 5.
 
-    Deployments asked for through the admin API are deliberate (a rollback) and never skipped.
+    A commit that is already the cluster's version is skipped whoever asked for it: the
+    platform would not roll anything. Deployments asked for through the admin API are
+    deliberate (a rollback) and are never skipped for being older.
     """
-    if dep.manual:
-        return None
     if cluster_version is not None and cluster_version == dep.version:
         return f"commit {dep.version[:12]} is already the cluster's version"
+    if dep.manual:
+        return None
     if dep.version in history.deployed_befores:
         return f"commit {dep.version[:12]} is older: a later push built on it is already deployed"
     last = history.last_head_commit_at

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from relay.store.sqlite import SQLiteStore
+from tests.harness import harness  # noqa: F401 - a fixture, shared by the end-to-end tests
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -66,7 +66,12 @@ def test_skip_when_head_commit_is_older_than_the_last_triggered() -> None:
     assert skip_reason(newer, cluster_version=None, history=history) is None
 
 
-def test_manual_deployments_are_never_skipped() -> None:
+def test_manual_deployments_are_never_skipped_for_being_older() -> None:
     history = History(deployed_befores=frozenset({"abc"}), last_head_commit_at=T0)
     rollback = dep(1, "abc", manual=True, head_at=T0 - timedelta(days=1))
-    assert skip_reason(rollback, cluster_version="abc", history=history) is None
+    assert skip_reason(rollback, cluster_version="def", history=history) is None
+
+
+def test_manual_deployment_of_the_running_version_is_skipped() -> None:
+    reason = skip_reason(dep(1, "abc", manual=True), cluster_version="abc", history=NO_HISTORY)
+    assert reason is not None and "already" in reason

@@ -5,110 +5,25 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestClient, TestServer
-from prometheus_client import CollectorRegistry
+from aiohttp.test_utils import TestServer
 
-from relay.app import API, STORE, WORKER, create_app
-from relay.clock import Clock
-from relay.cluster import ClusterClient, RetryPolicy
 from relay.config import Settings
-from relay.deployment import Deployment, DeploymentStatus, NewDeployment
+from relay.deployment import DeploymentStatus, NewDeployment
 from relay.follow import FollowSettings
 from relay.rollout import Observation
-from relay.simulator import SIM_FAULTS, SIM_STATE, create_simulator_app, parse_fault
-from relay.store import Store
+from relay.simulator import SIM_STATE
 from relay.store.base import Claim
 from relay.store.sqlite import SQLiteStore
 from relay.worker import WorkerSettings
-from tests.factories import ADMIN_HEADERS, API_TOKEN, VC_PASSWORD, make_settings, routes
-from tests.fakes import FakeClock, Finals, Statuses
+from tests.factories import ADMIN_HEADERS, API_TOKEN, VC_PASSWORD
+from tests.fakes import FakeClock
+from tests.harness import Factory, Harness
 from tests.payloads import github_headers, github_push, sha
-
-FAST = WorkerSettings(
-    rollout_timeout_s=20, lease_s=5, idle_poll_s=0.05, shutdown_grace_s=1,
-    follow=FollowSettings(watch_timeout_s=2, request_timeout_s=2, min_poll_interval_s=0.01,
-                          max_error_backoff_s=0.05),
-)
-
-
-@dataclass
-class Harness:
-    client: TestClient[Any, Any]
-    sim: TestServer
-    api: ClusterClient
-    finals: Finals
-    statuses: Statuses
-    registry: CollectorRegistry
-
-    @property
-    def state(self) -> Any:
-        return self.sim.app[SIM_STATE]
-
-    @property
-    def store(self) -> Store:
-        return self.client.app[STORE]
-
-    def fault(self, spec: str) -> None:
-        self.sim.app[SIM_FAULTS].add(parse_fault(spec))
-
-    async def push(self, repo: str = "acme/shop", ref: str = "refs/heads/main", **kw: Any
-                   ) -> list[int]:
-        body = github_push(repo, ref, **kw)
-        resp = await self.client.post("/hooks/github", data=body, headers=github_headers(body))
-        assert resp.status == 202, await resp.text()
-        return [d["id"] for d in (await resp.json())["deployments"]]
-
-    async def final(self, dep_id: int, within: float = 15.0) -> Deployment:
-        return await self.finals.wait(dep_id, within)
-
-    async def wait_status(self, dep_id: int, status: DeploymentStatus) -> None:
-        await self.statuses.wait(dep_id, status)
-
-    def puts(self, cluster: int) -> list[Any]:
-        return list(self.state.put_bodies.get(cluster, []))
-
-
-Factory = Callable[..., Awaitable[Harness]]
-
-
-@pytest.fixture
-async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
-                  tmp_path: Path) -> AsyncIterator[Factory]:
-    servers: list[TestServer] = []
-
-    async def build(*, step_s: float = 0.02, clock: Clock | None = None,
-                    worker: WorkerSettings = FAST, public_url: str | None = None,
-                    settings: Settings | None = None,
-                    before_start: Callable[[TestServer, Settings], Awaitable[None]] | None = None,
-                    ) -> Harness:
-        sim = TestServer(create_simulator_app(token=API_TOKEN, step_s=step_s,
-                                              public_url=public_url, watch_timeout_s=5))
-        await sim.start_server()
-        servers.append(sim)
-        base = str(sim.make_url("")).rstrip("/")
-        settings = settings or make_settings(tmp_path, base_url=base, routes=routes(vc=True))
-        if before_start is not None:
-            await before_start(sim, settings)
-        registry = CollectorRegistry()
-        app = create_app(settings, clock=clock, registry=registry, worker_settings=worker,
-                         retry=RetryPolicy.no_wait(attempts=4))
-        client = await aiohttp_client(app)
-        finals, statuses = Finals(), Statuses()
-        client.app[WORKER].add_listener(finals)
-        client.app[WORKER].add_status_listener(statuses)
-        return Harness(client, sim, client.app[API], finals, statuses, registry)
-
-    yield build
-    for server in servers:
-        await server.close()
 
 
 def metric(h: Harness, name: str, **labels: str) -> float:
@@ -413,3 +328,20 @@ async def test_graceful_shutdown_leaves_the_rollout_to_resume(harness: Factory,
     status, owner, expires, snapshot = row
     assert (status, owner, expires) == ("rolling_out", None, None)
     assert snapshot is not None
+
+
+async def test_watch_that_never_answers_is_cut_off_and_the_rollout_still_ends(
+    harness: Factory,
+) -> None:
+    worker = WorkerSettings(rollout_timeout_s=20, lease_s=5, idle_poll_s=0.05,
+                            follow=FollowSettings(watch_timeout_s=0.2, request_timeout_s=0.2,
+                                                  min_poll_interval_s=0.01,
+                                                  max_error_backoff_s=0.05))
+    h = await harness(step_s=0.1, worker=worker, api_timeout_s=0.2)
+    h.fault("latency:watch:60")  # every watch hangs far past its timeout
+    started = time.monotonic()
+    [dep_id] = await h.push(after=sha("hung-watch"))
+    final = await h.final(dep_id)
+    assert final.status is DeploymentStatus.SUCCEEDED, final.error
+    assert time.monotonic() - started < 10
+    assert metric(h, "relay_cluster_api_requests_total", endpoint="watch", code="error") >= 1
