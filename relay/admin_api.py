@@ -47,7 +47,7 @@ def _guard(handler: Handler) -> Handler:
 async def list_deployments(request: web.Request) -> web.Response:
     q = request.query
     cluster = _int_param(q.get("cluster"), "cluster") if q.get("cluster") else None
-    status = _status_param(q.get("status")) if q.get("status") else None
+    status = _status_param(q["status"]) if q.get("status") else None
     limit = _int_param(q.get("limit", "50"), "limit")
     if not 1 <= limit <= MAX_LIST_LIMIT:
         raise HTTPProblem(400, f"limit must be between 1 and {MAX_LIST_LIMIT}")
@@ -116,7 +116,7 @@ async def redeliver(request: web.Request) -> web.Response:
 
 async def explain_routes(request: web.Request) -> web.Response:
     q = request.query
-    source = _source_param(q.get("source")) if q.get("source") else None
+    source = _source_param(q["source"]) if q.get("source") else None
     repo, ref = q.get("repo", ""), q.get("ref", "")
     if not repo or not ref:
         raise HTTPProblem(400, "query parameters 'repo' and 'ref' are required")
@@ -163,7 +163,7 @@ def _int_param(value: str | None, name: str) -> int:
         raise HTTPProblem(400, f"{name} must be an integer, not {value!r}") from None
 
 
-def _status_param(value: str | None) -> DeploymentStatus:
+def _status_param(value: str) -> DeploymentStatus:
     try:
         return DeploymentStatus(value)
     except ValueError:
@@ -171,7 +171,7 @@ def _status_param(value: str | None) -> DeploymentStatus:
         raise HTTPProblem(400, f"status must be one of {allowed}") from None
 
 
-def _source_param(value: str | None) -> Source:
+def _source_param(value: str) -> Source:
     try:
         return Source(value)
     except ValueError:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from relay.deployment import Deployment, DeploymentStatus, parse_iso
 from relay.store.base import NewDelivery
+
+
+
+class Row(Protocol):
+    """What both sqlite3.Row and asyncpg.Record offer: values by column name."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
 
 DEPLOYMENT_COLUMNS = (
     "id, cluster, action, version, source, repo, ref, delivery_id, status, created_at, "
@@ -21,7 +28,7 @@ DELIVERY_COLUMNS = (
 )
 
 
-def deployment_from_row(row: Mapping[str, Any]) -> Deployment:
+def deployment_from_row(row: Row) -> Deployment:
     created = parse_iso(_text(row["created_at"]))
     assert created is not None  # NOT NULL column
     return Deployment(
@@ -48,7 +55,7 @@ def deployment_from_row(row: Mapping[str, Any]) -> Deployment:
     )
 
 
-def delivery_from_row(row: Mapping[str, Any]) -> NewDelivery:
+def delivery_from_row(row: Row) -> NewDelivery:
     received = parse_iso(_text(row["received_at"]))
     assert received is not None
     return NewDelivery(
