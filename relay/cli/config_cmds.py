@@ -56,7 +56,7 @@ def _config_option(parser: argparse.ArgumentParser, *, suppress: bool = False) -
                         help=f"configuration file (default: {DEFAULT_CONFIG_PATH})")
 
 
-def _load(path: Path) -> Settings | None:
+def load_or_report(path: Path) -> Settings | None:
     """The settings, or None after printing every problem, one `PATH: message` a line."""
     try:
         return load_settings(path, os.environ)
@@ -69,7 +69,7 @@ def _load(path: Path) -> Settings | None:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
+    settings = load_or_report(args.config)
     if settings is None:
         return EXIT_USAGE
     print(f"{args.config}: OK")
@@ -97,7 +97,7 @@ def summary(settings: Settings) -> list[tuple[str, str]]:
 
 
 def routes_explain(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
+    settings = load_or_report(args.config)
     if settings is None:
         return EXIT_USAGE
     source = Source(args.source) if args.source else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -13,7 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from relay.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from relay.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+from relay.cli.config_cmds import load_or_report
+from relay.config import DEFAULT_CONFIG_PATH, Settings
 
 
 def register(sub: Any) -> None:
@@ -26,17 +26,6 @@ def register(sub: Any) -> None:
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, metavar="PATH",
                    help=f"configuration file (default: {DEFAULT_CONFIG_PATH})")
     p.set_defaults(func=serve)
-
-
-def load_or_report(path: Path) -> Settings | None:
-    """Load settings, or print every problem (one per line) to stderr and return None."""
-    try:
-        return load_settings(path, os.environ)
-    except ConfigError as exc:
-        print(f"relay: configuration {path} has {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return None
 
 
 def serve(args: argparse.Namespace) -> int:
