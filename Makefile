@@ -37,5 +37,19 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check relay tests
 
+# The benchmarks (bench/README.md): about 6 minutes on 2 cores; appends to bench/RESULTS.md.
+# wrk drives the ingest benchmark and adnanh/webhook is its peer: both are Debian packages,
+# installed here when missing if we run as root. BENCH_ARGS=--quick checks the harness only;
+# BENCH_ARGS=--profile also samples relay with py-spy (pip install py-spy into the venv).
+bench: $(VENV)/.installed
+	@if command -v wrk >/dev/null && command -v webhook >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk webhook; \
+	else \
+		echo "bench: note: wrk or webhook is missing and we are not root: not installing them;"; \
+		echo "       ingest is skipped without wrk, and compared without webhook when it is absent."; \
+	fi
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache relay.db relay.db-wal relay.db-shm

@@ -18,13 +18,14 @@ from relay.clock import Clock, SystemClock
 from relay.config import Settings
 from relay.metrics import Metrics
 from relay.store import Store, open_store
+from relay.worker import ClusterApi, Worker
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 CLOCK = web.AppKey("clock", Clock)
-API = web.AppKey("api", Any)  # relay.cluster.ClusterClient, or a fake in tests
-WORKER = web.AppKey("worker", Any)  # relay.worker.Worker (None when run_worker=False)
+API = web.AppKey[ClusterApi]("api")  # relay.cluster.ClusterClient, or a fake in tests
+WORKER = web.AppKey[Worker | None]("worker")  # None when run_worker=False
 
 EMBEDDED_PREFIX = "/simulator"
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -34,7 +35,7 @@ def create_app(
     settings: Settings,
     *,
     store: Store | None = None,
-    api: Any = None,
+    api: ClusterApi | None = None,
     clock: Clock | None = None,
     registry: CollectorRegistry | None = None,
     run_worker: bool = True,
@@ -53,6 +54,8 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock if clock is not None else SystemClock()
     app[METRICS] = Metrics(registry)
+    app[METRICS].prime(sources=[s.value for s in settings.sources],
+                       deployments={(r.cluster, r.action.value) for r in settings.routes})
     app.cleanup_ctx.append(_store_ctx(store))
     app.cleanup_ctx.append(_api_ctx(api, retry))
     app.cleanup_ctx.append(_worker_ctx(run_worker, worker_settings))
@@ -77,7 +80,10 @@ def api_base_url(settings: Settings) -> str:
 
 def _store_ctx(given: Store | None) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        store = given if given is not None else await open_store(app[SETTINGS].store.url)
+        conf = app[SETTINGS].store
+        store = given if given is not None else await open_store(
+            conf.url, pool_size=conf.pool_size, connect_timeout_s=conf.connect_timeout_s,
+            query_timeout_s=conf.query_timeout_s)
         app[STORE] = store
         try:
             yield
@@ -88,7 +94,7 @@ def _store_ctx(given: Store | None) -> CleanupCtx:
     return ctx
 
 
-def _api_ctx(given: Any, retry: Any) -> CleanupCtx:
+def _api_ctx(given: ClusterApi | None, retry: Any) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if given is not None:
             app[API] = given
@@ -97,7 +103,9 @@ def _api_ctx(given: Any, retry: Any) -> CleanupCtx:
         from relay.cluster import ClusterClient, RetryPolicy
 
         settings = app[SETTINGS]
-        session = aiohttp.ClientSession(trust_env=False)
+        # One long-poll connection per rollout followed: no pool cap below the worker's own.
+        session = aiohttp.ClientSession(
+            trust_env=False, connector=aiohttp.TCPConnector(limit=0, limit_per_host=0))
         try:
             app[API] = ClusterClient(
                 session, api_base_url(settings), settings.cluster_api.token,
@@ -119,15 +127,16 @@ def _worker_ctx(enabled: bool, worker_settings: Any) -> CleanupCtx:
             app[WORKER] = None
             yield
             return
-        from relay.worker import Worker
-
         worker = Worker(app[STORE], app[API], app[SETTINGS], metrics=app[METRICS],
                         clock=app[CLOCK], worker_settings=worker_settings)
         app[WORKER] = worker
+        # Work stored by other replicas wakes this worker too (PostgreSQL LISTEN/NOTIFY).
+        unsubscribe = await app[STORE].subscribe(worker.wake)
         task = asyncio.create_task(worker.run(), name="relay-worker")
         try:
             yield
         finally:
+            unsubscribe()
             await worker.stop()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -84,6 +84,10 @@ class ServerSettings:
 @dataclass(frozen=True, slots=True)
 class StoreSettings:
     url: str = "sqlite:///relay.db"
+    # PostgreSQL only (SQLite ignores them):
+    pool_size: int = 10  # connections per replica, besides one that LISTENs for wake-ups
+    connect_timeout_s: float = 5.0  # opening a connection, or waiting for a free one
+    query_timeout_s: float = 5.0  # one statement; the store answers StoreError (503) after it
 
 
 @dataclass(frozen=True, slots=True)

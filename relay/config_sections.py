@@ -66,18 +66,29 @@ def read_server(root: Node) -> ServerSettings:
 
 
 def read_store(root: Node) -> StoreSettings:
-    node = root.section("store", allowed=("url",))
-    url = node.text("url", StoreSettings().url)
+    node = root.section("store", allowed=("url", "pool_size", "connect_timeout_s",
+                                          "query_timeout_s"))
+    default = StoreSettings()
+    return StoreSettings(
+        url=_store_url(node, default.url),
+        pool_size=node.integer("pool_size", default.pool_size, maximum=1000),
+        connect_timeout_s=node.number("connect_timeout_s", default.connect_timeout_s),
+        query_timeout_s=node.number("query_timeout_s", default.query_timeout_s),
+    )
+
+
+def _store_url(node: Node, default: str) -> str:
+    url = node.text("url", default)
     scheme, _, rest = url.partition("://")
     if scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
-        return StoreSettings(url=url)
+        return url
     if scheme in ("postgresql", "postgres") and rest:
         if ":" in urlsplit(url).netloc.rpartition("@")[0]:
             node.add("url", "has a password in it: secrets live in the environment "
                             "(set PGPASSWORD, or use a .pgpass file)")
-        return StoreSettings(url=url)
+        return url
     node.add("url", "must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
-    return StoreSettings()
+    return default
 
 
 def read_cluster_api(root: Node, env: Env) -> ClusterApiSettings | None:

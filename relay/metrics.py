@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from relay import __version__
@@ -18,6 +20,9 @@ API_ENDPOINTS = (
 )
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# Waiting behind a rollout of the same cluster takes minutes: buckets up to half an hour.
+_TRIGGER_BUCKETS = (*_LATENCY_BUCKETS, 300, 600, 900, 1800)
+FINAL_OUTCOMES = ("succeeded", "failed", "timed_out", "superseded", "skipped", "error")
 _ROLLOUT_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
@@ -42,7 +47,7 @@ class Metrics:
         self.delivery_to_trigger = Histogram(
             "relay_delivery_to_trigger_seconds",
             "From receipt of a delivery to the trigger accepted by the cluster API.",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            buckets=_TRIGGER_BUCKETS, registry=r,
         )
         self.deployments_queued = Gauge(
             "relay_deployments_queued", "Deployments waiting to run.", registry=r,
@@ -67,3 +72,16 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(version=__version__).set(1)
+
+    def prime(self, *, sources: Iterable[str], deployments: Iterable[tuple[int, str]]) -> None:
+        """Create every series the configuration implies at 0, so `increase()` and the alerts
+        see the first event after a start (a counter otherwise appears only when it moves)."""
+        for source in sources:
+            for event in WEBHOOK_EVENTS:
+                for outcome in WEBHOOK_OUTCOMES:
+                    self.webhooks_received.labels(source=source, event=event, outcome=outcome)
+        for cluster, action in deployments:
+            for outcome in FINAL_OUTCOMES:
+                self.deployments.labels(cluster=str(cluster), action=action, outcome=outcome)
+        for endpoint in API_ENDPOINTS:
+            self.api_retries.labels(endpoint=endpoint)

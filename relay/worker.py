@@ -112,6 +112,7 @@ class Worker:
 
     async def run(self) -> None:
         """Claim and start deployments until `stop()`; never dies of a deployment's error."""
+        log.info("worker started", owner=self.owner)  # the lease_owner of its claims
         while not self._stopping:
             self._wake.clear()
             await self._claim_all()
@@ -173,6 +174,11 @@ class Worker:
             self._record_final(final, **extra)
         except LeaseLost as exc:
             log.warning("deployment taken over by another worker", error=str(exc))
+        except StoreError as exc:
+            # The database is away: the outcome is not known to be wrong, so do not end it
+            # `error`. Its lease runs out and a claim (here or on another replica) resumes it.
+            log.warning("store unavailable; the deployment resumes when its lease expires",
+                        error=str(exc))
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._store.release(dep.id, fence=claim.fence))

@@ -79,7 +79,7 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
 
     async def build(*, step_s: float = 0.02, clock: Clock | None = None,
                     worker: WorkerSettings = FAST, public_url: str | None = None,
-                    settings: Settings | None = None, api_timeout_s: float = 2.0,
+                    settings: Settings | None = None, watch_timeout_s: float = 2.0,
                     before_start: Callable[[TestServer, Settings], Awaitable[None]] | None = None,
                     ) -> Harness:
         sim = TestServer(create_simulator_app(token=API_TOKEN, step_s=step_s,
@@ -90,7 +90,7 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
         settings = settings or make_settings(tmp_path, base_url=base, routes=routes(vc=True))
         api = settings.cluster_api
         settings = dataclasses.replace(settings, cluster_api=dataclasses.replace(
-            api, request_timeout_s=api_timeout_s, watch_timeout_s=api_timeout_s))
+            api, request_timeout_s=2.0, watch_timeout_s=watch_timeout_s))
         if before_start is not None:
             await before_start(sim, settings)
         registry = CollectorRegistry()

@@ -170,6 +170,16 @@ def test_sqlite_url_and_postgres_scheme_alias_are_accepted(tmp_path: Path) -> No
         == "postgres://relay@db/relay"
 
 
+def test_store_pool_settings_are_read_with_defaults(tmp_path: Path) -> None:
+    default = load(tmp_path, base()).store
+    assert (default.pool_size, default.connect_timeout_s, default.query_timeout_s) == (
+        10, 5.0, 5.0)
+    data = changed("store.pool_size", 25)
+    data["store"].update(connect_timeout_s=2, query_timeout_s=7.5)
+    tuned = load(tmp_path, data).store
+    assert (tuned.pool_size, tuned.connect_timeout_s, tuned.query_timeout_s) == (25, 2.0, 7.5)
+
+
 def test_settings_are_frozen(tmp_path: Path) -> None:
     s = load(tmp_path, base())
     with pytest.raises(AttributeError):
@@ -284,6 +294,11 @@ CASES = [
     ("store.url", "sqlite://relay.db", "store.url", "must be sqlite:///PATH"),
     ("store.url", "postgresql://relay:pw@db/relay", "store.url",
      "has a password in it: secrets live in the environment"),
+    ("store.pool_size", 0, "store.pool_size", "must be between 1 and 1000, got 0"),
+    ("store.pool_size", "10", "store.pool_size", "must be an integer, got a string"),
+    ("store.connect_timeout_s", 0, "store.connect_timeout_s", "must be a positive number"),
+    ("store.query_timeout_s", "5s", "store.query_timeout_s", "must be a number, got a string"),
+    ("store.pool", 5, "store.pool", "unknown key"),
     ("cluster_api.base_url", "open.c.163.com", "cluster_api.base_url",
      "must be 'embedded' or an http(s) URL"),
     ("cluster_api.base_url", "ftp://open.c.163.com", "cluster_api.base_url", "http(s) URL"),

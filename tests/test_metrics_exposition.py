@@ -7,6 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from relay.metrics import API_ENDPOINTS, WEBHOOK_EVENTS, WEBHOOK_OUTCOMES, Metrics
@@ -80,6 +81,8 @@ def test_promtool_check_metrics_can_fail() -> None:
 
 
 async def test_every_contract_metric_is_exposed_with_its_labels(harness: Factory) -> None:
+    if not (SHARED / "CONTRACT.md").exists():
+        pytest.skip("../shared/CONTRACT.md is not beside this checkout")
     exposition = await scrape(harness)
     families = {f.name: f for f in text_string_to_metric_families(exposition)}
     for name, (kind, labels) in contract_metrics().items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from relay.deployment import DeploymentStatus, NewDeployment
 from relay.rollout import Observation
 from relay.store import NewDelivery, Store, StoreError
 from relay.store.base import LeaseLost
+from relay.store.postgres import PostgresStore
 from relay.store.sqlite import SQLiteStore
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -36,9 +37,17 @@ def planned(cluster: int = 10702, version: str = "b" * 40, **kw: object) -> NewD
                          repo="acme/shop", ref="refs/heads/main", **kw)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened: Store = await SQLiteStore.open(tmp_path / "relay.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path,
+                postgres_databases: Callable[[], Awaitable[str]]) -> AsyncIterator[Store]:
+    """Every contract test runs on both stores (PostgreSQL: a fresh database per test)."""
+    opened: Store
+    if request.param == "postgres":
+        url = await postgres_databases()
+        opened = await PostgresStore.open(url, pool_size=5, connect_timeout_s=5,
+                                          query_timeout_s=5)
+    else:
+        opened = await SQLiteStore.open(tmp_path / "relay.db")
     try:
         yield opened
     finally:

@@ -35,8 +35,13 @@ def serve(args: argparse.Namespace) -> int:
     from relay.logs import configure_logging
 
     configure_logging(settings.logging.level, settings.logging.format)
+    from relay.store import StoreError
+
     try:
         asyncio.run(run_server(settings))
+    except StoreError as exc:  # e.g. PostgreSQL not answering at start: one line, exit 1
+        print(f"relay: cannot open the store: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except OSError as exc:
         print(f"relay: cannot serve on {settings.server.host}:{settings.server.port}: {exc}",
               file=sys.stderr)

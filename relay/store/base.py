@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -93,6 +93,15 @@ class Store(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` when any process stores new work; return the way to unsubscribe.
+
+        PostgreSQL: LISTEN/NOTIFY, so every replica's worker wakes. SQLite: nothing (one
+        process; the web layer wakes its own worker). Missing a call only delays work until
+        the worker's next idle poll.
+        """
+        ...
 
     async def accept(
         self, delivery: NewDelivery, deployments: Sequence[NewDeployment]

@@ -10,7 +10,6 @@ from relay.deployment import Deployment, DeploymentStatus, parse_iso
 from relay.store.base import NewDelivery
 
 
-
 class Row(Protocol):
     """What both sqlite3.Row and asyncpg.Record offer: values by column name."""
 

@@ -1,0 +1,64 @@
+"""Run wrk with bench/ingest.lua and read its one-line JSON summary."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.payload import SECRET
+from relay.signatures import sign_github
+
+SCRIPT = Path(__file__).with_name("ingest.lua")
+
+
+@dataclass(frozen=True, slots=True)
+class WrkResult:
+    requests: int
+    duration_s: float
+    p50_s: float
+    p99_s: float
+    max_s: float
+    errors: int  # connect/read/write errors
+    timeouts: int
+    codes: dict[int, int]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    def count(self, status: int) -> int:
+        return self.codes.get(status, 0)
+
+
+def available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def run_wrk(url: str, body: bytes, *, tag: str, connections: int, duration_s: float,
+            threads: int = 1, timeout_s: float = 10.0) -> WrkResult:
+    """Drive `url` with signed deliveries for `duration_s`; `tag` makes delivery ids unique."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        f.write(body)
+        f.flush()
+        argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
+                f"--timeout={timeout_s:g}s", "-s", str(SCRIPT), url, "--", f.name,
+                sign_github(SECRET.encode(), body), tag]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True,
+                             timeout=duration_s + timeout_s + 30).stdout
+    return parse_summary(out)
+
+
+def parse_summary(output: str) -> WrkResult:
+    line = next((ln for ln in output.splitlines() if ln.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary:\n{output}")
+    d = json.loads(line[len("BENCH "):])
+    return WrkResult(
+        requests=d["requests"], duration_s=d["duration_us"] / 1e6, p50_s=d["p50_us"] / 1e6,
+        p99_s=d["p99_us"] / 1e6, max_s=d["max_us"] / 1e6, errors=d["errors"],
+        timeouts=d["timeouts"], codes={int(k): v for k, v in d["codes"].items()},
+    )

@@ -1,0 +1,264 @@
+"""The shared store for several replicas: PostgreSQL through an asyncpg connection pool.
+
+Every call is bounded: acquiring a connection by `connect_timeout_s`, each statement by
+`query_timeout_s` (asyncpg's command_timeout), the whole call by their sum. Any failure to
+reach or use the database is a StoreError (the web layer answers 503); the pool opens new
+connections as they are needed, so the store recovers by itself when the database is back.
+Leases compare the `now` the worker passes in (as SQLiteStore does), so replicas' clocks must
+agree to well within `rollout.lease_s` (NTP does); see docs/replicas.md.
+
+The SQL lives beside it: postgres_deliveries.py (the web side), postgres_queue.py (claims,
+leases, fencing) and postgres_notify.py (LISTEN for wake-ups).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
+
+from relay.deployment import Deployment, DeploymentStatus, NewDeployment
+from relay.rollout import Observation
+from relay.scheduling import History
+from relay.store import postgres_deliveries as deliveries
+from relay.store import postgres_queue as queue
+from relay.store.base import Accepted, Claim, NewDelivery, StoredDelivery, StoreError
+from relay.store.postgres_notify import Listener
+from relay.store.rows import (
+    DELIVERY_COLUMNS,
+    DEPLOYMENT_COLUMNS,
+    deployment_from_row,
+    migrations,
+)
+
+T = TypeVar("T")
+Work = Callable[[asyncpg.Connection], Awaitable[T]]
+_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+           OSError, TimeoutError)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (if any) replaced by ***, for logs, errors and reprs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+class PostgresStore:
+    """Store implementation on PostgreSQL: one database shared by every replica."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout_s: float = 5.0,
+                 query_timeout_s: float = 5.0) -> None:
+        self._url = url
+        self._safe_url = mask_url(url)
+        self._password = urlsplit(url).password
+        self._pool_size = pool_size
+        self._connect_timeout_s = connect_timeout_s
+        self._query_timeout_s = query_timeout_s
+        self._pool: asyncpg.Pool | None = None
+        self._listener = Listener(self._connect_listener, queue.NOTIFY_CHANNEL,
+                                  ping_timeout_s=query_timeout_s, describe=self._describe)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(url={self._safe_url!r}, pool_size={self._pool_size})"
+
+    @classmethod
+    async def open(cls, url: str, *, pool_size: int = 10, connect_timeout_s: float = 5.0,
+                   query_timeout_s: float = 5.0) -> PostgresStore:
+        """Connect, and bring the schema up to date (safe when replicas start together)."""
+        store = cls(url, pool_size=pool_size, connect_timeout_s=connect_timeout_s,
+                    query_timeout_s=query_timeout_s)
+        try:
+            store._pool = await store._guard(asyncpg.create_pool(
+                # No floor of idle connections: nothing to restore (and log) during an outage.
+                url, min_size=0, max_size=pool_size,
+                timeout=connect_timeout_s, command_timeout=query_timeout_s,
+                max_inactive_connection_lifetime=60.0,
+                server_settings={"application_name": "relay"},
+            ), within=connect_timeout_s * 3)
+            await store._tx(_migrate)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _describe(self, exc: BaseException) -> str:
+        """An error's text, naming the database but never its password."""
+        text = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            text = "did not answer in time"
+        if self._password:
+            text = text.replace(self._password, "***")
+        return f"postgresql {self._safe_url}: {text}"
+
+    async def _guard(self, work: Awaitable[T], *, within: float) -> T:
+        try:
+            async with asyncio.timeout(within):
+                return await work
+        except _ERRORS as exc:
+            raise StoreError(self._describe(exc)) from exc
+
+    async def _call(self, work: Work[T], *, transaction: bool) -> T:
+        pool = self._pool
+        if pool is None:
+            raise StoreError(f"postgresql {self._safe_url}: store is closed")
+
+        async def run() -> T:
+            async with pool.acquire(timeout=self._connect_timeout_s) as conn:
+                if not transaction:
+                    return await work(conn)
+                async with conn.transaction(isolation="read_committed"):
+                    return await work(conn)
+
+        return await self._guard(run(), within=self._connect_timeout_s + self._query_timeout_s)
+
+    async def _tx(self, work: Work[T]) -> T:
+        """Run `work` in one transaction: all of it is committed, or none."""
+        return await self._call(work, transaction=True)
+
+    async def _read(self, work: Work[T]) -> T:
+        return await self._call(work, transaction=False)
+
+    async def _connect_listener(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self._url, timeout=self._connect_timeout_s,
+                                     command_timeout=self._query_timeout_s,
+                                     server_settings={"application_name": "relay-listen"})
+
+    # -- Store interface ---------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._read(lambda c: c.fetchval("SELECT 1"))
+
+    async def close(self) -> None:
+        await self._listener.close()
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), self._query_timeout_s)
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - close it hard instead
+            pool.terminate()
+
+    async def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` on every NOTIFY relay_work (new work stored by any replica).
+
+        Waits a little for LISTEN to be in effect; when the database does not answer, the
+        listener keeps reconnecting in the background. Returns the way to unsubscribe.
+        """
+        unsubscribe = self._listener.subscribe(callback)
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                await self._listener.listening.wait()
+        except TimeoutError:
+            pass
+        return unsubscribe
+
+    async def accept(
+        self, delivery: NewDelivery, deployments: Sequence[NewDeployment]
+    ) -> Accepted:
+        return await self._tx(lambda c: deliveries.accept(c, delivery, deployments))
+
+    async def get_delivery(self, delivery_id: str) -> StoredDelivery | None:
+        async def query(conn: asyncpg.Connection) -> StoredDelivery | None:
+            row = await conn.fetchrow(
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = $1", delivery_id)
+            return await deliveries.with_deployments(conn, row) if row else None
+
+        return await self._read(query)
+
+    async def get_deployment(self, deployment_id: int) -> Deployment | None:
+        row = await self._read(lambda c: c.fetchrow(
+            f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = $1", deployment_id))
+        return deployment_from_row(row) if row else None
+
+    async def list_deployments(
+        self,
+        *,
+        cluster: int | None = None,
+        status: DeploymentStatus | None = None,
+        limit: int = 50,
+    ) -> tuple[Deployment, ...]:
+        rows = await self._read(lambda c: c.fetch(
+            f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments "
+            "WHERE ($1::bigint IS NULL OR cluster = $1) AND ($2::text IS NULL OR status = $2) "
+            "ORDER BY id DESC LIMIT $3",
+            cluster, status.value if status is not None else None, limit))
+        return tuple(deployment_from_row(r) for r in rows)
+
+    async def enqueue(
+        self, deployment: NewDeployment, *, delivery_id: str | None = None, now: datetime
+    ) -> Deployment:
+        async def tx(conn: asyncpg.Connection) -> Deployment:
+            created = await deliveries.insert_deployment(conn, deployment, delivery_id, now)
+            await queue.notify(conn)
+            return created
+
+        return await self._tx(tx)
+
+    async def count_by_status(self) -> dict[DeploymentStatus, int]:
+        rows = await self._read(lambda c: c.fetch(
+            "SELECT status, COUNT(*) AS n FROM deployments GROUP BY status"))
+        return {DeploymentStatus(r["status"]): int(r["n"]) for r in rows}
+
+    # -- the worker's side -------------------------------------------------------------------
+
+    async def claim(self, *, owner: str, now: datetime, lease_s: float) -> Claim | None:
+        return await self._tx(lambda c: queue.claim(c, owner, now, lease_s))
+
+    async def renew(self, deployment_id: int, *, fence: int, now: datetime,
+                    lease_s: float) -> None:
+        expires = now + timedelta(seconds=lease_s)
+        await self._tx(lambda c: queue.fenced_update(
+            c, deployment_id, fence, "lease_expires_at = $3", expires))
+
+    async def save_snapshot(self, deployment_id: int, *, fence: int,
+                            snapshot: Observation) -> None:
+        await self._tx(lambda c: queue.fenced_update(
+            c, deployment_id, fence, "snapshot = $3::jsonb", snapshot.to_json()))
+
+    async def save_progress(self, deployment_id: int, *, fence: int,
+                            progress: dict[str, Any]) -> None:
+        await self._tx(lambda c: queue.fenced_update(
+            c, deployment_id, fence, "progress = $3::jsonb", json.dumps(progress)))
+
+    async def mark_rolling_out(self, deployment_id: int, *, fence: int,
+                               triggered_at: datetime) -> None:
+        await self._tx(lambda c: queue.fenced_update(
+            c, deployment_id, fence, "status = 'rolling_out', triggered_at = $3", triggered_at))
+
+    async def finish(self, deployment_id: int, *, fence: int, status: DeploymentStatus,
+                     now: datetime, error: str | None = None) -> Deployment:
+        return await self._tx(lambda c: queue.finish(c, deployment_id, fence, status, now, error))
+
+    async def release(self, deployment_id: int, *, fence: int) -> None:
+        async def tx(conn: asyncpg.Connection) -> None:
+            await queue.fenced_update(conn, deployment_id, fence,
+                                      "lease_owner = NULL, lease_expires_at = NULL")
+            await queue.notify(conn)  # another replica resumes it at once
+
+        await self._tx(tx)
+
+    async def history(self, cluster: int) -> History:
+        return await self._read(lambda c: queue.history(c, cluster))
+
+
+async def _migrate(conn: asyncpg.Connection) -> None:
+    """Apply the missing migrations; the lock makes replicas starting together take turns."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *queue.MIGRATION_LOCK)
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+    done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    for version, sql in migrations("postgres"):
+        if version not in done:
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)

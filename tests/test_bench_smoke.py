@@ -1,0 +1,88 @@
+"""A quick run of the benchmark harness (bench/): no benchmark runs here, only its parts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp.test_utils import TestServer
+
+from bench.ceiling import create_ceiling_app
+from bench.loadgen import run_at_rate, send_all
+from bench.payload import SECRET, github_headers, push_body, sha
+from bench.profile import summarise
+from bench.results import Table, Target, append, render_run, targets_table
+from bench.stats import percentile
+from bench.wrk import parse_summary
+from relay.events import Source, parse_delivery
+
+
+def test_payload_is_a_signed_4kb_push_relay_accepts() -> None:
+    body = push_body(seq=7)
+    assert 3800 <= len(body) <= 4600
+    delivery = parse_delivery(Source.GITHUB, github_headers(body, "d-1"), body,
+                              [SECRET.encode()], now=datetime.now(UTC))
+    assert delivery.push is not None
+    assert delivery.push.commit == sha("bench/app-7")
+    assert delivery.push.before == sha("bench/app-6")
+
+
+async def test_load_generator_against_the_ceiling() -> None:
+    server = TestServer(create_ceiling_app(SECRET.encode()))
+    await server.start_server()
+    try:
+        url = str(server.make_url("/hooks/github"))
+        body = push_body()
+        result = await run_at_rate(url, lambda i: (body, github_headers(body, f"s-{i}")),
+                                   rate=40, duration_s=0.5, warmup_s=0.1)
+        assert result.sent == 20
+        assert result.statuses == {202: 20}
+        assert result.all_statuses == {202: 24}
+        assert 0 < result.p(50) <= result.p(99) < 1.0
+        bad = github_headers(body, "x", secret="wrong")
+        statuses, _ = await send_all(url, [(body, bad)] * 3, connections=2)
+        assert statuses == {401: 3}
+    finally:
+        await server.close()
+
+
+def test_results_section_is_appended_with_machine_and_targets(tmp_path: Path) -> None:
+    table = Table("1. Ingest", ["target", "requests/s"])
+    table.add("relay", 1234)
+    table.notes.append("every 202 stored")
+    targets = targets_table([Target("ingest", ">= 0.5x ceiling", "0.3x", False),
+                             Target("idle", "ready < 2 s", "0.6 s", True),
+                             Target("ingest", ">= 2x webhook", "not installed", None)])
+    text = render_run([targets, table], commit="abc123", label="smoke",
+                      when=datetime(2026, 11, 27, tzinfo=UTC))
+    out = tmp_path / "RESULTS.md"
+    append(text, out)
+    append(text, out)
+    written = out.read_text()
+    assert written.count("# relay benchmark results") == 1
+    assert written.count("## 2026-11-27 00:00 UTC: smoke") == 2
+    assert "- commit: abc123" in written and "CPUs" in written and "Python 3." in written
+    assert "| ingest | >= 0.5x ceiling | 0.3x | **missed** |" in written
+    assert "| idle | ready < 2 s | 0.6 s | met |" in written
+    assert "| ingest | >= 2x webhook | not installed | n/a |" in written
+    assert "| relay | 1234 |" in written and "- every 202 stored" in written
+
+
+def test_wrk_summary_line_is_parsed() -> None:
+    out = ("Running 1s test\nBENCH {\"requests\": 900, \"duration_us\": 3000000, "
+           "\"p50_us\": 1500, \"p99_us\": 9000, \"max_us\": 12000, \"errors\": 0, "
+           "\"timeouts\": 1, \"codes\": {\"202\": 899, \"503\": 1}}\n")
+    result = parse_summary(out)
+    assert result.rps == 300
+    assert (result.p50_s, result.p99_s) == (0.0015, 0.009)
+    assert result.count(202) == 899 and result.count(503) == 1
+
+
+def test_percentile_and_profile_summary(tmp_path: Path) -> None:
+    assert percentile([5, 1, 4, 2, 3], 50) == 3
+    assert percentile(list(range(1, 101)), 99) == 99
+    stacks = tmp_path / "p.txt"
+    stacks.write_text("main;serve;commit 30\nmain;serve;parse 10\nsqlite;commit 60\n")
+    summary = summarise(stacks)
+    assert "100 samples" in summary
+    assert "90.0%  commit" in summary

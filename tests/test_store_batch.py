@@ -1,0 +1,124 @@
+"""Group commit (relay/store/sqlite_batch.py): many deliveries per transaction, each one safe."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from relay.deployment import NewDeployment
+from relay.store import StoreError
+from relay.store.sqlite import SQLiteStore
+from relay.store.sqlite_batch import GroupCommit
+from tests.test_store import delivery, planned
+
+
+def rows(store: SQLiteStore, table: str) -> int:
+    conn = sqlite3.connect(store.path)
+    try:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_concurrent_deliveries_share_one_transaction(sqlite_store: SQLiteStore) -> None:
+    results = await asyncio.gather(
+        *(sqlite_store.accept(delivery(f"k{i}"), [planned()]) for i in range(50)))
+    assert [r.delivery_id for r in results] == [f"github-k{i}" for i in range(50)]
+    assert not any(r.duplicate for r in results)
+    assert sqlite_store._accepts.batches == 1
+    # Committed: another connection (another process, after a crash) sees every row.
+    assert rows(sqlite_store, "deliveries") == 50
+    assert rows(sqlite_store, "deployments") == 50
+
+
+async def test_a_lone_delivery_is_written_at_once(sqlite_store: SQLiteStore) -> None:
+    first = await sqlite_store.accept(delivery("a"), [planned()])
+    second = await sqlite_store.accept(delivery("b"), [planned()])
+    assert sqlite_store._accepts.batches == 2
+    assert first.deployments[0].id < second.deployments[0].id
+
+
+async def test_duplicates_within_one_batch_are_detected(sqlite_store: SQLiteStore) -> None:
+    results = await asyncio.gather(
+        sqlite_store.accept(delivery("same"), [planned(10702)]),
+        sqlite_store.accept(delivery("other"), [planned(10800)]),
+        sqlite_store.accept(delivery("same", body=b"changed"), [planned(10702), planned(1)]),
+    )
+    assert sqlite_store._accepts.batches == 1
+    assert [r.duplicate for r in results] == [False, False, True]
+    assert results[2].deployments == results[0].deployments
+    assert rows(sqlite_store, "deliveries") == 2
+    assert rows(sqlite_store, "deployments") == 2
+
+
+async def test_a_failing_delivery_rolls_back_alone(sqlite_store: SQLiteStore) -> None:
+    broken = NewDeployment(cluster=1, action="version", version=None)  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        sqlite_store.accept(delivery("before"), [planned()]),
+        sqlite_store.accept(delivery("bad"), [planned(), broken]),
+        sqlite_store.accept(delivery("after"), [planned()]),
+        return_exceptions=True,
+    )
+    assert sqlite_store._accepts.batches == 1
+    assert isinstance(results[1], StoreError)
+    assert "NOT NULL" in str(results[1])
+    assert not isinstance(results[0], BaseException) and not results[0].duplicate
+    assert not isinstance(results[2], BaseException) and not results[2].duplicate
+    # Nothing of the failed delivery is half-written: neither its row nor its first deployment.
+    assert await sqlite_store.get_delivery("github-bad") is None
+    assert rows(sqlite_store, "deployments") == 2
+    # ...and it can be delivered again.
+    assert not (await sqlite_store.accept(delivery("bad"), [planned()])).duplicate
+
+
+async def test_a_failed_commit_fails_every_caller_and_writes_nothing(
+    sqlite_store: SQLiteStore,
+) -> None:
+    group = GroupCommit(sqlite_store._run, sqlite_store._db, label="test")
+
+    def orphan(conn: sqlite3.Connection) -> None:
+        # A foreign key checked only at COMMIT: the whole transaction fails there.
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        conn.execute("INSERT INTO deployments (cluster, action, version, delivery_id, status, "
+                     "created_at) VALUES (1, 'version', 'v', 'github-nowhere', 'queued', 'x')")
+
+    def good(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO deployments (cluster, action, version, status, created_at) "
+                     "VALUES (2, 'version', 'v', 'queued', 'x')")
+        return "written"
+
+    results = await asyncio.gather(group.submit(good), group.submit(orphan),
+                                   return_exceptions=True)
+    assert group.batches == 1
+    assert all(isinstance(r, StoreError) for r in results), results
+    assert rows(sqlite_store, "deployments") == 0
+    assert await group.submit(good) == "written"
+
+
+async def test_a_caller_that_gave_up_is_not_written(sqlite_store: SQLiteStore) -> None:
+    gone = asyncio.create_task(sqlite_store.accept(delivery("gone"), [planned()]))
+    kept = asyncio.create_task(sqlite_store.accept(delivery("kept"), [planned()]))
+    await asyncio.sleep(0)  # both are queued; the writer has not run yet
+    gone.cancel()
+    assert not (await kept).duplicate
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert await sqlite_store.get_delivery("github-gone") is None
+    assert rows(sqlite_store, "deliveries") == 1
+
+
+async def test_batches_are_bounded(sqlite_store: SQLiteStore) -> None:
+    group = GroupCommit(sqlite_store._run, sqlite_store._db, label="test", max_batch=4)
+    results = await asyncio.gather(*(group.submit(lambda c, i=i: i) for i in range(10)))
+    assert results == list(range(10))
+    assert group.batches == 3
+
+
+async def test_closed_store_answers_store_error(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "relay.db")
+    await store.close()
+    with pytest.raises(StoreError):
+        await store.accept(delivery(), [planned()])
