@@ -52,6 +52,10 @@ class Metrics:
         self.deployments_queued = Gauge(
             "relay_deployments_queued", "Deployments waiting to run.", registry=r,
         )
+        self.oldest_queued_age = Gauge(
+            "relay_oldest_queued_deployment_age_seconds",
+            "Age of the oldest queued deployment (0 when none is queued).", registry=r,
+        )
         self.deployments_in_progress = Gauge(
             "relay_deployments_in_progress", "Deployments triggering or rolling out.", registry=r,
         )

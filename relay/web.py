@@ -137,9 +137,8 @@ async def _receive(
     fields["delivery_id"] = record.delivery_id
     planned = [] if ignored else [_planned(delivery, route) for route in routes]
     try:
-        accepted = await asyncio.wait_for(
-            request.app[STORE].accept(record, planned), STORE_TIMEOUT_S
-        )
+        async with asyncio.timeout(STORE_TIMEOUT_S):
+            accepted = await request.app[STORE].accept(record, planned)
     except (TimeoutError, StoreError):
         result.outcome = "store_error"
         raise
@@ -152,7 +151,7 @@ async def _receive(
         fields["ignored"] = ignored
         return web.json_response({"delivery_id": accepted.delivery_id, "ignored": ignored})
     result.outcome = "accepted"
-    wake_worker(request.app)
+    wake_worker(request.app, [d.cluster for d in accepted.deployments])
     return _answer(202, accepted.delivery_id, deps=accepted.deployments)
 
 
@@ -170,11 +169,11 @@ async def read_capped(request: web.Request, limit: int, result: _Outcome) -> byt
     return bytes(buf)
 
 
-def wake_worker(app: web.Application) -> None:
-    """Tell this process's worker that deployments were queued."""
+def wake_worker(app: web.Application, clusters: list[int] | None = None) -> None:
+    """Tell this process's worker that deployments were queued (for `clusters`, if known)."""
     worker = app.get(WORKER)
     if worker is not None:
-        worker.wake()
+        worker.wake(clusters)
 
 
 def delivery_id_for(source: Source, key: str) -> str:

@@ -11,7 +11,7 @@ import contextlib
 import json
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -53,6 +53,7 @@ class WorkerSettings:
     idle_poll_s: float = 1.0  # how often an idle worker looks for expired leases
     max_in_flight: int = 5000
     shutdown_grace_s: float = 5.0
+    gauge_interval_s: float = 1.0  # queue gauges are read from the store at most this often
     follow: FollowSettings = FollowSettings()
 
     @classmethod
@@ -89,6 +90,8 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._running_clusters: set[int] = set()
+        self._gauges_at = float("-inf")
         self._triggering: set[int] = set()
         self._no_triggers = asyncio.Event()
         self._listeners: list[Callable[[Deployment], None]] = []
@@ -106,8 +109,15 @@ class Worker:
         for listener in self._status_listeners:
             listener(dep_id, status)
 
-    def wake(self) -> None:
-        """Look for work now (a delivery was stored, a deployment ended)."""
+    def wake(self, clusters: Iterable[int] | None = None) -> None:
+        """Look for work now (a delivery was stored, a deployment ended).
+
+        With `clusters`, the work is for those clusters only: when this worker is already
+        running a deployment of each, there is nothing to claim until those end (and their
+        end wakes the loop), so the claim is skipped.
+        """
+        if clusters is not None and self._running_clusters.issuperset(clusters):
+            return
         self._wake.set()
 
     async def run(self) -> None:
@@ -149,14 +159,24 @@ class Worker:
                 self._record_final(old)
             task = asyncio.create_task(self._run(claim), name=f"deployment-{claim.deployment.id}")
             self._tasks[claim.deployment.id] = task
+            self._running_clusters.add(claim.deployment.cluster)
 
     async def _refresh_gauges(self) -> None:
+        """Set the queue gauges from the store, at most once per `gauge_interval_s`."""
+        now = asyncio.get_running_loop().time()
+        if now - self._gauges_at < self._ws.gauge_interval_s:
+            return
+        self._gauges_at = now
         with contextlib.suppress(StoreError):
-            counts = await self._store.count_by_status()
+            summary = await self._store.queue_summary()
+            counts = summary.counts
             self._metrics.deployments_queued.set(counts.get(DeploymentStatus.QUEUED, 0))
             self._metrics.deployments_in_progress.set(
                 counts.get(DeploymentStatus.TRIGGERING, 0)
                 + counts.get(DeploymentStatus.ROLLING_OUT, 0))
+            oldest = summary.oldest_queued_at
+            age = (self._clock.now() - oldest).total_seconds() if oldest else 0.0
+            self._metrics.oldest_queued_age.set(max(0.0, age))
 
     # -- one deployment -----------------------------------------------------------------------
 
@@ -194,6 +214,7 @@ class Worker:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
             self._tasks.pop(dep.id, None)
+            self._running_clusters.discard(dep.cluster)
             structlog.contextvars.unbind_contextvars("deployment_id", "cluster")
             self.wake()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from relay.deployment import Deployment, DeploymentStatus
@@ -68,3 +69,15 @@ class Statuses:
     async def wait(self, dep_id: int, status: DeploymentStatus, within: float = 10.0) -> None:
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: (dep_id, status) in self.seen)
+
+
+async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
+    """Re-check a condition owned by another task on every turn of the loop (bounded).
+
+    For effects that announce themselves with no event (a gauge refreshed by the worker loop).
+    """
+    async with asyncio.timeout(within):
+        while True:
+            if check():
+                return
+            await asyncio.sleep(0.005)

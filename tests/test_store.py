@@ -125,7 +125,9 @@ async def test_list_filters_newest_first_and_limits(store: Store) -> None:
     assert len(await store.list_deployments(cluster=10702)) == 2
     assert len(await store.list_deployments(limit=3)) == 3
     assert await store.list_deployments(status=DeploymentStatus.SUCCEEDED) == ()
-    assert await store.count_by_status() == {DeploymentStatus.QUEUED: 5}
+    summary = await store.queue_summary()
+    assert summary.counts == {DeploymentStatus.QUEUED: 5}
+    assert summary.oldest_queued_at == NOW
 
 
 async def test_enqueue_manual_deployment(store: Store) -> None:

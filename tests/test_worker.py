@@ -22,7 +22,7 @@ from relay.store.base import Claim
 from relay.store.sqlite import SQLiteStore
 from relay.worker import WorkerSettings
 from tests.factories import ADMIN_HEADERS, API_TOKEN, VC_PASSWORD
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, eventually
 from tests.harness import Factory, Harness
 from tests.payloads import github_headers, github_push, sha
 
@@ -348,3 +348,20 @@ async def test_watch_that_never_answers_is_cut_off_and_the_rollout_still_ends(
     assert time.monotonic() - started < 10
     [line] = [e for e in logs if e["event"] == "deployment finished"]
     assert line["api_errors"] >= 1  # the hung watch was cut off, counted, and retried
+
+
+async def test_queue_gauges_follow_the_store(harness: Factory) -> None:
+    worker = WorkerSettings(rollout_timeout_s=20, lease_s=5, idle_poll_s=0.02,
+                            gauge_interval_s=0.0,
+                            follow=FollowSettings(watch_timeout_s=2, request_timeout_s=2,
+                                                  min_poll_interval_s=0.01))
+    h = await harness(step_s=0.3, worker=worker)
+    [first] = await h.push(after=sha("g1"))
+    await h.wait_status(first, DeploymentStatus.ROLLING_OUT)
+    [second] = await h.push(after=sha("g2"), before=sha("g1"))
+    await eventually(lambda: metric(h, "relay_deployments_queued") == 1
+                     and metric(h, "relay_deployments_in_progress") == 1)
+    assert metric(h, "relay_oldest_queued_deployment_age_seconds") >= 0
+    await h.final(second)
+    await eventually(lambda: metric(h, "relay_deployments_queued") == 0
+                     and metric(h, "relay_deployments_in_progress") == 0)

@@ -21,6 +21,12 @@ class LeaseLost(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class QueueSummary:
+    counts: dict[DeploymentStatus, int]  # queued, triggering, rolling_out (absent: 0)
+    oldest_queued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """A deployment this worker now holds the lease of, ready to run or to resume."""
 
@@ -127,7 +133,9 @@ class Store(Protocol):
         """Queue one deployment outside a delivery (admin API: by hand, or a redelivery)."""
         ...
 
-    async def count_by_status(self) -> dict[DeploymentStatus, int]: ...
+    async def queue_summary(self) -> QueueSummary:
+        """Counts of the open statuses and the oldest queued deployment (cheap: open rows only)."""
+        ...
 
     # -- the worker's side: claims with leases and fencing ---------------------------------
 

@@ -27,13 +27,21 @@ from relay.rollout import Observation
 from relay.scheduling import History
 from relay.store import postgres_deliveries as deliveries
 from relay.store import postgres_queue as queue
-from relay.store.base import Accepted, Claim, NewDelivery, StoredDelivery, StoreError
+from relay.store.base import (
+    Accepted,
+    Claim,
+    NewDelivery,
+    QueueSummary,
+    StoredDelivery,
+    StoreError,
+)
 from relay.store.postgres_notify import Listener
 from relay.store.rows import (
     DELIVERY_COLUMNS,
     DEPLOYMENT_COLUMNS,
     deployment_from_row,
     migrations,
+    summary_from_rows,
 )
 
 T = TypeVar("T")
@@ -204,10 +212,11 @@ class PostgresStore:
 
         return await self._tx(tx)
 
-    async def count_by_status(self) -> dict[DeploymentStatus, int]:
+    async def queue_summary(self) -> QueueSummary:
         rows = await self._read(lambda c: c.fetch(
-            "SELECT status, COUNT(*) AS n FROM deployments GROUP BY status"))
-        return {DeploymentStatus(r["status"]): int(r["n"]) for r in rows}
+            "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM deployments "
+            "WHERE status IN ('queued', 'triggering', 'rolling_out') GROUP BY status"))
+        return summary_from_rows((r["status"], r["n"], r["oldest"]) for r in rows)
 
     # -- the worker's side -------------------------------------------------------------------
 

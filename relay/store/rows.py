@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from importlib import resources
 from typing import Any, Protocol
 
 from relay.deployment import Deployment, DeploymentStatus, parse_iso
-from relay.store.base import NewDelivery
+from relay.store.base import NewDelivery, QueueSummary
 
 
 class Row(Protocol):
@@ -75,6 +76,17 @@ def delivery_from_row(row: Row) -> NewDelivery:
         head_commit_at=parse_iso(_text(row["head_commit_at"])),
         ignored=row["ignored"],
     )
+
+
+def summary_from_rows(rows: Iterable[tuple[str, int, Any]]) -> QueueSummary:
+    """(status, count, oldest created_at) rows of the open statuses -> QueueSummary."""
+    counts: dict[DeploymentStatus, int] = {}
+    oldest = None
+    for status, count, first in rows:
+        counts[DeploymentStatus(status)] = int(count)
+        if status == DeploymentStatus.QUEUED.value:
+            oldest = parse_iso(_text(first))
+    return QueueSummary(counts=counts, oldest_queued_at=oldest)
 
 
 def headers_json(headers: tuple[tuple[str, str], ...]) -> str:

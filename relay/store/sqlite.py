@@ -21,7 +21,14 @@ from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
 from relay.rollout import Observation
 from relay.scheduling import History
 from relay.store import sqlite_queue as queue
-from relay.store.base import Accepted, Claim, NewDelivery, StoredDelivery, StoreError
+from relay.store.base import (
+    Accepted,
+    Claim,
+    NewDelivery,
+    QueueSummary,
+    StoredDelivery,
+    StoreError,
+)
 from relay.store.rows import (
     DELIVERY_COLUMNS,
     DEPLOYMENT_COLUMNS,
@@ -29,6 +36,7 @@ from relay.store.rows import (
     deployment_from_row,
     headers_json,
     migrations,
+    summary_from_rows,
 )
 from relay.store.sqlite_batch import GroupCommit
 
@@ -179,10 +187,12 @@ class SQLiteStore:
 
         return await self._run(self._write, tx)
 
-    async def count_by_status(self) -> dict[DeploymentStatus, int]:
-        def query() -> dict[DeploymentStatus, int]:
-            rows = self._db().execute("SELECT status, COUNT(*) FROM deployments GROUP BY status")
-            return {DeploymentStatus(s): n for s, n in rows}
+    async def queue_summary(self) -> QueueSummary:
+        def query() -> QueueSummary:
+            rows = self._db().execute(
+                "SELECT status, COUNT(*), MIN(created_at) FROM deployments "
+                "WHERE status IN ('queued', 'triggering', 'rolling_out') GROUP BY status")
+            return summary_from_rows((s, n, oldest) for s, n, oldest in rows)
 
         return await self._run(query)
 
