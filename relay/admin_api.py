@@ -69,11 +69,11 @@ async def create_deployment(request: web.Request) -> web.Response:
     cluster = body.get("cluster")
     version = body.get("version")
     action = body.get("action", Action.VERSION.value)
-    if isinstance(cluster, bool) or not isinstance(cluster, int) or cluster <= 0:
+    if isinstance(cluster, bool) or not isinstance(cluster, int) or not 0 < cluster <= MAX_ID:
         raise HTTPProblem(400, "'cluster' must be a positive integer")
     if not isinstance(version, str) or not version.strip():
         raise HTTPProblem(400, "'version' must be a non-empty string")
-    if action not in {a.value for a in Action}:
+    if not isinstance(action, str) or action not in {a.value for a in Action}:
         raise HTTPProblem(400, "'action' must be 'version' or 'hook'")
     planned = NewDeployment(cluster=cluster, action=action, version=version.strip(), manual=True)
     dep = await request.app[STORE].enqueue(planned, now=request.app[CLOCK].now())
@@ -156,11 +156,17 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
+MAX_ID = 2**63 - 1  # the stores' integer columns
+
+
 def _int_param(value: str | None, name: str) -> int:
     try:
-        return int(value or "")
+        number = int(value or "")
     except ValueError:
         raise HTTPProblem(400, f"{name} must be an integer, not {value!r}") from None
+    if not 0 <= number <= MAX_ID:
+        raise HTTPProblem(400, f"{name} must be between 0 and {MAX_ID}")
+    return number
 
 
 def _status_param(value: str) -> DeploymentStatus:

@@ -9,7 +9,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from relay.config import (
     AdminSettings,
@@ -83,7 +83,10 @@ def _store_url(node: Node, default: str) -> str:
     if scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
         return url
     if scheme in ("postgresql", "postgres") and rest:
-        if ":" in urlsplit(url).netloc.rpartition("@")[0]:
+        parts = urlsplit(url)
+        in_query = any(k.lower() in ("password", "sslpassword")
+                       for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+        if ":" in parts.netloc.rpartition("@")[0] or in_query:
             node.add("url", "has a password in it: secrets live in the environment "
                             "(set PGPASSWORD, or use a .pgpass file)")
         return url

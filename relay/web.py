@@ -259,8 +259,9 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(request.app[STORE].ping(), READY_TIMEOUT_S)
     except (TimeoutError, StoreError) as exc:
-        detail = str(exc) or "store did not answer in time"
-        return web.json_response({"status": "not ready", "store": detail}, status=503)
+        # The detail (which names the database) goes to the log, not to anonymous callers.
+        log.warning("not ready", store_error=str(exc) or "store did not answer in time")
+        return web.json_response({"status": "not ready", "store": "unavailable"}, status=503)
     return web.json_response({"status": "ready"})
 
 

@@ -26,7 +26,7 @@ from relay.config import Action, Settings
 from relay.deployment import Deployment, DeploymentStatus
 from relay.follow import FollowSettings, Outcome, follow, observe
 from relay.metrics import Metrics
-from relay.rollout import Judge, Observation, Progress, Verdict
+from relay.rollout import Judge, Observation, Progress, Verdict, is_failure_status
 from relay.scheduling import skip_reason
 from relay.store import Store, StoreError
 from relay.store.base import Claim, LeaseLost
@@ -91,6 +91,7 @@ class Worker:
         self._stopping = False
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._running_clusters: set[int] = set()
+        self.loop_errors = 0  # unexpected errors the claim loop survived
         self._gauges_at = float("-inf")
         self._triggering: set[int] = set()
         self._no_triggers = asyncio.Event()
@@ -123,12 +124,20 @@ class Worker:
     async def run(self) -> None:
         """Claim and start deployments until `stop()`; never dies of a deployment's error."""
         log.info("worker started", owner=self.owner)  # the lease_owner of its claims
+        failures = 0
         while not self._stopping:
             self._wake.clear()
-            await self._claim_all()
-            await self._refresh_gauges()
+            try:
+                await self._claim_all()
+                await self._refresh_gauges()
+                failures = 0
+            except Exception:  # noqa: BLE001 - the loop's catch-all: log, back off, go on
+                failures += 1
+                log.exception("worker loop error; retrying", failures=failures)
+                self.loop_errors += 1
+            pause = self._ws.idle_poll_s * min(2 ** failures, 30)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._ws.idle_poll_s):
+                async with asyncio.timeout(pause):
                     await self._wake.wait()
 
     async def stop(self) -> None:
@@ -140,10 +149,11 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._ws.shutdown_grace_s):
                     await self._no_triggers.wait()
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        while self._tasks:  # a claim in flight may add one more; it checks _stopping first
+            tasks = list(self._tasks.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _claim_all(self) -> None:
         while not self._stopping and len(self._tasks) < self._ws.max_in_flight:
@@ -155,11 +165,23 @@ class Worker:
                 return
             if claim is None:
                 return
+            if self._stopping:  # stop() began while the claim was in flight: hand it back
+                with contextlib.suppress(StoreError, LeaseLost):
+                    await self._store.release(claim.deployment.id, fence=claim.fence)
+                return
             for old in claim.superseded:
                 self._record_final(old)
-            task = asyncio.create_task(self._run(claim), name=f"deployment-{claim.deployment.id}")
-            self._tasks[claim.deployment.id] = task
-            self._running_clusters.add(claim.deployment.cluster)
+            dep = claim.deployment
+            task = asyncio.create_task(self._run(claim), name=f"deployment-{dep.id}")
+            self._tasks[dep.id] = task
+            self._running_clusters.add(dep.cluster)
+            # A done-callback, not a `finally`: it also runs for a task cancelled unstarted.
+            task.add_done_callback(lambda _t, d=dep: self._forget(d))
+
+    def _forget(self, dep: Deployment) -> None:
+        self._tasks.pop(dep.id, None)
+        self._running_clusters.discard(dep.cluster)
+        self.wake()
 
     async def _refresh_gauges(self) -> None:
         """Set the queue gauges from the store, at most once per `gauge_interval_s`."""
@@ -213,10 +235,7 @@ class Worker:
         finally:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
-            self._tasks.pop(dep.id, None)
-            self._running_clusters.discard(dep.cluster)
             structlog.contextvars.unbind_contextvars("deployment_id", "cluster")
-            self.wake()
 
     async def _renew(self, dep_id: int, fence: int, owner: asyncio.Task[Any] | None) -> None:
         while True:
@@ -248,6 +267,7 @@ class Worker:
         else:
             if claim.snapshot is None:
                 reason = skip_reason(dep, cluster_version=now.version,
+                                     cluster_failed=is_failure_status(now.status),
                                      history=await self._store.history(dep.cluster))
                 if reason is not None:
                     return DeploymentStatus.SKIPPED, reason, {}

@@ -80,6 +80,7 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
     async def build(*, step_s: float = 0.02, clock: Clock | None = None,
                     worker: WorkerSettings = FAST, public_url: str | None = None,
                     settings: Settings | None = None, watch_timeout_s: float = 2.0,
+                    store: Store | None = None,
                     before_start: Callable[[TestServer, Settings], Awaitable[None]] | None = None,
                     ) -> Harness:
         sim = TestServer(create_simulator_app(token=API_TOKEN, step_s=step_s,
@@ -94,7 +95,8 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
         if before_start is not None:
             await before_start(sim, settings)
         registry = CollectorRegistry()
-        app = create_app(settings, clock=clock, registry=registry, worker_settings=worker,
+        app = create_app(settings, store=store, clock=clock, registry=registry,
+                         worker_settings=worker,
                          retry=RetryPolicy.no_wait(attempts=4))
         client = await aiohttp_client(app)
         finals, statuses = Finals(), Statuses()

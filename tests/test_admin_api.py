@@ -144,3 +144,17 @@ async def test_explain_routes(client: TestClient[Any, Any]) -> None:
     bad = await client.get("/api/routes/explain?source=svn&repo=a/b&ref=main",
                            headers=ADMIN_HEADERS)
     assert bad.status == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [("GET", "/api/deployments/99999999999999999999", None),
+     ("GET", "/api/deployments?cluster=99999999999999999999", None),
+     ("POST", "/api/deployments", {"cluster": 2**70, "version": "x"}),
+     ("POST", "/api/deployments", {"cluster": 1, "version": "x", "action": ["x"]})],
+    ids=["huge-id", "huge-cluster-filter", "huge-cluster", "action-not-a-string"],
+)
+async def test_out_of_range_input_is_400_not_500(client: TestClient[Any, Any], method: str,
+                                                 path: str, body: Any) -> None:
+    resp = await client.request(method, path, json=body, headers=ADMIN_HEADERS)
+    assert resp.status == 400, await resp.text()

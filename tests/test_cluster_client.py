@@ -434,11 +434,18 @@ async def test_hook_posts_exact_bytes_without_token_or_redirects(rig: RigFactory
     assert r.count("relay_cluster_api_requests_total", endpoint="hook", code="302") == 1
 
 
-async def test_hook_retried_on_5xx(rig: RigFactory) -> None:
-    r = await rig(text("", 502), text("", 202))
+async def test_hook_retried_on_503_only(rig: RigFactory) -> None:
+    r = await rig(text("", 503), text("", 202))
     assert await r.client.post_hook(r.client.base_url + "/h", b"x", {}) == 202
     assert r.script.seen[1][2].get("Content-Type") is None
     assert r.count("relay_cluster_api_retries_total", endpoint="hook") == 1
+
+
+async def test_hook_not_retried_after_it_may_have_started_a_build(rig: RigFactory) -> None:
+    r = await rig(text("", 502), text("", 202))
+    with pytest.raises(ServerError):
+        await r.client.post_hook(r.client.base_url + "/h", b"x", {})
+    assert len(r.script.seen) == 1  # a second POST would start a second build
 
 
 # --- the token stays out of everything ---------------------------------------------------

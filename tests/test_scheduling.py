@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from relay.deployment import Deployment, DeploymentStatus
@@ -75,3 +76,37 @@ def test_manual_deployments_are_never_skipped_for_being_older() -> None:
 def test_manual_deployment_of_the_running_version_is_skipped() -> None:
     reason = skip_reason(dep(1, "abc", manual=True), cluster_version="abc", history=NO_HISTORY)
     assert reason is not None and "already" in reason
+
+
+def test_late_delivery_older_than_the_deployed_commit_never_wins() -> None:
+    # C3 (built on C2) is deployed; C4 (built on C3) is queued; then C2's delivery arrives
+    # late (built on C1). C4 must run, not C2.
+    history = History(deployed_befores=frozenset({"C2"}), last_head_commit_at=T0)
+    c4 = dep(1, "C4", before="C3", head_at=T0 + timedelta(minutes=1))
+    c2 = dep(2, "C2", before="C1", head_at=T0 - timedelta(minutes=1))
+    decided = plan([c4, c2], history)
+    assert decided.run is c4 and decided.superseded == (c2,)
+
+
+def test_queued_push_with_an_older_head_commit_does_not_win() -> None:
+    newer = dep(1, "N", head_at=T0 + timedelta(minutes=5))
+    late = dep(2, "O", head_at=T0)  # received last, but its head commit is older
+    assert plan([newer, late]).run is newer
+
+
+def test_when_every_queued_push_is_older_the_newest_received_runs_to_be_skipped() -> None:
+    history = History(deployed_befores=frozenset({"A"}), last_head_commit_at=T0)
+    only = dep(1, "A", head_at=T0 - timedelta(minutes=1))
+    assert plan([only], history).run is only
+    assert skip_reason(only, cluster_version="B", history=history) is not None
+
+
+def test_manual_retry_of_a_failed_rollout_runs_for_the_reported_version() -> None:
+    retry = dep(1, "abc", manual=True)
+    assert skip_reason(retry, cluster_version="abc", cluster_failed=True,
+                       history=NO_HISTORY) is None
+    hook = dataclasses.replace(retry, action="hook")
+    assert skip_reason(hook, cluster_version="abc", history=NO_HISTORY) is None
+    git = dep(2, "abc")
+    assert skip_reason(git, cluster_version="abc", cluster_failed=True,
+                       history=NO_HISTORY) is not None

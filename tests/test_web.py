@@ -295,7 +295,8 @@ async def test_error_precedence_404_413_415_401_400(
     assert (await post_github(client, small_bad)).status == 400
 
 
-async def test_store_failure_is_503_and_writes_nothing(client: TestClient[Any, Any]) -> None:
+async def test_store_failure_is_503(client: TestClient[Any, Any]) -> None:
+    # That a failed transaction writes nothing is shown by the store's own contract tests.
     store = store_of(client)
     await store.close()
     resp = await post_github(client, github_push())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -361,7 +362,61 @@ async def test_queue_gauges_follow_the_store(harness: Factory) -> None:
     [second] = await h.push(after=sha("g2"), before=sha("g1"))
     await eventually(lambda: metric(h, "relay_deployments_queued") == 1
                      and metric(h, "relay_deployments_in_progress") == 1)
-    assert metric(h, "relay_oldest_queued_deployment_age_seconds") >= 0
+    assert 0 <= metric(h, "relay_oldest_queued_deployment_age_seconds") < 30
     await h.final(second)
     await eventually(lambda: metric(h, "relay_deployments_queued") == 0
                      and metric(h, "relay_deployments_in_progress") == 0)
+
+
+async def test_late_older_delivery_does_not_displace_the_newest_commit(harness: Factory) -> None:
+    h = await harness(step_s=0.3)
+    c1, c2, c3, c4 = (sha(f"chain-{i}") for i in range(1, 5))
+    [d1] = await h.push(after=c1, before=sha("c0"), timestamp="2026-11-26T10:01:00+00:00")
+    await h.wait_status(d1, DeploymentStatus.ROLLING_OUT)
+    [d3] = await h.push(after=c3, before=c2, timestamp="2026-11-26T10:03:00+00:00")
+    await h.wait_status(d3, DeploymentStatus.ROLLING_OUT)
+    [d4] = await h.push(after=c4, before=c3, timestamp="2026-11-26T10:04:00+00:00")
+    [d2] = await h.push(after=c2, before=c1, timestamp="2026-11-26T10:02:00+00:00")  # late
+    final = await h.final(d4)
+    assert final.status is DeploymentStatus.SUCCEEDED, final.error
+    late = await h.store.get_deployment(d2)
+    assert late is not None and late.status is DeploymentStatus.SUPERSEDED
+    assert (await h.api.get(10702)).version == c4
+    assert [b["version_control"]["version"] for b in h.puts(10702)] == [c1, c3, c4]
+
+
+class ClaimFailsOnce:
+    """The real SQLite store, except that its first claim raises something unexpected."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+        self.failed = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def claim(self, **kw: object) -> object:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("an unexpected bug in claim")
+        return await self._store.claim(**kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def flaky_store(tmp_path: Path) -> AsyncIterator[ClaimFailsOnce]:
+    store = await SQLiteStore.open(tmp_path / "flaky.db")
+    try:
+        yield ClaimFailsOnce(store)
+    finally:
+        await store.close()
+
+
+async def test_worker_loop_survives_an_unexpected_error(flaky_store: ClaimFailsOnce,
+                                                        harness: Factory) -> None:
+    with capture_logs() as logs:
+        h = await harness(store=flaky_store)  # type: ignore[arg-type]
+        [dep_id] = await h.push(after=sha("survivor"))
+        final = await h.final(dep_id)
+    assert final.status is DeploymentStatus.SUCCEEDED
+    assert flaky_store.failed
+    assert any(e["event"] == "worker loop error; retrying" for e in logs)

@@ -30,24 +30,35 @@ class AdminError(Exception):
     """The admin API answered an error, or could not be reached."""
 
 
-def register(sub: Any) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=None, help=f"relay's URL (default: ${URL_ENV} or "
-                        f"{DEFAULT_URL})")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-    common.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                        help="per-request timeout in seconds (default 10)")
+def _common(*, suppress: bool) -> argparse.ArgumentParser:
+    """Options every admin command takes. With `suppress`, a subcommand's copy leaves the
+    value given before the subcommand name (`relay deployments --url X list`) alone."""
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
 
-    deps = sub.add_parser("deployments", help="list or show deployments of a running relay",
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=default(None),
+                        help=f"relay's URL (default: ${URL_ENV} or {DEFAULT_URL})")
+    common.add_argument("--json", action="store_true", default=default(False),
+                        help="machine-readable output")
+    common.add_argument("--timeout", type=float, default=default(10.0), metavar="S",
+                        help="per-request timeout in seconds (default 10)")
+    return common
+
+
+def register(sub: Any) -> None:
+    common = _common(suppress=False)
+    deps = sub.add_parser("deployments", parents=[common],
+                          help="list or show deployments of a running relay",
                           description="List or show deployments (admin token from "
                           f"${TOKEN_ENV}).")
     actions = deps.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = actions.add_parser("list", parents=[common], help="newest first")
+    p = actions.add_parser("list", parents=[_common(suppress=True)], help="newest first")
     p.add_argument("--cluster", type=int, default=None)
     p.add_argument("--status", default=None, help="queued, rolling_out, succeeded, ...")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=_main, run=_list)
-    p = actions.add_parser("show", parents=[common], help="one deployment")
+    p = actions.add_parser("show", parents=[_common(suppress=True)], help="one deployment")
     p.add_argument("id", type=int)
     p.set_defaults(func=_main, run=_show)
 

@@ -145,14 +145,18 @@ class ClusterClient:
         return parse_containers(data)
 
     async def post_hook(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
-        """POST `body` to a web_hook_url with the given headers only (no token, no redirects)."""
+        """POST `body` to a web_hook_url with the given headers only (no token, no redirects).
+
+        Retried only when it surely did not reach the platform, as create is: a second POST
+        would start a second build.
+        """
         if not url.startswith(("http://", "https://")):
             raise ValueError("web hook URL must be an http(s) URL")
         sent = {k: v for k, v in headers.items() if k.lower() not in _HOOK_DROP}
         skip = () if any(k.lower() == "content-type" for k in sent) else ("Content-Type",)
         req = Exchange("hook", "POST", url, request_timeout(self._request_timeout_s),
                        headers=sent, data=body, skip_auto_headers=skip)
-        return (await self._send(req, always)).status
+        return (await self._send(req, before_it_reached_the_server)).status
 
     # --- plumbing ------------------------------------------------------------------------
 

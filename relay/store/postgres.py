@@ -18,7 +18,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
@@ -51,12 +51,17 @@ _ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClient
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password (if any) replaced by ***, for logs, errors and reprs."""
+    """The URL with any password (user info or query) replaced by ***, for logs and reprs."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    query = [(k, "***" if k.lower() in _SECRET_PARAMS else v)
+             for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
+
+
+_SECRET_PARAMS = frozenset({"password", "sslpassword"})
 
 
 class PostgresStore:

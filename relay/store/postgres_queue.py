@@ -84,7 +84,7 @@ async def _start_cluster(conn: asyncpg.Connection, cluster: int, owner: str, now
         "ORDER BY id FOR UPDATE",
         cluster,
     )
-    decided = plan([deployment_from_row(r) for r in rows])
+    decided = plan([deployment_from_row(r) for r in rows], await history(conn, cluster))
     if decided.run is None:
         return None
     try:
@@ -176,7 +176,9 @@ async def history(conn: asyncpg.Connection, cluster: int) -> History:
         cluster, _HISTORY_DEPTH,
     )
     befores = frozenset(r["before_sha"] for r in rows if r["before_sha"])
-    last = rows[0]["head_commit_at"] if rows else None
+    # The newest head commit time known: a deployment by hand has none, and must not turn
+    # the "older commit" rule off for the pushes that follow it.
+    last = next((r["head_commit_at"] for r in rows if r["head_commit_at"] is not None), None)
     return History(deployed_befores=befores, last_head_commit_at=last)
 
 

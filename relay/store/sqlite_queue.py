@@ -45,7 +45,7 @@ def claim(conn: sqlite3.Connection, owner: str, now: datetime, lease_s: float) -
             (found["cluster"],),
         )
     ]
-    decided = plan(queued)
+    decided = plan(queued, history(conn, found["cluster"]))
     assert decided.run is not None
     for old in decided.superseded:
         conn.execute(
@@ -110,5 +110,7 @@ def history(conn: sqlite3.Connection, cluster: int) -> History:
         (cluster, _HISTORY_DEPTH),
     ).fetchall()
     befores = frozenset(r["before_sha"] for r in rows if r["before_sha"])
-    last = parse_iso(rows[0]["head_commit_at"]) if rows else None
+    # The newest head commit time known: a deployment by hand has none, and must not turn
+    # the "older commit" rule off for the pushes that follow it.
+    last = next((parse_iso(r["head_commit_at"]) for r in rows if r["head_commit_at"]), None)
     return History(deployed_befores=befores, last_head_commit_at=last)
