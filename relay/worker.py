@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import socket
 import uuid
@@ -176,9 +177,9 @@ class Worker:
             self._tasks[dep.id] = task
             self._running_clusters.add(dep.cluster)
             # A done-callback, not a `finally`: it also runs for a task cancelled unstarted.
-            task.add_done_callback(lambda _t, d=dep: self._forget(d))
+            task.add_done_callback(functools.partial(self._forget, dep))
 
-    def _forget(self, dep: Deployment) -> None:
+    def _forget(self, dep: Deployment, _task: asyncio.Task[None]) -> None:
         self._tasks.pop(dep.id, None)
         self._running_clusters.discard(dep.cluster)
         self.wake()
