@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from relay.clock import Clock
+from relay.cluster.client import RETRIES
 from relay.cluster.errors import ClusterApiError
 from relay.cluster.models import Cluster, Container
 from relay.config import Action, Settings
@@ -206,6 +207,8 @@ class Worker:
     async def _run(self, claim: Claim) -> None:
         dep = claim.deployment
         structlog.contextvars.bind_contextvars(deployment_id=dep.id, cluster=dep.cluster)
+        retries: dict[str, int] = {}
+        RETRIES.set(retries)  # this task's own context: counts only this deployment's retries
         if claim.resumed:
             log.info("resuming deployment", status=dep.status.value,
                      snapshot=claim.snapshot is not None)
@@ -214,7 +217,7 @@ class Worker:
             status, error, extra = await self._drive(claim)
             final = await self._store.finish(
                 dep.id, fence=claim.fence, status=status, now=self._clock.now(), error=error)
-            self._record_final(final, **extra)
+            self._record_final(final, api_retries=sum(retries.values()), **extra)
         except LeaseLost as exc:
             log.warning("deployment taken over by another worker", error=str(exc))
         except StoreError as exc:

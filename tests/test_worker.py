@@ -124,9 +124,12 @@ async def test_watch_returning_at_once_does_not_spin(harness: Factory) -> None:
 async def test_server_errors_are_retried_then_succeed(harness: Factory) -> None:
     h = await harness()
     h.fault("error:apps.update:503:count=2")
-    [dep_id] = await h.push(after=sha("retry"))
-    final = await h.final(dep_id)
+    with capture_logs() as logs:
+        [dep_id] = await h.push(after=sha("retry"))
+        final = await h.final(dep_id)
     assert final.status is DeploymentStatus.SUCCEEDED, final.error
+    [line] = [e for e in logs if e["event"] == "deployment finished"]
+    assert line["api_retries"] == 2  # the canonical line carries this deployment's retries
     assert metric(h, "relay_cluster_api_retries_total", endpoint="apps.update") == 2
     assert metric(h, "relay_cluster_api_requests_total", endpoint="apps.update", code="503") == 2
 

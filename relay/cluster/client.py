@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -37,6 +38,10 @@ from relay.metrics import Metrics
 from relay.secret import Secret
 
 log = structlog.get_logger("relay.cluster")
+
+# Set by a caller that wants the retries of its own calls counted (the worker, per
+# deployment: each asyncio task has its own context, so concurrent deployments don't mix).
+RETRIES: ContextVar[dict[str, int] | None] = ContextVar("relay_cluster_retries", default=None)
 
 MAX_PAGE = 30  # seed section 4: 0 < limit <= 30
 _USER_AGENT = f"relay/{__version__}"
@@ -211,6 +216,9 @@ class ClusterClient:
         def on_retry(error: ClusterApiError, attempt: int, wait_s: float) -> None:
             if self._metrics is not None:
                 self._metrics.api_retries.labels(endpoint=endpoint).inc()
+            tally = RETRIES.get()
+            if tally is not None:
+                tally[endpoint] = tally.get(endpoint, 0) + 1
             log.info("cluster_api_retry", endpoint=endpoint, attempt=attempt,
                      wait_s=round(wait_s, 3), error=str(error))
         return on_retry
