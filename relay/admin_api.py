@@ -12,7 +12,7 @@ from relay.app import CLOCK, SETTINGS, STORE
 from relay.config import Action
 from relay.deployment import DeploymentStatus, NewDeployment
 from relay.events import PushEvent, Source
-from relay.routing import explain, lookup, verdicts_to_json
+from relay.routing import explain, lookup, split_ref, verdicts_to_json
 from relay.store import StoredDelivery
 from relay.web import HTTPProblem, wake_worker
 
@@ -137,8 +137,7 @@ async def _stored_delivery(request: web.Request) -> StoredDelivery:
 
 def _push_of(d: Any) -> PushEvent:
     ref: str = d.ref
-    branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
-    tag = ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else None
+    branch, tag = split_ref(ref)
     return PushEvent(
         source=Source(d.source), delivery_key=d.delivery_key, repository=d.repo, ref=ref,
         branch=branch, tag=tag, before=d.before or "", after=d.after or "", commit=d.commit,

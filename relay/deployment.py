@@ -21,19 +21,6 @@ class DeploymentStatus(enum.StrEnum):
     SKIPPED = "skipped"
     ERROR = "error"
 
-    @property
-    def final(self) -> bool:
-        return self not in _OPEN
-
-    @property
-    def active(self) -> bool:
-        """Triggering or rolling out: at most one per cluster."""
-        return self in (DeploymentStatus.TRIGGERING, DeploymentStatus.ROLLING_OUT)
-
-
-_OPEN = frozenset(
-    {DeploymentStatus.QUEUED, DeploymentStatus.TRIGGERING, DeploymentStatus.ROLLING_OUT}
-)
 
 
 @dataclass(frozen=True, slots=True)

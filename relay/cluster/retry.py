@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from tenacity import (
     AsyncRetrying,
@@ -56,9 +56,6 @@ class RetryPolicy:
     def never(cls) -> RetryPolicy:
         """One attempt only."""
         return cls(attempts=1)
-
-    def with_attempts(self, attempts: int) -> RetryPolicy:
-        return replace(self, attempts=attempts)
 
     def backoff(self, attempt: int) -> float:
         """The wait after failed attempt number `attempt` (1-based): full-jitter exponential."""
