@@ -8,12 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.app import CLOCK, SETTINGS, STORE
 from relay.config import Action
 from relay.deployment import DeploymentStatus, NewDeployment
 from relay.events import PushEvent, Source
 from relay.routing import explain, lookup, split_ref, verdicts_to_json
 from relay.store import StoredDelivery
+from relay.typedefs import CLOCK, SETTINGS, STORE
 from relay.web import HTTPProblem, wake_worker
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

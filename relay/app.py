@@ -14,18 +14,14 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from relay import admin_api
+from relay import web as handlers
 from relay.clock import Clock, SystemClock
 from relay.config import Settings
 from relay.metrics import Metrics
 from relay.store import Store, open_store
+from relay.typedefs import API, CLOCK, METRICS, SETTINGS, STORE, WORKER
 from relay.worker import ClusterApi, Worker
-
-SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
-METRICS = web.AppKey("metrics", Metrics)
-CLOCK = web.AppKey("clock", Clock)
-API = web.AppKey[ClusterApi]("api")  # relay.cluster.ClusterClient, or a fake in tests
-WORKER = web.AppKey[Worker | None]("worker")  # None when run_worker=False
 
 EMBEDDED_PREFIX = "/simulator"
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -47,9 +43,6 @@ def create_app(
     `store`, `api`, `clock` and `registry` replace the real ones; `retry` is the cluster API
     client's RetryPolicy (zero-wait in tests); `worker_settings` tunes the worker's timings.
     """
-    from relay import admin_api
-    from relay import web as handlers
-
     app = web.Application(middlewares=[handlers.error_middleware])
     app[SETTINGS] = settings
     app[CLOCK] = clock if clock is not None else SystemClock()

@@ -14,12 +14,12 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from relay.app import CLOCK, METRICS, SETTINGS, STORE, WORKER
 from relay.config import Route
 from relay.deployment import Deployment, NewDeployment
 from relay.events import Delivery, Source, WebhookError, event_kind_hint, parse_delivery
 from relay.routing import lookup
 from relay.store import NewDelivery, StoreError
+from relay.typedefs import CLOCK, METRICS, SETTINGS, STORE, WORKER
 
 log = structlog.get_logger("relay.web")
 

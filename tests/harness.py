@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from relay.app import API, STORE, WORKER, create_app
+from relay.app import create_app
 from relay.clock import Clock
 from relay.cluster import ClusterClient, RetryPolicy
 from relay.config import Settings
@@ -20,6 +20,7 @@ from relay.deployment import Deployment, DeploymentStatus
 from relay.follow import FollowSettings
 from relay.simulator import SIM_FAULTS, SIM_STATE, create_simulator_app, parse_fault
 from relay.store import Store
+from relay.typedefs import API, STORE, WORKER
 from relay.worker import WorkerSettings
 from tests.factories import API_TOKEN, make_settings, routes
 from tests.fakes import Finals, Statuses

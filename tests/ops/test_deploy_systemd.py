@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_deploy import (
+from tests.ops.test_deploy import (
     BIN,
     DEPLOY,
     ROOT,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.test_deploy import (
+from tests.ops.test_deploy import (
     DEPLOY,
     TEST_EXTRAS,
     check_config_cli,

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from relay.cli import build_parser
-from tests.test_alerts import github_anchor
-from tests.test_deploy import check_promql
-from tests.test_metrics_exposition import exposed_sample_names
+from tests.integration.test_metrics_exposition import exposed_sample_names
+from tests.ops.test_alerts import github_anchor
+from tests.ops.test_deploy import check_promql
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "docs" / name for name in ("runbooks.md", "operations.md", "metrics.md")]
 
 # Placeholders the docs use for values, with a value of the right type for the parser.

@@ -19,7 +19,7 @@ import pytest
 from relay.events import Delivery, EventKind, Source, parse_delivery
 from tests.payloads import FORM, JSON, ZERO40, form_encode, github_headers, gitlab_headers
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 if not FIXTURES.is_dir():
     pytest.skip(f"vendor fixtures not found at {FIXTURES}", allow_module_level=True)
 

@@ -11,7 +11,7 @@ import pytest
 
 from relay.cli import main
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = REPO_ROOT / "config" / "relay.yaml"
 ENV = {
     "RELAY_API_TOKEN": "api-token-Zq81",

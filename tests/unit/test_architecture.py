@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-RELAY = Path(__file__).resolve().parents[1] / "relay"
+RELAY = Path(__file__).resolve().parents[2] / "relay"
 CORE = ["events.py", "signatures.py", "routing.py", "globs.py", "rollout.py", "scheduling.py",
         "deployment.py", "secret.py"]
 FORBIDDEN = ("aiohttp", "asyncio", "asyncpg", "sqlite3", "socket", "time", "structlog",

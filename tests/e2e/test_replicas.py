@@ -25,9 +25,9 @@ from aiohttp.test_utils import TestServer
 
 from relay.simulator import SIM_STATE, create_simulator_app
 from relay.simulator.model import UPDATING
+from tests.e2e.test_crash import ENV, Relay, eventually, free_port
 from tests.factories import ADMIN_TOKEN, API_TOKEN
 from tests.payloads import github_headers, github_push, sha
-from tests.test_crash import ENV, Relay, eventually, free_port
 
 pytestmark = pytest.mark.slow
 

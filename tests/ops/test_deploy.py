@@ -37,7 +37,7 @@ from relay.config import ServerSettings, Settings, load_settings
 from relay.worker import WorkerSettings
 from tests.factories import make_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose"
 BIN = Path(sys.executable).parent

@@ -24,7 +24,7 @@ from relay.cli import main
 from relay.simulator import SIM_FAULTS, SIM_STATE, SimState, create_simulator_app, parse_fault
 
 TOKEN = "cli-token-5b8e2f-do-not-print"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -18,7 +18,7 @@ from relay.config import (
 )
 from relay.events import Source
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ENV = {
     "RELAY_API_TOKEN": "api-token-Zq81",

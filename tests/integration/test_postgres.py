@@ -19,7 +19,7 @@ from relay.store import StoreError, open_store
 from relay.store.base import Claim, LeaseLost
 from relay.store.postgres import PostgresStore, mask_url
 from relay.store.postgres_queue import CLUSTER_LOCK, cluster_key
-from tests.test_store import NOW, delivery, planned
+from tests.integration.test_store import NOW, delivery, planned
 
 Opener = Callable[..., Awaitable[PostgresStore]]
 

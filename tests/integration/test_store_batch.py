@@ -12,7 +12,7 @@ from relay.deployment import NewDeployment
 from relay.store import StoreError
 from relay.store.sqlite import SQLiteStore
 from relay.store.sqlite_batch import GroupCommit
-from tests.test_store import delivery, planned
+from tests.integration.test_store import delivery, planned
 
 
 def rows(store: SQLiteStore, table: str) -> int:

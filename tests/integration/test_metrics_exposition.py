@@ -13,10 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from relay.metrics import API_ENDPOINTS, WEBHOOK_EVENTS, WEBHOOK_OUTCOMES, Metrics
 from tests.conftest import SHARED
 from tests.harness import Factory
+from tests.ops.test_deploy import PROMTOOL_HINT, require_tool
 from tests.payloads import OTHER_SECRET, github_headers, github_push, sha
-from tests.test_deploy import PROMTOOL_HINT, require_tool
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 METRICS_DOC = ROOT / "docs" / "metrics.md"
 
 SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",),

@@ -14,9 +14,10 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from relay.app import STORE, create_app
+from relay.app import create_app
 from relay.config import ServerSettings, Settings
 from relay.store import Store
+from relay.typedefs import STORE
 from tests.factories import make_settings
 from tests.payloads import (
     FORM,

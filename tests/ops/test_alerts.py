@@ -18,10 +18,10 @@ import yaml
 
 from relay.deployment import DeploymentStatus
 from relay.metrics import API_ENDPOINTS, WEBHOOK_EVENTS, WEBHOOK_OUTCOMES
-from tests.test_deploy import PROMTOOL_HINT, require_tool, run
-from tests.test_metrics_exposition import exposed_sample_names
+from tests.integration.test_metrics_exposition import exposed_sample_names
+from tests.ops.test_deploy import PROMTOOL_HINT, require_tool, run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 ALERTS = PROMETHEUS / "alerts.yml"
 ALERTS_TEST = PROMETHEUS / "alerts_test.yml"

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.test_deploy import DEPLOY, check_promql
+from tests.ops.test_deploy import DEPLOY, check_promql
 
 DASHBOARD = DEPLOY / "grafana" / "relay.json"
 
@@ -50,7 +50,7 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
 
 
 def test_dashboard_uses_only_metrics_relay_exposes() -> None:
-    from tests.test_metrics_exposition import exposed_sample_names
+    from tests.integration.test_metrics_exposition import exposed_sample_names
 
     exposed = exposed_sample_names() | {"up"}
     used = {name for expr in dashboard_exprs() for name in re.findall(r"\b(relay_\w+)", expr)}
