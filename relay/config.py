@@ -1,187 +1,132 @@
-"""YAML + environment -> frozen Settings; every problem reported at once with its key path.
+"""The configuration loader: relay.yaml (+ the environment) -> frozen Settings.
 
-The only module that reads environment variables (it is handed a mapping, usually os.environ).
-Schema: CONTRACT section 3, plus the additions documented in docs/configuration.md.
+The only module that reads a configuration file; the environment is a mapping handed in
+(the process environment, by the CLI). Every problem is reported at once, each with its key
+path (docs/configuration.md lists the messages). The settings values live in relay.settings
+and are re-exported here, so `from relay.config import Settings, Route, Action` keeps working.
+
+Modules, each importing only the ones below it (no cycle):
+  relay.config          the loader: files, the machine's checks (SQLite directory)
+  relay.config_sections the whole document: rules across sections, Settings
+  relay.config_routes   rules across a route's keys and across routes
+  relay.config_env      variable names and values
+  relay.config_schema   pydantic models of the file, its JSON Schema, the error rendering
+  relay.config_yaml     YAML with keys given twice reported
+  relay.config_problems ConfigProblem, ConfigError
+  relay.settings        the values
 """
 
 from __future__ import annotations
 
-import enum
-import re
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from relay.events import Source
-from relay.globs import compile_glob
-from relay.secret import Secret
+from relay.config_problems import ConfigError, ConfigProblem
+from relay.config_schema import json_schema
+from relay.config_sections import ConfigReport, check_document, minimum_lease_s
+from relay.config_yaml import read_yaml
+from relay.settings import (
+    DEFAULT_CONFIG_PATH,
+    Action,
+    AdminSettings,
+    ClusterApiSettings,
+    LoggingSettings,
+    RolloutSettings,
+    Route,
+    ServerSettings,
+    Settings,
+    SourceSettings,
+    StoreSettings,
+    VersionControlSettings,
+)
 
-DEFAULT_CONFIG_PATH = Path("config/relay.yaml")
+__all__ = [
+    "DEFAULT_CONFIG_PATH", "Action", "AdminSettings", "ClusterApiSettings", "ConfigError",
+    "ConfigProblem", "ConfigReport", "LoggingSettings", "RolloutSettings", "Route",
+    "ServerSettings", "Settings", "SourceSettings", "StoreSettings", "VersionControlSettings",
+    "check_config", "json_schema", "load_routes", "load_settings", "minimum_lease_s",
+    "parse_settings",
+]
 
-
-class Action(enum.StrEnum):
-    VERSION = "version"
-    HOOK = "hook"
-
-
-@dataclass(frozen=True, slots=True)
-class VersionControlSettings:
-    """A route's `version_control` block: sent with the new version (action: version)."""
-
-    fields: tuple[tuple[str, str], ...]  # non-secret keys: type, path, subdir, branch, account
-    password: Secret | None = None
-
-    def to_api(self) -> dict[str, str]:
-        """The block as the cluster API expects it (the password revealed, for the wire only)."""
-        body = dict(self.fields)
-        if self.password is not None:
-            body["password"] = self.password.reveal()
-        return body
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """One entry of `routes`; its globs are compiled once, here (GlobError if malformed)."""
-
-    index: int  # position in the file, for messages and `explain`
-    repo: str  # glob, matched case-insensitively
-    branch: str | None  # glob; exactly one of branch / tag is set
-    tag: str | None
-    cluster: int
-    action: Action
-    source: Source | None = None
-    version_control: VersionControlSettings | None = None
-    repo_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    ref_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        ref = self.branch if self.tag is None else self.tag
-        if ref is None or (self.branch is not None and self.tag is not None):
-            raise ValueError("a route has exactly one of branch / tag")
-        object.__setattr__(self, "repo_pattern", compile_glob(self.repo, ignore_case=True))
-        object.__setattr__(self, "ref_pattern", compile_glob(ref))
-
-    @property
-    def ref_kind(self) -> Literal["branch", "tag"]:
-        """Whether this route matches a branch or a tag."""
-        return "branch" if self.branch is not None else "tag"
-
-    @property
-    def ref_glob(self) -> str:
-        """The branch or tag glob, whichever is set."""
-        return self.branch if self.branch is not None else str(self.tag)
+SQLITE = "sqlite:///"
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSettings:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    max_body_bytes: int = 5_242_880
-    shutdown_timeout_s: float = 10.0
+def check_config(path: str | Path, environ: Mapping[str, str] | None) -> ConfigReport:
+    """Check the file at `path`: every problem and warning, and the settings if valid.
 
-
-@dataclass(frozen=True, slots=True)
-class StoreSettings:
-    url: str = "sqlite:///relay.db"
-    # PostgreSQL only (SQLite ignores them):
-    pool_size: int = 10  # connections per replica, besides one that LISTENs for wake-ups
-    connect_timeout_s: float = 5.0  # opening a connection, or waiting for a free one
-    query_timeout_s: float = 5.0  # one statement; the store answers StoreError (503) after it
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterApiSettings:
-    token: Secret
-    base_url: str = "embedded"
-    request_timeout_s: float = 10.0
-    watch_timeout_s: float = 60.0
-    hook_hosts: tuple[str, ...] = ()
-
-    @property
-    def embedded(self) -> bool:
-        return self.base_url == "embedded"
-
-
-@dataclass(frozen=True, slots=True)
-class SourceSettings:
-    source: Source
-    secrets: tuple[Secret, ...]  # any one verifies (rotation)
-
-
-@dataclass(frozen=True, slots=True)
-class AdminSettings:
-    token: Secret | None = None  # None: the admin API is off
-
-
-@dataclass(frozen=True, slots=True)
-class RolloutSettings:
-    timeout_s: float = 900.0  # from trigger to verdict; then `timed_out`
-    lease_s: float = 30.0  # a crashed worker's deployment is taken over after this
-    poll_interval_s: float = 1.0  # at most one watch per interval (a watch that returns at once)
-
-
-@dataclass(frozen=True, slots=True)
-class LoggingSettings:
-    level: str = "info"
-    format: str = "auto"  # auto (console on a TTY, JSON otherwise) | json | console
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    cluster_api: ClusterApiSettings
-    server: ServerSettings = field(default_factory=ServerSettings)
-    store: StoreSettings = field(default_factory=StoreSettings)
-    sources: Mapping[Source, SourceSettings] = field(default_factory=dict)
-    admin: AdminSettings = field(default_factory=AdminSettings)
-    rollout: RolloutSettings = field(default_factory=RolloutSettings)
-    logging: LoggingSettings = field(default_factory=LoggingSettings)
-    routes: tuple[Route, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigProblem:
-    path: str  # key path, e.g. "routes[2].branch" ("" for the file as a whole)
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
-
-class ConfigError(Exception):
-    """Every problem found in one configuration, not just the first."""
-
-    def __init__(self, problems: list[ConfigProblem] | tuple[ConfigProblem, ...]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("; ".join(str(p) for p in self.problems))
+    `environ` None (--no-env): everything but the environment and the machine - no variable
+    is read and the SQLite file's directory is not looked at; `settings` is then None.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return _file_problem(f"{path}: no such file")
+    except UnicodeDecodeError:
+        return _file_problem(f"{path}: not UTF-8 text")
+    except OSError as exc:
+        return _file_problem(f"{path}: cannot read: {exc.strerror}")
+    data, yaml_problems = read_yaml(text)
+    if data is None and yaml_problems:
+        return ConfigReport(None, (), tuple(ConfigProblem(p.path, f"{path}: {p.message}")
+                                            for p in yaml_problems), ())
+    report = check_document(data, environ)
+    machine = sqlite_directory_problems(data) if environ is not None else []
+    problems = (*yaml_problems, *report.problems, *machine)
+    if len(problems) == len(report.problems):
+        return report
+    return dataclasses.replace(report, settings=None, problems=problems)
 
 
 def load_settings(path: str | Path, environ: Mapping[str, str]) -> Settings:
     """Read the YAML file at `path`; raise ConfigError with every problem found."""
-    from relay.config_schema import read_yaml  # the readers import this module's dataclasses
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError([ConfigProblem("", f"{path}: no such file")]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigProblem("", f"{path}: not UTF-8 text")]) from exc
-    except OSError as exc:
-        raise ConfigError([ConfigProblem("", f"{path}: cannot read: {exc.strerror}")]) from exc
-    data, problem = read_yaml(text)
-    if problem is not None:
-        raise ConfigError([ConfigProblem(problem[0], f"{path}: {problem[1]}")])
-    return parse_settings(data, environ)
+    report = check_config(path, environ)
+    if report.settings is None:
+        raise ConfigError(report.problems)
+    return report.settings
 
 
 def parse_settings(data: object, environ: Mapping[str, str]) -> Settings:
-    """Validate an already-loaded YAML document; raise ConfigError with every problem found."""
-    from relay.config_schema import Problems
-    from relay.config_sections import build_settings
+    """Validate an already-loaded YAML document; raise ConfigError with every problem found.
 
-    problems = Problems()
-    settings = build_settings(data, environ, problems)
-    if settings is None:
-        raise ConfigError([ConfigProblem(path, message) for path, message in problems.items])
-    return settings
+    The machine is not looked at (no file, no SQLite directory check).
+    """
+    report = check_document(data, environ)
+    if report.settings is None:
+        raise ConfigError(report.problems)
+    return report.settings
+
+
+def load_routes(path: str | Path) -> tuple[Route, ...]:
+    """The routes of the file at `path`, without the environment (`relay routes explain`).
+
+    Raise ConfigError with every problem but the environment's. A route's password is not
+    read (an empty Secret naming its variable): these routes are for explaining, not deploying.
+    """
+    report = check_config(path, None)
+    if report.problems:
+        raise ConfigError(report.problems)
+    return report.routes
+
+
+def sqlite_directory_problems(data: object) -> list[ConfigProblem]:
+    """A `sqlite:///PATH` whose directory does not exist: relay would start a new, empty
+    history there (dedup and ordering from scratch), so it is refused."""
+    store = data.get("store") if isinstance(data, dict) else None
+    url = store.get("url") if isinstance(store, dict) else None
+    if not isinstance(url, str) or not url.strip().startswith(SQLITE):
+        return []
+    file = url.strip().removeprefix(SQLITE)
+    if not file:
+        return []  # malformed: the schema says so
+    directory = Path(file).parent
+    if directory.is_dir():
+        return []
+    return [ConfigProblem("store.url", f"directory {directory} does not exist: create it, or "
+                          "fix the path (relay does not create it: a new, empty database "
+                          "would forget every delivery and deployment)")]
+
+
+def _file_problem(message: str) -> ConfigReport:
+    return ConfigReport(None, (), (ConfigProblem("", message),), ())

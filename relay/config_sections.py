@@ -1,6 +1,10 @@
-"""One reader per section of the configuration file (CONTRACT section 3) -> Settings.
+"""A loaded YAML document (and, on request, the environment) -> every problem, every warning,
+and the Settings when there is no problem.
 
-Every reader records its problems and carries on, so that check-config lists them all.
+Pure: the environment is a mapping handed in, and no file is touched (relay.config, the
+loader, adds the checks that look at the machine). Every step runs on whatever it can read,
+so that one pass finds every problem: the schema checks each key, relay.config_env every
+variable, relay.config_routes the routes; the rules across sections are here.
 """
 
 from __future__ import annotations
@@ -8,208 +12,195 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
-from urllib.parse import parse_qsl, urlsplit
+from typing import TypeVar
 
-from relay.config import (
+from relay.config_env import EnvKey, env_keys, read_secrets
+from relay.config_problems import ConfigProblem
+from relay.config_routes import build_route, duplicates, route_problems, shadowed
+from relay.config_schema import (
+    SECTIONS,
+    SOURCE_KEY,
+    ClusterApiSection,
+    RelayConfig,
+    RolloutSection,
+    RouteSection,
+    Section,
+    ServerSection,
+    validate,
+)
+from relay.events import Source
+from relay.secret import Secret
+from relay.settings import (
     AdminSettings,
     ClusterApiSettings,
     LoggingSettings,
     RolloutSettings,
+    Route,
     ServerSettings,
     Settings,
     SourceSettings,
     StoreSettings,
 )
-from relay.config_routes import read_routes
-from relay.config_schema import Env, Node, Problems, describe
-from relay.events import Source
-from relay.secret import Secret
 
-SECTIONS = ("server", "store", "cluster_api", "sources", "admin", "rollout", "logging", "routes")
-SOURCE_KEY = {Source.GITHUB: "secret_env", Source.GITLAB: "token_env", Source.GITEA: "secret_env"}
-SOURCE_HINT = {
-    "secret_env": "gitlab sends a token, not a signature: use token_env",
-    "token_env": "this source signs deliveries with a shared secret: use secret_env",
-}
-_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
+# The cluster client's retry policy: at most this many attempts per call (relay.cluster.retry,
+# RetryPolicy.attempts; a test holds the two equal). Kept here so that the configuration does
+# not import the cluster client.
+CLUSTER_RETRY_ATTEMPTS = 10
+LEASE_FLOOR_S = 30.0  # rollout.lease_s when the file leaves it out, unless the rule wants more
+_S = TypeVar("_S", bound=Section)
+EMPTY = "the configuration is empty (see docs/configuration.md)"
 
 
-def build_settings(data: object, environ: Mapping[str, str], problems: Problems) -> Settings | None:
-    """Read the whole document, section by section; None when any problem was found."""
+@dataclass(frozen=True, slots=True)
+class ConfigReport:
+    """The outcome of checking one configuration.
+
+    `settings`: None when there is a problem, or when the environment was not read (--no-env).
+    `routes`: every valid route (passwords not read without the environment). `problems` make
+    relay refuse to start; `warnings` do not.
+    """
+
+    settings: Settings | None
+    routes: tuple[Route, ...]
+    problems: tuple[ConfigProblem, ...]
+    warnings: tuple[ConfigProblem, ...]
+
+
+def minimum_lease_s(request_timeout_s: float, attempts: int = CLUSTER_RETRY_ATTEMPTS) -> float:
+    """The shortest `rollout.lease_s` allowed: twice the longest a trigger can take, which is
+    `attempts` requests of `request_timeout_s` each (the retry waits come on top)."""
+    return 2 * request_timeout_s * attempts
+
+
+def check_document(data: object, environ: Mapping[str, str] | None) -> ConfigReport:
+    """Check a loaded YAML document; `environ` None checks everything but the environment."""
     if data is None:
-        problems.add("", "the configuration is empty (see docs/configuration.md)")
-        return None
-    root = Node.open(problems, "", data, allowed=SECTIONS, noun="section")
-    env = Env(problems, environ)
-    server, store = read_server(root), read_store(root)
-    cluster_api = read_cluster_api(root, env)
-    sources = read_sources(root, env)
-    admin, rollout, logging = read_admin(root, env), read_rollout(root), read_logging(root)
-    routes = read_routes(root.data.get("routes"), problems, env, configured=_declared(root))
-    if problems.items or cluster_api is None:
-        return None
-    return Settings(cluster_api=cluster_api, server=server, store=store, sources=sources,
-                    admin=admin, rollout=rollout, logging=logging, routes=routes)
+        return ConfigReport(None, (), (ConfigProblem("", EMPTY),), ())
+    config, problems = validate(RelayConfig, data)
+    if not isinstance(data, dict):
+        return ConfigReport(None, (), tuple(problems), ())
+    keys, name_problems = env_keys(data)
+    problems += name_problems
+    secrets: dict[str, Secret | None] | None = None
+    if environ is not None:
+        secrets, env_problems = read_secrets(keys, environ)
+        problems += env_problems
+    routes = _routes(data, secrets, problems)
+    problems += duplicates(routes)
+    problems += _across_sections(data)
+    problems.sort(key=_document_order)
+    warnings = _warnings(data, routes)
+    settings = None
+    if not problems and secrets is not None and isinstance(config, RelayConfig):
+        settings = _settings(config, keys, secrets, routes)
+    return ConfigReport(settings, tuple(routes), tuple(problems), tuple(warnings))
 
 
-def read_server(root: Node) -> ServerSettings:
-    node = root.section("server", allowed=("host", "port", "max_body_bytes",
-                                           "shutdown_timeout_s"))
-    default = ServerSettings()
-    return ServerSettings(
-        host=node.text("host", default.host),
-        port=node.integer("port", default.port, maximum=65535),
-        max_body_bytes=node.integer("max_body_bytes", default.max_body_bytes),
-        shutdown_timeout_s=node.number("shutdown_timeout_s", default.shutdown_timeout_s),
-    )
+def _routes(data: dict[object, object], secrets: Mapping[str, Secret | None] | None,
+            problems: list[ConfigProblem]) -> list[Route]:
+    """Every valid route; the rules' problems added to `problems`."""
+    raw_routes = data.get("routes")
+    sources = data.get("sources")
+    configured = {s for s in Source if isinstance(sources, dict) and s.value in sources}
+    routes = []
+    for index, raw in enumerate(raw_routes if isinstance(raw_routes, list) else []):
+        section, _ = validate(RouteSection, raw)  # its problems came with the whole document
+        found = route_problems(raw, section, index, configured)
+        problems += found
+        if isinstance(section, RouteSection) and not found:
+            routes.append(build_route(index, section, secrets))
+    return routes
 
 
-def read_store(root: Node) -> StoreSettings:
-    node = root.section("store", allowed=("url", "pool_size", "connect_timeout_s",
-                                          "query_timeout_s"))
-    default = StoreSettings()
-    return StoreSettings(
-        url=_store_url(node, default.url),
-        pool_size=node.integer("pool_size", default.pool_size, maximum=1000),
-        connect_timeout_s=node.number("connect_timeout_s", default.connect_timeout_s),
-        query_timeout_s=node.number("query_timeout_s", default.query_timeout_s),
-    )
+def _part(model: type[_S], data: dict[object, object], name: str) -> _S | None:
+    section, _ = validate(model, data.get(name))
+    return section if isinstance(section, model) else None
 
 
-def _store_url(node: Node, default: str) -> str:
-    url = node.text("url", default)
-    scheme, _, rest = url.partition("://")
-    if scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
-        return url
-    if scheme in ("postgresql", "postgres") and rest:
-        parts = urlsplit(url)
-        in_query = any(k.lower() in ("password", "sslpassword")
-                       for k, _ in parse_qsl(parts.query, keep_blank_values=True))
-        if ":" in parts.netloc.rpartition("@")[0] or in_query:
-            node.add("url", "has a password in it: secrets live in the environment "
-                            "(set PGPASSWORD, or use a .pgpass file)")
-        return url
-    node.add("url", "must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
-    return default
+def _across_sections(data: dict[object, object]) -> list[ConfigProblem]:
+    found = []
+    api = _part(ClusterApiSection, data, "cluster_api")
+    rollout = _part(RolloutSection, data, "rollout")
+    if api is not None and rollout is not None and rollout.lease_s is not None:
+        minimum = minimum_lease_s(api.request_timeout_s)
+        if rollout.lease_s < minimum:
+            found.append(ConfigProblem("rollout.lease_s", (
+                f"must be at least {minimum:g} (2 x cluster_api.request_timeout_s "
+                f"{api.request_timeout_s:g} x {CLUSTER_RETRY_ATTEMPTS} attempts), got "
+                f"{rollout.lease_s:g}: a trigger may take {CLUSTER_RETRY_ATTEMPTS} requests of "
+                "request_timeout_s each, and a lease shorter than that lets another worker "
+                "take over a deployment that is still being triggered")))
+    server = _part(ServerSection, data, "server")
+    if server is not None and server.max_body_memory_bytes < server.max_body_bytes:
+        found.append(ConfigProblem("server.max_body_memory_bytes", (
+            f"must be at least server.max_body_bytes ({server.max_body_bytes}), got "
+            f"{server.max_body_memory_bytes}: a delivery relay accepts must fit in the budget")))
+    return found
 
 
-def read_cluster_api(root: Node, env: Env) -> ClusterApiSettings | None:
-    """The cluster API section; None when its token is missing."""
-    node = root.section("cluster_api", allowed=("base_url", "token_env", "request_timeout_s",
-                                                "watch_timeout_s", "hook_hosts"))
-    default_name = "RELAY_API_TOKEN"
-    name = env.name(node.at("token_env"), node.data.get("token_env", default_name))
-    token = env.secret(node.at("token_env"), name) if name else None
-    defaults = ClusterApiSettings(token=Secret(""))
-    settings = ClusterApiSettings(
-        token=token or Secret(""),
-        base_url=_base_url(node, defaults.base_url),
-        request_timeout_s=node.number("request_timeout_s", defaults.request_timeout_s),
-        watch_timeout_s=node.number("watch_timeout_s", defaults.watch_timeout_s),
-        hook_hosts=_hook_hosts(node),
-    )
-    return settings if token else None
+def _warnings(data: dict[object, object], routes: list[Route]) -> list[ConfigProblem]:
+    found = []
+    api = _part(ClusterApiSection, data, "cluster_api")
+    if api is not None and api.base_url == "embedded":
+        found.append(ConfigProblem("cluster_api.base_url", (
+            "`embedded` runs an in-process cluster API simulator: relay deploys nothing real "
+            "(a demo; for real use set your platform's URL, e.g. https://open.c.163.com)")))
+    if not data.get("sources"):
+        found.append(ConfigProblem("sources", "no source is configured: every /hooks endpoint "
+                                              "answers 404, so no push deploys anything"))
+    if not data.get("routes"):
+        found.append(ConfigProblem("routes", "no route: deliveries are verified and stored, "
+                                             "but none deploys anything"))
+    return found + shadowed(routes)
 
 
-def _base_url(node: Node, default: str) -> str:
-    url = node.text("base_url", default)
-    if url == "embedded":
-        return url
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        node.add("base_url", "must be 'embedded' or an http(s) URL such as https://open.c.163.com")
-    elif parts.username is not None or parts.password is not None:
-        node.add("base_url", "must not carry credentials: the token comes from token_env")
-    elif parts.query or parts.fragment:
-        node.add("base_url", "must not have a query or a fragment")
-    return url.rstrip("/")
+def _document_order(problem: ConfigProblem) -> tuple[int, int]:
+    """Sections in file-format order (unknown sections first), routes by index."""
+    match = re.match(r"([^.\[]*)(?:\[(\d+)\])?", problem.path)
+    head, index = (match.group(1), match.group(2)) if match else ("", None)
+    if not problem.path:
+        return (-2, 0)
+    position = SECTIONS.index(head) if head in SECTIONS else -1
+    return (position, int(index) if index is not None else -1)
 
 
-def _hook_hosts(node: Node) -> tuple[str, ...]:
-    value = node.data.get("hook_hosts")
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        node.add("hook_hosts", f"must be a list of host names, got {describe(value)}")
-        return ()
-    hosts = []
-    for i, item in enumerate(value):
-        if isinstance(item, str) and _is_host(item.strip().lower()):
-            hosts.append(item.strip().lower())
-        else:
-            node.add(f"hook_hosts[{i}]", "must be a host name such as hooks.example.com "
-                                         "(no scheme, port or path)")
-    return tuple(hosts)
-
-
-def _is_host(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        labels = text.removesuffix(".").split(".")
-        return len(text) <= 253 and all(_HOST_LABEL.match(label) for label in labels)
-
-
-def read_sources(root: Node, env: Env) -> Mapping[Source, SourceSettings]:
-    node = root.section("sources", allowed=tuple(Source), noun="source")
+def _settings(config: RelayConfig, keys: list[EnvKey], secrets: Mapping[str, Secret | None],
+              routes: list[Route]) -> Settings:
+    server, store, api, rollout = config.server, config.store, config.cluster_api, config.rollout
+    token = secrets.get("cluster_api.token_env") or Secret("")
     sources: dict[Source, SourceSettings] = {}
-    for key, value in node.items():
-        if key not in tuple(Source):
+    for source in Source:
+        if getattr(config.sources, source.value) is None:
             continue
-        source = Source(key)
-        secrets = _source_secrets(node, source, value, env)
-        if secrets:
-            sources[source] = SourceSettings(source=source, secrets=secrets)
-    return MappingProxyType(sources)
-
-
-def _source_secrets(parent: Node, source: Source, value: object,
-                    env: Env) -> tuple[Secret, ...]:
-    """Every secret the source names; empty unless all of them are set."""
-    key = SOURCE_KEY[source]
-    hints = {k: v for k, v in SOURCE_HINT.items() if k != key}
-    node = Node.open(parent.problems, parent.at(source), {} if value is None else value,
-                     allowed=(key,), required=(key,), hints=hints)
-    if not node.has(key):
-        return ()
-    found = [env.secret(path, name) for path, name in env.names(node.at(key), node.data[key])]
-    secrets = tuple(secret for secret in found if secret is not None)
-    return secrets if len(secrets) == len(found) else ()
-
-
-def _declared(root: Node) -> set[Source]:
-    """The sources the file configures, usable or not (a broken one is reported already)."""
-    section = root.data.get("sources")
-    names = section if isinstance(section, dict) else {}
-    return {source for source in Source if source.value in names}
-
-
-def read_admin(root: Node, env: Env) -> AdminSettings:
-    """The admin API: on when its token variable is set, off when it is unset."""
-    node = root.section("admin", allowed=("token_env",))
-    name = env.name(node.at("token_env"), node.data.get("token_env", "RELAY_ADMIN_TOKEN"))
-    return AdminSettings(token=env.secret(node.at("token_env"), name, optional=True)
-                         if name else None)
-
-
-def read_rollout(root: Node) -> RolloutSettings:
-    node = root.section("rollout", allowed=("timeout_s", "lease_s", "poll_interval_s"))
-    default = RolloutSettings()
-    return RolloutSettings(
-        timeout_s=node.number("timeout_s", default.timeout_s),
-        lease_s=node.number("lease_s", default.lease_s),
-        poll_interval_s=node.number("poll_interval_s", default.poll_interval_s),
+        prefix = f"sources.{source}.{SOURCE_KEY[source]}"
+        found = tuple(secret for key in keys if key.path == prefix
+                      or key.path.startswith(prefix + "[")
+                      if (secret := secrets.get(key.path)) is not None)
+        sources[source] = SourceSettings(source=source, secrets=found)
+    lease_s = rollout.lease_s
+    if lease_s is None:
+        lease_s = max(LEASE_FLOOR_S, minimum_lease_s(api.request_timeout_s))
+    return Settings(
+        server=ServerSettings(
+            host=server.host, port=server.port, max_body_bytes=server.max_body_bytes,
+            shutdown_timeout_s=server.shutdown_timeout_s,
+            header_timeout_s=server.header_timeout_s, body_timeout_s=server.body_timeout_s,
+            idle_timeout_s=server.idle_timeout_s, max_connections=server.max_connections,
+            max_body_memory_bytes=server.max_body_memory_bytes,
+            trusted_proxies=tuple(ipaddress.ip_network(p) for p in server.trusted_proxies)),
+        store=StoreSettings(url=store.url, pool_size=store.pool_size,
+                            connect_timeout_s=store.connect_timeout_s,
+                            query_timeout_s=store.query_timeout_s),
+        cluster_api=ClusterApiSettings(
+            token=token, base_url=api.base_url, request_timeout_s=api.request_timeout_s,
+            watch_timeout_s=api.watch_timeout_s, hook_hosts=tuple(api.hook_hosts),
+            max_response_bytes=api.max_response_bytes),
+        sources=MappingProxyType(sources),
+        admin=AdminSettings(token=secrets.get("admin.token_env")),
+        rollout=RolloutSettings(timeout_s=rollout.timeout_s, lease_s=lease_s,
+                                poll_interval_s=rollout.poll_interval_s),
+        logging=LoggingSettings(level=config.logging.level, format=config.logging.format),
+        routes=tuple(routes),
     )
-
-
-def read_logging(root: Node) -> LoggingSettings:
-    node = root.section("logging", allowed=("level", "format"))
-    default = LoggingSettings()
-    return LoggingSettings(
-        level=node.choice("level", default.level, ("debug", "info", "warning", "error")),
-        format=node.choice("format", default.format, ("auto", "json", "console")),
-    )
-
-

@@ -1,8 +1,9 @@
 """`relay check-config` and `relay routes explain`: the configuration, seen from the shell.
 
-Both load the configuration as `relay serve` would, so they need the environment variables it
-names. Exit status: 0 fine (explain: at least one route matches), 1 explain: no route
-matches, 2 bad configuration or usage.
+check-config loads the configuration as `relay serve` would, environment included (unless
+--no-env); routes explain checks everything but the environment, so it needs no secret.
+Exit status: 0 fine (explain: at least one route matches), 1 explain: no route matches,
+2 bad configuration or usage. Warnings never change the exit status.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from relay.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from relay.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+from relay.config import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    ConfigProblem,
+    Route,
+    Settings,
+    check_config as check_file,
+    json_schema,
+    load_routes,
+)
 from relay.events import Source
 from relay.routing import RouteVerdict, explain, verdicts_to_json
 
@@ -25,9 +35,15 @@ def register(sub: Any) -> None:
     check = sub.add_parser(
         "check-config", help="validate a configuration and the environment it names",
         description="Validate the configuration file and the environment variables it names; "
-                    "print every problem with its key path.",
-        epilog="Exit status: 0 valid, 2 any problem.")
+                    "print every problem with its key path, then warnings "
+                    "(`warning: PATH: message`).",
+        epilog="Exit status: 0 valid (warnings or not), 2 any problem.")
     _config_option(check)
+    check.add_argument("--no-env", action="store_true",
+                       help="check everything but the environment: no variable is read and "
+                            "the SQLite file's directory is not looked at (for a CI job)")
+    check.add_argument("--schema", action="store_true",
+                       help="print the configuration's JSON Schema (for editors) and exit")
     check.set_defaults(func=check_config)
 
     routes = sub.add_parser("routes", help="inspect the route table",
@@ -56,24 +72,39 @@ def _config_option(parser: argparse.ArgumentParser, *, suppress: bool = False) -
                         help=f"configuration file (default: {DEFAULT_CONFIG_PATH})")
 
 
+def report_problems(path: Path, problems: tuple[ConfigProblem, ...]) -> None:
+    """Every problem, one `KEY.PATH: message` a line on standard error, then a count."""
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    count = len(problems)
+    print(f"relay: {path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+
+
 def load_or_report(path: Path) -> Settings | None:
     """The settings, or None after printing every problem, one `PATH: message` a line."""
-    try:
-        return load_settings(path, os.environ)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        count = len(exc.problems)
-        print(f"relay: {path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
-        return None
+    report = check_file(path, os.environ)
+    if report.settings is None:
+        report_problems(path, report.problems)
+    return report.settings
 
 
 def check_config(args: argparse.Namespace) -> int:
-    settings = load_or_report(args.config)
-    if settings is None:
+    if args.schema:
+        print(json.dumps(json_schema(), indent=2))
+        return EXIT_OK
+    report = check_file(args.config, None if args.no_env else os.environ)
+    if report.problems:
+        report_problems(args.config, report.problems)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if report.problems:
         return EXIT_USAGE
+    if report.settings is None:  # --no-env
+        print(f"{args.config}: OK (environment not checked)")
+        print(f"  {'routes':<12} {len(report.routes)}")
+        return EXIT_OK
     print(f"{args.config}: OK")
-    for label, value in summary(settings):
+    for label, value in summary(report.settings):
         print(f"  {label:<12} {value}")
     return EXIT_OK
 
@@ -97,11 +128,13 @@ def summary(settings: Settings) -> list[tuple[str, str]]:
 
 
 def routes_explain(args: argparse.Namespace) -> int:
-    settings = load_or_report(args.config)
-    if settings is None:
+    try:
+        routes: tuple[Route, ...] = load_routes(args.config)
+    except ConfigError as exc:
+        report_problems(args.config, exc.problems)
         return EXIT_USAGE
     source = Source(args.source) if args.source else None
-    verdicts = explain(settings.routes, source=source, repo=args.repo, ref=args.ref)
+    verdicts = explain(routes, source=source, repo=args.repo, ref=args.ref)
     if args.json:
         print(json.dumps(verdicts_to_json(verdicts, source=source, repo=args.repo, ref=args.ref),
                          indent=2))
