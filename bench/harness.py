@@ -37,7 +37,7 @@ def write_relay_config(work: Path, *, port: int, api_url: str, routes: Sequence[
     path.write_text(f"""
 server: {{host: 127.0.0.1, port: {port}}}
 store: {{url: "sqlite:///{db}"}}
-cluster_api: {{base_url: "{api_url}", request_timeout_s: 10, watch_timeout_s: {watch_timeout_s}}}
+cluster_api: {{base_url: "{api_url}", request_timeout_s: {min(10, lease_s / 20)}, watch_timeout_s: {watch_timeout_s}}}
 sources:
   github: {{secret_env: RELAY_GITHUB_SECRET}}
 admin: {{token_env: RELAY_ADMIN_TOKEN}}

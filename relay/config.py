@@ -24,7 +24,12 @@ from pathlib import Path
 
 from relay.config_problems import ConfigError, ConfigProblem
 from relay.config_schema import json_schema
-from relay.config_sections import ConfigReport, check_document, minimum_lease_s
+from relay.config_sections import (
+    ConfigReport,
+    check_document,
+    document_order,
+    minimum_lease_s,
+)
 from relay.config_yaml import read_yaml
 from relay.settings import (
     DEFAULT_CONFIG_PATH,
@@ -73,7 +78,7 @@ def check_config(path: str | Path, environ: Mapping[str, str] | None) -> ConfigR
                                             for p in yaml_problems), ())
     report = check_document(data, environ)
     machine = sqlite_directory_problems(data) if environ is not None else []
-    problems = (*yaml_problems, *report.problems, *machine)
+    problems = tuple(sorted((*yaml_problems, *report.problems, *machine), key=document_order))
     if len(problems) == len(report.problems):
         return report
     return dataclasses.replace(report, settings=None, problems=problems)

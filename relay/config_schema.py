@@ -512,7 +512,9 @@ def validate(model: type[Section], data: object, path: str = ""
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
-        return None, [_problem(model, path, error) for error in exc.errors(include_url=False)]
+        errors = sorted(exc.errors(include_url=False),  # unknown keys first, as they are
+                        key=lambda error: error["type"] != "extra_forbidden")  # often the cause
+        return None, [_problem(model, path, error) for error in errors]
 
 
 def _problem(model: type[Section], base: str, error: Any) -> ConfigProblem:

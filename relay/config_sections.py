@@ -90,7 +90,7 @@ def check_document(data: object, environ: Mapping[str, str] | None) -> ConfigRep
     routes = _routes(data, secrets, problems)
     problems += duplicates(routes)
     problems += _across_sections(data)
-    problems.sort(key=_document_order)
+    problems.sort(key=document_order)
     warnings = _warnings(data, routes)
     settings = None
     if not problems and secrets is not None and isinstance(config, RelayConfig):
@@ -156,14 +156,27 @@ def _warnings(data: dict[object, object], routes: list[Route]) -> list[ConfigPro
     return found + shadowed(routes)
 
 
-def _document_order(problem: ConfigProblem) -> tuple[int, int]:
-    """Sections in file-format order (unknown sections first), routes by index."""
-    match = re.match(r"([^.\[]*)(?:\[(\d+)\])?", problem.path)
-    head, index = (match.group(1), match.group(2)) if match else ("", None)
+_PATH = re.compile(r"(?P<head>[^.\[]*)(?:\[(?P<index>\d+)\])?(?:\.(?P<key>[^.\[]+))?")
+
+
+def document_order(problem: ConfigProblem) -> tuple[int, int, int]:
+    """Sections in the file format's order (unknown sections first), routes by index, keys in
+    their model's order (unknown keys first; a route's own problems where its ref is)."""
     if not problem.path:
-        return (-2, 0)
-    position = SECTIONS.index(head) if head in SECTIONS else -1
-    return (position, int(index) if index is not None else -1)
+        return (-2, 0, 0)
+    match = _PATH.match(problem.path)
+    if match is None:  # pragma: no cover - every path matches
+        return (-1, 0, 0)
+    head, index, key = match["head"], match["index"], match["key"]
+    if head not in SECTIONS:
+        return (-1, 0, 0)
+    model = RouteSection if head == "routes" else RelayConfig.model_fields[head].annotation
+    fields = list(model.model_fields) if isinstance(model, type) and issubclass(
+        model, Section) else []
+    rank = fields.index(key) if key in fields else -1
+    if head == "routes" and key is None:
+        rank = fields.index("branch")
+    return (SECTIONS.index(head), int(index) if index is not None else -1, rank)
 
 
 def _settings(config: RelayConfig, keys: list[EnvKey], secrets: Mapping[str, Secret | None],

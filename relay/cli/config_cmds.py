@@ -72,10 +72,14 @@ def _config_option(parser: argparse.ArgumentParser, *, suppress: bool = False) -
                         help=f"configuration file (default: {DEFAULT_CONFIG_PATH})")
 
 
-def report_problems(path: Path, problems: tuple[ConfigProblem, ...]) -> None:
-    """Every problem, one `KEY.PATH: message` a line on standard error, then a count."""
+def report_problems(path: Path, problems: tuple[ConfigProblem, ...],
+                    warnings: tuple[ConfigProblem, ...] = ()) -> None:
+    """Every problem, one `KEY.PATH: message` a line on standard error, then every warning
+    (`warning: KEY.PATH: message`), then a count of the problems."""
     for problem in problems:
         print(problem, file=sys.stderr)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     count = len(problems)
     print(f"relay: {path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
 
@@ -94,11 +98,10 @@ def check_config(args: argparse.Namespace) -> int:
         return EXIT_OK
     report = check_file(args.config, None if args.no_env else os.environ)
     if report.problems:
-        report_problems(args.config, report.problems)
+        report_problems(args.config, report.problems, report.warnings)
+        return EXIT_USAGE
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if report.problems:
-        return EXIT_USAGE
     if report.settings is None:  # --no-env
         print(f"{args.config}: OK (environment not checked)")
         print(f"  {'routes':<12} {len(report.routes)}")

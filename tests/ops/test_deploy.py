@@ -308,9 +308,32 @@ async def _exit_status(command: list[str], url: str) -> int:
     return await asyncio.wait_for(proc.wait(), 30)
 
 
-def test_container_config_listens_on_every_interface_and_keeps_data_in_the_volume(
+def in_place_of_the_volume(path: Path, tmp_path: Path) -> Path:
+    """A copy of `path` keeping its SQLite file in tmp_path instead of /var/lib/relay (whose
+    directory must exist: check-config refuses a SQLite file in a missing directory)."""
+    copy = tmp_path / path.name
+    copy.write_text(path.read_text().replace("sqlite:////var/lib/relay/", f"sqlite:///{tmp_path}/"))
+    return copy
+
+
+def test_container_config_refuses_to_start_until_base_url_is_set(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     path = DEPLOY / "relay.container.yaml"
+    env = {name: "placeholder" for name in env_names(yaml.safe_load(path.read_text()))}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert relay_main(["check-config", "--config", str(path)]) == 2
+    assert ("cluster_api.base_url: set cluster_api.base_url to your platform's URL "
+            "(https://open.c.163.com) or `embedded` for a demo") in capsys.readouterr().err
+
+
+def test_container_config_listens_on_every_interface_and_keeps_data_in_the_volume(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    shipped = DEPLOY / "relay.container.yaml"
+    assert "sqlite:////var/lib/relay/" in shipped.read_text()
+    path = in_place_of_the_volume(shipped, tmp_path)
+    path.write_text(path.read_text().replace('base_url: ""', "base_url: https://open.c.163.com"))
     raw = yaml.safe_load(path.read_text())
     env = {name: "placeholder" for name in env_names(raw)}
     out = check_config_cli(path, env, monkeypatch, capsys)
@@ -318,7 +341,7 @@ def test_container_config_listens_on_every_interface_and_keeps_data_in_the_volum
     settings = load_config(path, env)
     assert settings.server.host == "0.0.0.0"
     assert str(settings.server.port) == dict(final_stage())["EXPOSE"]
-    assert settings.store.url.startswith("sqlite:////var/lib/relay/")
+    assert settings.store.url == f"sqlite:///{tmp_path}/relay.db"
     assert settings.logging.format == "json"
 
 

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml  # type: ignore[import-untyped, unused-ignore]
 
+from relay.cli import main
+from relay.cluster.retry import RetryPolicy
 from relay.config import (
     Action,
     ConfigError,
     ConfigProblem,
     Settings,
+    check_config,
+    json_schema,
+    load_routes,
     load_settings,
+    minimum_lease_s,
     parse_settings,
 )
+from relay.config_sections import CLUSTER_RETRY_ATTEMPTS
 from relay.events import Source
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -309,8 +323,10 @@ CASES = [
      "must be a list of host names, got a string"),
     ("cluster_api.hook_hosts", ["ok.example.com", "https://hooks.example.com/x"],
      "cluster_api.hook_hosts[1]", "must be a host name"),
-    ("cluster_api.hook_hosts", ["hooks.example.com:8443"], "cluster_api.hook_hosts[0]",
-     "must be a host name"),
+    ("cluster_api.hook_hosts", ["hooks.example.com:0"], "cluster_api.hook_hosts[0]",
+     "must be a host name or host:port"),
+    ("cluster_api.hook_hosts", ["hooks.example.com:https"], "cluster_api.hook_hosts[0]",
+     "must be a host name or host:port"),
     ("cluster_api.hook_hosts", [7], "cluster_api.hook_hosts[0]", "must be a host name"),
     # environment variable names
     ("cluster_api.token_env", "RELAY_NOPE", "cluster_api.token_env",
@@ -392,9 +408,16 @@ def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
     assert message.startswith(f"{tmp_path / 'relay.yaml'}: YAML syntax error at line 4, column ")
 
 
-def test_a_key_given_twice_is_a_yaml_error(tmp_path: Path) -> None:
-    message = message_at(tmp_path, "server:\n  port: 1\n  port: 2\n", "")
-    assert "line 3, column 3: found duplicate key 'port'" in message
+def test_a_key_given_twice_is_reported_at_its_key_path(tmp_path: Path) -> None:
+    message = message_at(tmp_path, "server:\n  port: 1\n  port: 2\n", "server.port")
+    assert "line 3, column 3: found duplicate key 'port' (first given at line 2" in message
+
+
+def test_a_key_given_twice_does_not_hide_the_other_problems(tmp_path: Path) -> None:
+    text = "server:\n  port: 1\n  port: 0\nroutes:\n  - {repo: shop, branch: main, " \
+           "cluster: 1, action: version, cluster: 2}\n"
+    assert [p.path for p in problems(tmp_path, text)] == [
+        "server.port", "server.port", "routes[0].repo", "routes[0].cluster"]
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -474,7 +497,338 @@ def test_a_mapping_as_a_key_is_a_yaml_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["single-node-sqlite.yaml", "replicas-postgres.yaml"])
-def test_shipped_examples_load(name: str) -> None:
+def test_shipped_examples_load(tmp_path: Path, name: str) -> None:
     env = {**ENV, "RELAY_GITHUB_SECRET_NEXT": "gh-next-Po09"}
-    s = load_settings(REPO_ROOT / "config" / "examples" / name, env)
+    text = (REPO_ROOT / "config" / "examples" / name).read_text()
+    # /var/lib/relay is where the example keeps its SQLite file; it is not on this machine
+    s = load(tmp_path, text.replace("sqlite:////var/lib/relay/", f"sqlite:///{tmp_path}/"), env)
     assert s.routes and not s.cluster_api.embedded
+
+
+# -- issue 11: configuration that catches real mistakes ----------------------------------------
+
+
+def test_issue_11_full_ref_in_a_route_is_an_error_with_the_fix(tmp_path: Path) -> None:
+    text = "routes:\n  - {repo: acme/shop, branch: refs/heads/main, cluster: 10702, " \
+           "action: version}\n"
+    assert message_at(tmp_path, text, "routes[0].branch") == (
+        "write branch: main (without refs/heads/): a route matches the branch name, so "
+        "'refs/heads/main' would never match")
+
+
+@pytest.mark.parametrize(("key", "value", "fragment"), [
+    ("routes.1.tag", "refs/tags/v*", "write tag: v* (without refs/tags/)"),
+    ("routes.0.branch", "refs/tags/v1", "write tag: v1 (without refs/tags/)"),
+    ("routes.1.tag", "refs/heads/main", "write branch: main (without refs/heads/)"),
+])
+def test_full_refs_are_errors(tmp_path: Path, key: str, value: str, fragment: str) -> None:
+    path = "routes[{}].{}".format(*key.split(".")[1:])
+    assert fragment in message_at(tmp_path, changed(key, value), path)
+
+
+@pytest.mark.parametrize("url", [
+    "https://github.com/acme/shop", "https://github.com/acme/shop.git",
+    "git@github.com:acme/shop.git", "ssh://git@gitlab.example.com:2222/acme/shop.git",
+    "http://gitea.local/acme/shop/",
+])
+def test_a_repository_given_as_a_url_is_an_error_with_the_fix(tmp_path: Path, url: str) -> None:
+    message = message_at(tmp_path, changed("routes.1.repo", url), "routes[1].repo")
+    assert message.startswith(f"'{url}' is a URL: write repo: acme/shop (")
+
+
+def test_a_repository_with_dot_git_is_an_error(tmp_path: Path) -> None:
+    assert message_at(tmp_path, changed("routes.1.repo", "acme/shop.git"), "routes[1].repo") \
+        .startswith("write repo: acme/shop (without .git)")
+
+
+@pytest.mark.parametrize("value", ["gl-token\n", " gl-token", "gl-token ", "gl-token\r\n",
+                                   "gl\ntoken"])
+def test_issue_11_a_secret_with_whitespace_or_a_line_break_is_an_error(
+        tmp_path: Path, value: str) -> None:
+    env = {**ENV, "RELAY_GITLAB_TOKEN": value}
+    found = problems(tmp_path, base(), env)
+    assert [p.path for p in found] == ["sources.gitlab.token_env"]
+    assert found[0].message.startswith("environment variable RELAY_GITLAB_TOKEN has leading or "
+                                       "trailing whitespace or a line break")
+    assert "gl-token" not in str(found[0]) and "gl\ntoken" not in str(found[0])
+
+
+@pytest.mark.parametrize(("name", "path"), [
+    ("RELAY_API_TOKEN", "cluster_api.token_env"), ("RELAY_ADMIN_TOKEN", "admin.token_env"),
+    ("RELAY_VC_PASSWORD", "routes[0].version_control.password_env"),
+    ("RELAY_GITHUB_SECRET_OLD", "sources.github.secret_env[1]"),
+])
+def test_every_secret_is_checked_for_a_line_break(tmp_path: Path, name: str, path: str) -> None:
+    env = {**ENV, name: ENV[name] + "\n"}
+    assert "has leading or trailing whitespace" in message_at(tmp_path, base(), path, env)
+
+
+def test_a_sqlite_file_in_a_missing_directory_is_an_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/missing/relay.db"
+    message = message_at(tmp_path, changed("store.url", url), "store.url")
+    assert message.startswith(f"directory {tmp_path}/missing does not exist: create it")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_check_config_without_the_environment(tmp_path: Path) -> None:
+    data = base()
+    data["store"] = {"url": f"sqlite:///{tmp_path}/missing/relay.db"}
+    report = check_config(write(tmp_path, data), None)
+    assert report.problems == () and report.settings is None
+    assert [r.index for r in report.routes] == [0, 1]
+    data["server"]["port"] = 0
+    report = check_config(write(tmp_path, data), None)
+    assert [str(p) for p in report.problems] == ["server.port: must be between 1 and 65535, got 0"]
+
+
+def test_routes_load_without_any_secret(tmp_path: Path) -> None:
+    routes = load_routes(write(tmp_path, base()))
+    assert [(r.repo, r.cluster) for r in routes] == [("acme/shop", 10702), ("acme/shop", 10800)]
+    block = routes[0].version_control
+    assert block is not None and block.password is not None
+    assert block.password.source == "RELAY_VC_PASSWORD" and not block.password
+
+
+@pytest.mark.parametrize("value", ["", "  ", "https://CHANGE-ME", "<your platform URL>",
+                                   "https://example.com"])
+def test_a_missing_or_placeholder_base_url_says_what_to_set(tmp_path: Path, value: str) -> None:
+    assert message_at(tmp_path, changed("cluster_api.base_url", value), "cluster_api.base_url") \
+        == ("set cluster_api.base_url to your platform's URL (https://open.c.163.com) or "
+            "`embedded` for a demo")
+
+
+# -- warnings: reported, never refusing ----------------------------------------------------------
+
+
+def warnings_of(tmp_path: Path, data: object) -> list[str]:
+    report = check_config(write(tmp_path, data), ENV)
+    assert report.problems == () and report.settings is not None
+    return [str(w) for w in report.warnings]
+
+
+def test_a_full_configuration_has_no_warning(tmp_path: Path) -> None:
+    assert warnings_of(tmp_path, base()) == []
+
+
+def test_embedded_always_warns(tmp_path: Path) -> None:
+    assert warnings_of(tmp_path, changed("cluster_api.base_url", "embedded")) == [
+        "cluster_api.base_url: `embedded` runs an in-process cluster API simulator: relay "
+        "deploys nothing real (a demo; for real use set your platform's URL, e.g. "
+        "https://open.c.163.com)"]
+
+
+def test_no_sources_and_no_routes_warn(tmp_path: Path) -> None:
+    data = changed("sources", DELETE)
+    data["routes"] = []
+    assert warnings_of(tmp_path, data) == [
+        "sources: no source is configured: every /hooks endpoint answers 404, so no push "
+        "deploys anything",
+        "routes: no route: deliveries are verified and stored, but none deploys anything"]
+
+
+def test_a_route_shadowed_by_an_earlier_one_for_the_same_cluster_warns(tmp_path: Path) -> None:
+    data = base()
+    data["routes"].append({"repo": "ACME/shop", "tag": "v*", "cluster": 10800,
+                           "action": "version"})
+    data["routes"].append({"repo": "acme/shop", "tag": "v*", "cluster": 10801, "action": "hook"})
+    assert warnings_of(tmp_path, data) == [
+        "routes[2]: shadowed by routes[1]: same cluster 10800, repo 'ACME/shop' and tag 'v*', "
+        "so a push both match deploys this cluster twice (merge them, or narrow one by source)"]
+
+
+# -- new keys ------------------------------------------------------------------------------------
+
+
+def test_new_server_and_cluster_api_keys_have_defaults(tmp_path: Path) -> None:
+    s = load(tmp_path, base())
+    assert (s.server.header_timeout_s, s.server.body_timeout_s, s.server.idle_timeout_s) == (
+        10.0, 30.0, 30.0)
+    assert (s.server.max_connections, s.server.max_body_memory_bytes) == (900, 67_108_864)
+    assert s.server.trusted_proxies == ()
+    assert s.cluster_api.max_response_bytes == 16_777_216
+
+
+def test_new_keys_are_read(tmp_path: Path) -> None:
+    data = base()
+    data["server"].update(header_timeout_s=2, body_timeout_s=5.5, idle_timeout_s=7,
+                          max_connections=50, max_body_memory_bytes=4096,
+                          trusted_proxies=["10.0.0.0/8", "192.0.2.1", "2001:db8::/32"])
+    data["cluster_api"].update(max_response_bytes=1024,
+                               hook_hosts=["Hooks.Example.com:8443", "[::1]:80", "10.0.0.7"])
+    s = load(tmp_path, data)
+    assert (s.server.header_timeout_s, s.server.body_timeout_s, s.server.idle_timeout_s) == (
+        2.0, 5.5, 7.0)
+    assert (s.server.max_connections, s.server.max_body_memory_bytes) == (50, 4096)
+    assert s.server.trusted_proxies == (ipaddress.ip_network("10.0.0.0/8"),
+                                        ipaddress.ip_network("192.0.2.1/32"),
+                                        ipaddress.ip_network("2001:db8::/32"))
+    assert s.cluster_api.max_response_bytes == 1024
+    assert s.cluster_api.hook_hosts == ("hooks.example.com:8443", "[::1]:80", "10.0.0.7")
+
+
+NEW_KEY_CASES = [
+    ("server.header_timeout_s", 0, "server.header_timeout_s", "must be a positive number, got 0"),
+    ("server.body_timeout_s", "30", "server.body_timeout_s", "must be a number, got a string"),
+    ("server.idle_timeout_s", -1, "server.idle_timeout_s", "must be a positive number"),
+    ("server.max_connections", 0, "server.max_connections",
+     "must be between 1 and 1000000, got 0"),
+    ("server.max_connections", 1_000_001, "server.max_connections", "between 1 and 1000000"),
+    ("server.max_body_memory_bytes", 0, "server.max_body_memory_bytes",
+     "must be a positive integer, got 0"),
+    ("server.max_body_memory_bytes", 100, "server.max_body_memory_bytes",
+     "must be at least server.max_body_bytes (1024), got 100"),
+    ("server.trusted_proxies", "10.0.0.0/8", "server.trusted_proxies",
+     "must be a list of IP addresses or networks, got a string"),
+    ("server.trusted_proxies", ["proxy.internal"], "server.trusted_proxies[0]",
+     "'proxy.internal' is not an IP address or network"),
+    ("server.trusted_proxies", ["10.0.0.1/8"], "server.trusted_proxies[0]",
+     "'10.0.0.1/8' has host bits set: write 10.0.0.0/8"),
+    ("cluster_api.max_response_bytes", 0, "cluster_api.max_response_bytes",
+     "must be a positive integer, got 0"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "path", "fragment"), NEW_KEY_CASES,
+                         ids=[f"{c[0]}={c[1]!r}" for c in NEW_KEY_CASES])
+def test_new_keys_are_checked(tmp_path: Path, key: str, value: object, path: str,
+                              fragment: str) -> None:
+    assert fragment in message_at(tmp_path, changed(key, value), path)
+
+
+# -- the lease rule ------------------------------------------------------------------------------
+
+
+def test_lease_must_outlast_a_trigger(tmp_path: Path) -> None:
+    data = changed("rollout.lease_s", 49)  # base(): request_timeout_s 2.5 -> at least 50
+    assert message_at(tmp_path, data, "rollout.lease_s") == (
+        "must be at least 50 (2 x cluster_api.request_timeout_s 2.5 x 10 attempts), got 49: a "
+        "trigger may take 10 requests of request_timeout_s each, and a lease shorter than that "
+        "lets another worker take over a deployment that is still being triggered")
+    assert load(tmp_path, changed("rollout.lease_s", 50)).rollout.lease_s == 50.0
+
+
+def test_lease_defaults_to_the_rule_s_minimum_and_never_below_30(tmp_path: Path) -> None:
+    assert load(tmp_path, base()).rollout.lease_s == 50.0
+    fast = changed("cluster_api.request_timeout_s", 0.5)
+    assert load(tmp_path, fast).rollout.lease_s == 30.0
+    assert minimum_lease_s(10) == 200
+
+
+def test_the_rule_uses_the_cluster_client_s_attempts() -> None:
+    assert CLUSTER_RETRY_ATTEMPTS == RetryPolicy().attempts
+
+
+# -- the schema --------------------------------------------------------------------------------
+
+
+def test_every_message_of_the_docs_table_holds(tmp_path: Path) -> None:
+    """Each example of docs/configuration.md's messages table comes out of a real file."""
+    text = (REPO_ROOT / "docs" / "configuration.md").read_text()
+    table = text[text.index("## What `check-config` reports"):text.index("### Warnings")]
+    examples = [example for row in table.splitlines() if row.startswith("| ")
+                for example in re.findall(r"`([^`]+)`", row.split("|")[2])]
+    produced = "\n".join(str(p) for data, env in TABLE_INPUTS(tmp_path)
+                         for p in _all_problems(tmp_path, data, env)
+                         ).replace(f"{tmp_path}/missing", "/var/lib/relay")
+    # the file's own problems (missing, unreadable, YAML syntax) have tests of their own
+    missing = [e.rstrip(".").removesuffix("...").strip() for e in examples
+               if not e.startswith("relay.yaml: ")]
+    missing = [e for e in missing if e.split("...")[0].strip() not in produced]
+    assert not missing, missing
+
+
+def _all_problems(tmp_path: Path, data: object, env: dict[str, str]) -> list[ConfigProblem]:
+    path = tmp_path / "relay.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data), encoding="utf-8")
+    return list(check_config(path, env).problems)
+
+
+def TABLE_INPUTS(tmp_path: Path) -> list[tuple[object, dict[str, str]]]:  # noqa: N802
+    vc_hook = base()
+    vc_hook["routes"][1]["version_control"] = {"account": "a"}
+    vc_password = base()
+    vc_password["routes"][0]["version_control"]["password"] = "x"
+    gitea_route = base()
+    del gitea_route["sources"]["gitea"]
+    gitea_route["routes"][1]["source"] = "gitea"
+    duplicate = base()
+    duplicate["routes"].append(dict(duplicate["routes"][1]))
+    return [
+        ("", ENV), ("- a\n", ENV), ("server:\n  port: [1,\n  x: y:\n", ENV),
+        ("server:\n  port: 1\n  port: 2\n", ENV),
+        ({**base(), "sever": {}}, ENV), (changed("sources.bitbucket", {}), ENV),
+        (changed("server.port", "8080"), ENV), (changed("server.port", True), ENV),
+        (changed("server.port", 0), ENV), (changed("rollout.timeout_s", 0), ENV),
+        (changed("routes.1.cluster", DELETE), ENV),
+        (changed("sources.github", {}), ENV),
+        (changed("sources.github.secret_env", ["RELAY_GITHUB_SECRET", "RELAY_GITHUB_SECRET_OLD"]),
+         without_env("RELAY_GITHUB_SECRET_OLD")),
+        (base(), {**ENV, "RELAY_ADMIN_TOKEN": ""}),
+        (changed("sources.gitea.secret_env", "not a name"), ENV),
+        (changed("routes.0.tag", "v*"), ENV), (changed("routes.1.tag", DELETE), ENV),
+        (changed("routes.0.branch", "release/[0-9"), ENV),
+        (changed("routes.1.repo", "shop"), ENV), (changed("routes.1.action", "deploy"), ENV),
+        (gitea_route, ENV), (vc_hook, ENV), (vc_password, ENV), (duplicate, ENV),
+        (changed("store.url", "mysql://x"), ENV),
+        (changed("store.url", "postgresql://relay:pw@db/relay"), ENV),
+        (changed("store.url", f"sqlite:///{tmp_path}/missing/relay.db"), ENV),
+        (changed("cluster_api.base_url", "ftp://x"), ENV),
+        (changed("cluster_api.base_url", ""), ENV),
+        (changed("cluster_api.hook_hosts", ["https://x/y"]), ENV),
+        (changed("routes.0.branch", "refs/heads/main"), ENV),
+        (changed("routes.1.tag", "refs/tags/v*"), ENV),
+        (changed("routes.1.repo", "https://github.com/acme/shop"), ENV),
+        (base(), {**ENV, "RELAY_GITLAB_TOKEN": "gl-token\n"}),
+        (changed("cluster_api", {"request_timeout_s": 10}) | {"rollout": {"lease_s": 10}},
+         ENV),
+        (changed("server.trusted_proxies", ["10.0.0.1/8"]), ENV),
+    ]
+
+
+def test_committed_schema_equals_the_command_s_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--schema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    committed = json.loads((REPO_ROOT / "config" / "relay.schema.json").read_text())
+    assert printed == committed == json_schema(), \
+        "regenerate: relay check-config --schema > config/relay.schema.json"
+
+
+SHIPPED_FILES = ["config/relay.yaml", "config/examples/single-node-sqlite.yaml",
+                 "config/examples/replicas-postgres.yaml", "deploy/compose/relay.yaml"]
+
+
+@pytest.mark.parametrize("name", SHIPPED_FILES)
+def test_shipped_files_validate_against_the_schema_and_name_it(name: str) -> None:
+    path = REPO_ROOT / name
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# yaml-language-server: $schema=")
+    target = (path.parent / first.split("$schema=", 1)[1]).resolve()
+    assert target == REPO_ROOT / "config" / "relay.schema.json"
+    validator = jsonschema.Draft202012Validator(json_schema())
+    errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
+    assert errors == []
+
+
+def test_the_schema_rejects_what_relay_rejects() -> None:
+    validator = jsonschema.Draft202012Validator(json_schema())
+    container = yaml.safe_load((REPO_ROOT / "deploy" / "relay.container.yaml").read_text())
+    assert not validator.is_valid(container)  # base_url: "" until set
+    for key, value in [("server.prot", 1), ("server.port", "8080"), ("routes.0.branch",
+                       "refs/heads/main"), ("routes.1.repo", "https://github.com/acme/shop"),
+                       ("logging.level", "verbose"), ("sources.github.secret_env", [])]:
+        assert not validator.is_valid(changed(key, value)), key
+    assert validator.is_valid(changed("logging.level", "DEBUG"))
+    assert validator.is_valid(base())
+
+
+def test_check_jsonschema_validates_the_shipped_config() -> None:
+    """The command-line validator CI and editors use, against the committed schema."""
+    checker = shutil.which("check-jsonschema") or str(
+        Path(sys.executable).parent / "check-jsonschema")
+    if not Path(checker).exists():
+        pytest.skip("check-jsonschema is not installed (pip install -e '.[test]')")
+    files = [str(REPO_ROOT / name) for name in SHIPPED_FILES]
+    result = subprocess.run([checker, "--schemafile", str(REPO_ROOT / "config" /
+                             "relay.schema.json"), *files], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
