@@ -34,10 +34,12 @@ def write_relay_config(work: Path, *, port: int, api_url: str, routes: Sequence[
     lines = [f"  - {{repo: {r.repo}, branch: {r.branch}, cluster: {r.cluster}, action: version}}"
              for r in routes]
     path = work / f"relay-{port}.yaml"
+    request_timeout_s = min(10, lease_s / 20)  # the config rule: lease_s >= 2 x this x 10
     path.write_text(f"""
 server: {{host: 127.0.0.1, port: {port}}}
 store: {{url: "sqlite:///{db}"}}
-cluster_api: {{base_url: "{api_url}", request_timeout_s: {min(10, lease_s / 20)}, watch_timeout_s: {watch_timeout_s}}}
+cluster_api: {{base_url: "{api_url}", request_timeout_s: {request_timeout_s},
+               watch_timeout_s: {watch_timeout_s}}}
 sources:
   github: {{secret_env: RELAY_GITHUB_SECRET}}
 admin: {{token_env: RELAY_ADMIN_TOKEN}}

@@ -18,9 +18,8 @@ from relay.settings import Action, Route, VersionControlSettings
 VC_FIELDS = ("type", "path", "subdir", "branch", "account")
 
 
-def route_problems(raw: object, checked: RouteSection | None, index: int,
-                   configured: set[Source]) -> list[ConfigProblem]:
-    """The rules across the keys of route `index` (`raw` as written, `checked` if valid)."""
+def route_problems(raw: object, index: int, configured: set[Source]) -> list[ConfigProblem]:
+    """The rules across the keys of route `index`, as written (`raw`)."""
     if not isinstance(raw, dict):
         return []  # the schema said so already
     path = f"routes[{index}]"

@@ -486,13 +486,13 @@ class RelayConfig(Section):
 
     model_config = ConfigDict(title="relay configuration")
     noun: ClassVar[str] = "section"
-    server: ServerSection = Field(default_factory=ServerSection)
-    store: StoreSection = Field(default_factory=StoreSection)
-    cluster_api: ClusterApiSection = Field(default_factory=ClusterApiSection)
-    sources: SourcesSection = Field(default_factory=SourcesSection)
-    admin: AdminSection = Field(default_factory=AdminSection)
-    rollout: RolloutSection = Field(default_factory=RolloutSection)
-    logging: LoggingSection = Field(default_factory=LoggingSection)
+    server: ServerSection = ServerSection.model_validate({})
+    store: StoreSection = StoreSection.model_validate({})
+    cluster_api: ClusterApiSection = ClusterApiSection.model_validate({})
+    sources: SourcesSection = SourcesSection.model_validate({})
+    admin: AdminSection = AdminSection.model_validate({})
+    rollout: RolloutSection = RolloutSection.model_validate({})
+    logging: LoggingSection = LoggingSection.model_validate({})
     routes: Annotated[list[RouteSection], BeforeValidator(_list_of("routes"))] = Field(
         default_factory=list, description="every matching route deploys, in file order")
 
@@ -500,6 +500,11 @@ class RelayConfig(Section):
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of relay.yaml, for editors and CI validators."""
     schema = RelayConfig.model_json_schema()
+    for name, prop in schema["properties"].items():  # `server:` left empty: the defaults
+        schema["properties"][name] = {
+            "anyOf": [{k: v for k, v in prop.items() if k not in ("default", "description",
+                                                                  "title")}, {"type": "null"}],
+            **{k: v for k, v in prop.items() if k in ("description", "title")}}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 

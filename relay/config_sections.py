@@ -107,7 +107,7 @@ def _routes(data: dict[object, object], secrets: Mapping[str, Secret | None] | N
     routes = []
     for index, raw in enumerate(raw_routes if isinstance(raw_routes, list) else []):
         section, _ = validate(RouteSection, raw)  # its problems came with the whole document
-        found = route_problems(raw, section, index, configured)
+        found = route_problems(raw, index, configured)
         problems += found
         if isinstance(section, RouteSection) and not found:
             routes.append(build_route(index, section, secrets))

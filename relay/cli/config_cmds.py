@@ -22,10 +22,10 @@ from relay.config import (
     ConfigProblem,
     Route,
     Settings,
-    check_config as check_file,
     json_schema,
     load_routes,
 )
+from relay.config import check_config as check_file
 from relay.events import Source
 from relay.routing import RouteVerdict, explain, verdicts_to_json
 
