@@ -471,6 +471,11 @@ class RouteSection(Section):
         "ref": "unknown key: write branch: NAME or tag: PATTERN",
         "cluster_id": "unknown key (did you mean 'cluster'?)",
     }
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_empty(cls, data: object) -> object:
+        return data  # a route left empty is no route: "must be a mapping, got null"
+
     repo: Repo = Field(description=REPO_DESCRIPTION)
     branch: Branch | None = Field(None, description="branch glob, without refs/heads/")
     tag: Tag | None = Field(None, description="tag glob, without refs/tags/")
@@ -524,10 +529,13 @@ def validate(model: type[Section], data: object, path: str = ""
 
 def _problem(model: type[Section], base: str, error: Any) -> ConfigProblem:
     loc = tuple(error["loc"])
+    kind, value = error["type"], error.get("input")
+    if kind == "invalid_key":  # a key YAML read as a number, a boolean...: a name, not an index
+        loc = (*loc[:-1], str(loc[-1]))
+        kind = "extra_forbidden"
     path = base
     for part in loc:
         path = join(path, part)
-    kind, value = error["type"], error.get("input")
     if kind == "relay":
         return ConfigProblem(path, str(error["ctx"]["message"]))
     if kind == "missing":

@@ -198,3 +198,83 @@ def test_check_config_as_a_process(tmp_path: Path) -> None:
                          env=base, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert "cluster_api.token_env: environment variable RELAY_API_TOKEN is not set" in bad.stderr
+
+
+# -- issue 11: without the environment, warnings, the schema -----------------------------------
+
+
+@pytest.fixture
+def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not one RELAY_* (or PG*) variable set."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith(("RELAY_", "PG"))]:
+        monkeypatch.delenv(name)
+
+
+def test_check_config_no_env_checks_everything_but_the_environment(
+        no_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "check-config", "--no-env", "--config", str(SHIPPED))
+    assert code == 0 and out.splitlines() == [f"{SHIPPED}: OK (environment not checked)",
+                                              "  routes       3"]
+    assert err == EMBEDDED_WARNING + "\n"
+    config = tmp_path / "broken.yaml"
+    config.write_text(BROKEN.replace("  hots: localhost\n", ""))
+    code, out, err = run(capsys, "check-config", "--no-env", "--config", str(config))
+    assert code == 2 and out == ""
+    assert "environment variable" not in err
+    assert err.splitlines()[0] == "server.port: must be between 1 and 65535, got 0"
+
+
+def test_routes_explain_needs_no_secret(no_env: None,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "routes", "explain", "--repo", "acme/shop", "--ref", "main",
+                       "--config", str(SHIPPED))
+    assert code == 0 and out.splitlines()[-1] == "1 of 3 routes match."
+
+
+def test_issue_11_full_ref_route_fails_check_config(env: dict[str, str], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "relay.yaml"
+    config.write_text("sources: {github: {secret_env: RELAY_GITHUB_SECRET}}\nroutes:\n"
+                      "  - {repo: acme/shop, branch: refs/heads/main, cluster: 10702, "
+                      "action: version}\n")
+    code, _, err = run(capsys, "check-config", "--config", str(config))
+    assert code == 2
+    assert err.splitlines()[0].startswith(
+        "routes[0].branch: write branch: main (without refs/heads/)")
+
+
+def test_issue_11_token_with_a_line_break_fails_check_config(
+        env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RELAY_GITLAB_TOKEN", "gl-token\n")
+    code, out, err = run(capsys, "check-config", "--config", str(SHIPPED))
+    assert code == 2 and out == ""
+    assert err.splitlines()[0].startswith(
+        "sources.gitlab.token_env[0]: environment variable RELAY_GITLAB_TOKEN has leading or "
+        "trailing whitespace or a line break (the value is not shown)")
+    assert "gl-token" not in err
+
+
+def test_warnings_do_not_change_the_exit_status(env: dict[str, str], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "relay.yaml"
+    config.write_text("cluster_api: {base_url: https://open.c.163.com}\n")
+    code, out, err = run(capsys, "check-config", "--config", str(config))
+    assert code == 0 and out.startswith(f"{config}: OK")
+    assert err.splitlines() == [
+        "warning: sources: no source is configured: every /hooks endpoint answers 404, so no "
+        "push deploys anything",
+        "warning: routes: no route: deliveries are verified and stored, but none deploys "
+        "anything"]
+
+
+def test_schema_is_printed_as_json(no_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "check-config", "--schema")
+    schema = json.loads(out)
+    assert code == 0 and err == ""
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == {"server", "store", "cluster_api", "sources", "admin",
+                                         "rollout", "logging", "routes"}

@@ -832,3 +832,37 @@ def test_check_jsonschema_validates_the_shipped_config() -> None:
                              "relay.schema.json"), *files], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- issue 10: the loader's modules form no cycle -----------------------------------------------
+
+CONFIG_MODULES = ["settings", "config", "config_problems", "config_yaml", "config_schema",
+                  "config_env", "config_routes", "config_sections"]
+
+
+def _relay_imports(name: str) -> tuple[set[str], list[str]]:
+    """(relay modules imported at module level, imports hidden inside a function)."""
+    import ast
+
+    tree = ast.parse((REPO_ROOT / "relay" / f"{name}.py").read_text())
+    hidden = [ast.dump(node) for fn in ast.walk(tree)
+              if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+              for node in ast.walk(fn) if isinstance(node, ast.Import | ast.ImportFrom)]
+    top = {node.module.removeprefix("relay.") for node in tree.body
+           if isinstance(node, ast.ImportFrom) and node.module
+           and node.module.startswith("relay.")}
+    return top, hidden
+
+
+def test_the_configuration_modules_import_downwards_only() -> None:
+    graph = {}
+    for name in CONFIG_MODULES:
+        top, hidden = _relay_imports(name)
+        assert hidden == [], f"relay/{name}.py hides an import in a function"
+        graph[name] = top & set(CONFIG_MODULES)
+    done: list[str] = []
+    while len(done) < len(graph):  # topological order exists <=> no cycle
+        ready = [n for n in graph if n not in done and graph[n] <= set(done)]
+        assert ready, f"import cycle among {sorted(set(graph) - set(done))}"
+        done += ready
+    assert done[-1] == "config" and "config" not in {d for n in graph for d in graph[n]}
