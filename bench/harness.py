@@ -34,12 +34,14 @@ def write_relay_config(work: Path, *, port: int, api_url: str, routes: Sequence[
     lines = [f"  - {{repo: {r.repo}, branch: {r.branch}, cluster: {r.cluster}, action: version}}"
              for r in routes]
     path = work / f"relay-{port}.yaml"
-    request_timeout_s = min(10, lease_s / 20)  # the config rule: lease_s >= 2 x this x 10
+    # the config rule: lease_s >= retry_total_s + 2 x request_timeout_s
+    request_timeout_s = min(10, lease_s / 20)
+    retry_total_s = min(45, lease_s / 2)
     path.write_text(f"""
 server: {{host: 127.0.0.1, port: {port}}}
 store: {{url: "sqlite:///{db}"}}
 cluster_api: {{base_url: "{api_url}", request_timeout_s: {request_timeout_s},
-               watch_timeout_s: {watch_timeout_s}}}
+               retry_total_s: {retry_total_s}, watch_timeout_s: {watch_timeout_s}}}
 sources:
   github: {{secret_env: RELAY_GITHUB_SECRET}}
 admin: {{token_env: RELAY_ADMIN_TOKEN}}

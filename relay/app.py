@@ -104,7 +104,8 @@ def _api_ctx(given: ClusterApi | None, retry: Any) -> CleanupCtx:
                 session, api_base_url(settings), settings.cluster_api.token,
                 request_timeout_s=settings.cluster_api.request_timeout_s,
                 watch_timeout_s=settings.cluster_api.watch_timeout_s,
-                retry=retry if retry is not None else RetryPolicy(),
+                retry=retry if retry is not None else RetryPolicy(
+                    total_s=settings.cluster_api.retry_total_s),
                 metrics=app[METRICS],
             )
             yield

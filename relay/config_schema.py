@@ -375,6 +375,8 @@ class ClusterApiSection(Section):
                                "the API token (required)")
     request_timeout_s: Seconds = Field(10.0, description="one API request")
     watch_timeout_s: Seconds = Field(60.0, description="longest one watch long-poll is held")
+    retry_total_s: Seconds = Field(45.0, description="longest the client retries one call: "
+                                   "no attempt starts after this")
     hook_hosts: Annotated[list[HookHost], BeforeValidator(_list_of("host names"))] = Field(
         default_factory=list, description="hosts (or host:port) a web_hook_url may point at "
         "besides base_url's host")
@@ -435,8 +437,8 @@ class RolloutSection(Section):
     timeout_s: Seconds = Field(900.0, description="a rollout not finished after this ends "
                                "timed_out")
     lease_s: Seconds | None = Field(None, description="a crashed worker's deployment is "
-                                    "resumed after this; at least 2 x request_timeout_s x the "
-                                    "client's attempts (default: that minimum, at least 30)")
+                                    "resumed after this; at least retry_total_s + 2 x "
+                                    "request_timeout_s (default: that minimum, at least 30)")
     poll_interval_s: Seconds = Field(1.0, description="at most one watch per interval")
 
 

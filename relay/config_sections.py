@@ -44,10 +44,6 @@ from relay.settings import (
     StoreSettings,
 )
 
-# The cluster client's retry policy: at most this many attempts per call (relay.cluster.retry,
-# RetryPolicy.attempts; a test holds the two equal). Kept here so that the configuration does
-# not import the cluster client.
-CLUSTER_RETRY_ATTEMPTS = 10
 LEASE_FLOOR_S = 30.0  # rollout.lease_s when the file leaves it out, unless the rule wants more
 _S = TypeVar("_S", bound=Section)
 EMPTY = "the configuration is empty (see docs/configuration.md)"
@@ -68,10 +64,14 @@ class ConfigReport:
     warnings: tuple[ConfigProblem, ...]
 
 
-def minimum_lease_s(request_timeout_s: float, attempts: int = CLUSTER_RETRY_ATTEMPTS) -> float:
-    """The shortest `rollout.lease_s` allowed: twice the longest a trigger can take, which is
-    `attempts` requests of `request_timeout_s` each (the retry waits come on top)."""
-    return 2 * request_timeout_s * attempts
+def minimum_lease_s(request_timeout_s: float, retry_total_s: float) -> float:
+    """The shortest `rollout.lease_s` allowed, in seconds.
+
+    The longest one trigger can take is the client's retry budget (`retry_total_s`: no attempt
+    starts after it) plus the last attempt's `request_timeout_s`; one more request timeout is
+    the margin.
+    """
+    return retry_total_s + 2 * request_timeout_s
 
 
 def check_document(data: object, environ: Mapping[str, str] | None) -> ConfigReport:
@@ -124,14 +124,14 @@ def _across_sections(data: dict[object, object]) -> list[ConfigProblem]:
     api = _part(ClusterApiSection, data, "cluster_api")
     rollout = _part(RolloutSection, data, "rollout")
     if api is not None and rollout is not None and rollout.lease_s is not None:
-        minimum = minimum_lease_s(api.request_timeout_s)
+        minimum = minimum_lease_s(api.request_timeout_s, api.retry_total_s)
         if rollout.lease_s < minimum:
             found.append(ConfigProblem("rollout.lease_s", (
-                f"must be at least {minimum:g} (2 x cluster_api.request_timeout_s "
-                f"{api.request_timeout_s:g} x {CLUSTER_RETRY_ATTEMPTS} attempts), got "
-                f"{rollout.lease_s:g}: a trigger may take {CLUSTER_RETRY_ATTEMPTS} requests of "
-                "request_timeout_s each, and a lease shorter than that lets another worker "
-                "take over a deployment that is still being triggered")))
+                f"must be at least {minimum:g} (cluster_api.retry_total_s "
+                f"{api.retry_total_s:g} + 2 x cluster_api.request_timeout_s "
+                f"{api.request_timeout_s:g}), got {rollout.lease_s:g}: a trigger may be retried "
+                "for retry_total_s, and a lease shorter than that lets another worker take over "
+                "a deployment that is still being triggered")))
     server = _part(ServerSection, data, "server")
     if server is not None and server.max_body_memory_bytes < server.max_body_bytes:
         found.append(ConfigProblem("server.max_body_memory_bytes", (
@@ -194,7 +194,7 @@ def _settings(config: RelayConfig, keys: list[EnvKey], secrets: Mapping[str, Sec
         sources[source] = SourceSettings(source=source, secrets=found)
     lease_s = rollout.lease_s
     if lease_s is None:
-        lease_s = max(LEASE_FLOOR_S, minimum_lease_s(api.request_timeout_s))
+        lease_s = max(LEASE_FLOOR_S, minimum_lease_s(api.request_timeout_s, api.retry_total_s))
     return Settings(
         server=ServerSettings(
             host=server.host, port=server.port, max_body_bytes=server.max_body_bytes,
@@ -208,7 +208,8 @@ def _settings(config: RelayConfig, keys: list[EnvKey], secrets: Mapping[str, Sec
                             query_timeout_s=store.query_timeout_s),
         cluster_api=ClusterApiSettings(
             token=token, base_url=api.base_url, request_timeout_s=api.request_timeout_s,
-            watch_timeout_s=api.watch_timeout_s, hook_hosts=tuple(api.hook_hosts),
+            watch_timeout_s=api.watch_timeout_s, retry_total_s=api.retry_total_s,
+            hook_hosts=tuple(api.hook_hosts),
             max_response_bytes=api.max_response_bytes),
         sources=MappingProxyType(sources),
         admin=AdminSettings(token=secrets.get("admin.token_env")),

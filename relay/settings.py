@@ -112,6 +112,7 @@ class ClusterApiSettings:
     base_url: str = "embedded"
     request_timeout_s: float = 10.0
     watch_timeout_s: float = 60.0
+    retry_total_s: float = 45.0  # no retry of one call starts after this (RetryPolicy.total_s)
     hook_hosts: tuple[str, ...] = ()  # "host" or "host:port", lower case, as written
     max_response_bytes: int = 16_777_216  # one answer from the cluster API or a hook URL
 

@@ -37,12 +37,13 @@ def free_port() -> int:
 
 
 def write_config(tmp_path: Path, *, port: int, api_url: str, lease_s: float = 2) -> Path:
-    # rollout.lease_s must be at least 2 x request_timeout_s x 10 attempts (the config rule)
+    # rollout.lease_s must be at least retry_total_s + 2 x request_timeout_s (the config rule)
     path = tmp_path / "relay.yaml"
     path.write_text(f"""
 server: {{host: 127.0.0.1, port: {port}}}
 store: {{url: "sqlite:///{tmp_path / 'relay.db'}"}}
-cluster_api: {{base_url: "{api_url}", request_timeout_s: {lease_s / 20}, watch_timeout_s: 2}}
+cluster_api: {{base_url: "{api_url}", request_timeout_s: {lease_s / 20},
+  retry_total_s: {lease_s / 4}, watch_timeout_s: 2}}
 sources:
   github: {{secret_env: RELAY_GITHUB_SECRET}}
 admin: {{token_env: RELAY_ADMIN_TOKEN}}

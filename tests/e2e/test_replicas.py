@@ -40,11 +40,12 @@ def replica_config(tmp_path: Path, name: str, *, port: int, api_url: str, db_url
     path.write_text(f"""
 server: {{host: 127.0.0.1, port: {port}, shutdown_timeout_s: 2}}
 store: {{url: "{db_url}", pool_size: 4, connect_timeout_s: 1, query_timeout_s: 2}}
-cluster_api: {{base_url: "{api_url}", request_timeout_s: 0.1, watch_timeout_s: 2}}
+cluster_api: {{base_url: "{api_url}", request_timeout_s: 0.1, retry_total_s: 1,
+  watch_timeout_s: 2}}
 sources:
   github: {{secret_env: RELAY_GITHUB_SECRET}}
 admin: {{token_env: RELAY_ADMIN_TOKEN}}
-rollout: {{timeout_s: 60, lease_s: 2, poll_interval_s: 0.05}}  # lease >= 2 x 0.1 x 10
+rollout: {{timeout_s: 60, lease_s: 2, poll_interval_s: 0.05}}  # lease >= 1 + 2 x 0.1
 logging: {{format: json}}
 routes:
   - {{repo: acme/shop, branch: main, cluster: 10702, action: version}}

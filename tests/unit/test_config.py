@@ -29,7 +29,6 @@ from relay.config import (
     minimum_lease_s,
     parse_settings,
 )
-from relay.config_sections import CLUSTER_RETRY_ATTEMPTS
 from relay.events import Source
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -699,23 +698,26 @@ def test_new_keys_are_checked(tmp_path: Path, key: str, value: object, path: str
 
 
 def test_lease_must_outlast_a_trigger(tmp_path: Path) -> None:
-    data = changed("rollout.lease_s", 49)  # base(): request_timeout_s 2.5 -> at least 50
+    data = changed("rollout.lease_s", 49)  # base(): request_timeout_s 2.5 -> at least 45 + 5
     assert message_at(tmp_path, data, "rollout.lease_s") == (
-        "must be at least 50 (2 x cluster_api.request_timeout_s 2.5 x 10 attempts), got 49: a "
-        "trigger may take 10 requests of request_timeout_s each, and a lease shorter than that "
+        "must be at least 50 (cluster_api.retry_total_s 45 + 2 x cluster_api.request_timeout_s "
+        "2.5), got 49: a trigger may be retried for retry_total_s, and a lease shorter than that "
         "lets another worker take over a deployment that is still being triggered")
     assert load(tmp_path, changed("rollout.lease_s", 50)).rollout.lease_s == 50.0
+    short = changed("cluster_api.retry_total_s", 1)
+    short["rollout"]["lease_s"] = 6
+    assert load(tmp_path, short).rollout.lease_s == 6.0
 
 
 def test_lease_defaults_to_the_rule_s_minimum_and_never_below_30(tmp_path: Path) -> None:
     assert load(tmp_path, base()).rollout.lease_s == 50.0
-    fast = changed("cluster_api.request_timeout_s", 0.5)
+    fast = changed("cluster_api.retry_total_s", 5)
     assert load(tmp_path, fast).rollout.lease_s == 30.0
-    assert minimum_lease_s(10) == 200
+    assert minimum_lease_s(10, 45) == 65
 
 
-def test_the_rule_uses_the_cluster_client_s_attempts() -> None:
-    assert CLUSTER_RETRY_ATTEMPTS == RetryPolicy().attempts
+def test_the_rule_uses_the_cluster_client_s_retry_budget(tmp_path: Path) -> None:
+    assert load(tmp_path, base()).cluster_api.retry_total_s == RetryPolicy().total_s
 
 
 # -- the schema --------------------------------------------------------------------------------
