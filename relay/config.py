@@ -7,14 +7,13 @@ Schema: CONTRACT section 3, plus the additions documented in docs/configuration.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from relay.events import Source
-from relay.globs import compile_glob
+from relay.globs import Glob, compile_glob
 from relay.secret import Secret
 
 DEFAULT_CONFIG_PATH = Path("config/relay.yaml")
@@ -52,8 +51,8 @@ class Route:
     action: Action
     source: Source | None = None
     version_control: VersionControlSettings | None = None
-    repo_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    ref_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    repo_pattern: Glob = field(init=False, repr=False, compare=False)
+    ref_pattern: Glob = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ref = self.branch if self.tag is None else self.tag

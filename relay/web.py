@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from relay.config import Route
 from relay.deployment import Deployment, NewDeployment
 from relay.events import Delivery, Source, WebhookError, event_kind_hint, parse_delivery
-from relay.routing import lookup
+from relay.routing import lookup, ref_too_long
 from relay.store import NewDelivery, StoreError
 from relay.typedefs import CLOCK, METRICS, SETTINGS, STORE, WORKER
 
@@ -224,7 +224,7 @@ def _planned(delivery: Delivery, route: Route) -> NewDeployment:
 def _no_route_reason(delivery: Delivery) -> str:
     push = delivery.push
     assert push is not None
-    return f"no route matches {push.repository} {push.ref}"
+    return ref_too_long(push.ref) or f"no route matches {push.repository} {push.ref}"
 
 
 def _log_fields(delivery: Delivery) -> dict[str, Any]:
