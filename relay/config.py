@@ -78,6 +78,12 @@ class ServerSettings:
     port: int = 8080
     max_body_bytes: int = 5_242_880
     shutdown_timeout_s: float = 10.0
+    # Limits of the HTTP server (relay.server; docs/operations.md "Limits"):
+    header_timeout_s: float = 10.0  # from a request's first byte to the end of its headers
+    body_timeout_s: float = 30.0  # from the end of the headers to the end of the body
+    idle_timeout_s: float = 30.0  # a kept-alive connection with no new request is closed
+    max_connections: int = 900  # open client connections; keep below the file limit
+    max_body_memory_bytes: int = 67_108_864  # request bodies being received, all together
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,7 @@ class ClusterApiSettings:
     request_timeout_s: float = 10.0
     watch_timeout_s: float = 60.0
     hook_hosts: tuple[str, ...] = ()
+    max_response_bytes: int = 16_777_216  # largest answer read from the API or a hook URL
 
     @property
     def embedded(self) -> bool:

@@ -55,14 +55,24 @@ def build_settings(data: object, environ: Mapping[str, str], problems: Problems)
 
 def read_server(root: Node) -> ServerSettings:
     node = root.section("server", allowed=("host", "port", "max_body_bytes",
-                                           "shutdown_timeout_s"))
+                                           "shutdown_timeout_s", *_SERVER_LIMITS))
     default = ServerSettings()
     return ServerSettings(
         host=node.text("host", default.host),
         port=node.integer("port", default.port, maximum=65535),
         max_body_bytes=node.integer("max_body_bytes", default.max_body_bytes),
         shutdown_timeout_s=node.number("shutdown_timeout_s", default.shutdown_timeout_s),
+        header_timeout_s=node.number("header_timeout_s", default.header_timeout_s),
+        body_timeout_s=node.number("body_timeout_s", default.body_timeout_s),
+        idle_timeout_s=node.number("idle_timeout_s", default.idle_timeout_s),
+        max_connections=node.integer("max_connections", default.max_connections),
+        max_body_memory_bytes=node.integer("max_body_memory_bytes",
+                                           default.max_body_memory_bytes),
     )
+
+
+_SERVER_LIMITS = ("header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_connections",
+                  "max_body_memory_bytes")
 
 
 def read_store(root: Node) -> StoreSettings:
@@ -97,7 +107,8 @@ def _store_url(node: Node, default: str) -> str:
 def read_cluster_api(root: Node, env: Env) -> ClusterApiSettings | None:
     """The cluster API section; None when its token is missing."""
     node = root.section("cluster_api", allowed=("base_url", "token_env", "request_timeout_s",
-                                                "watch_timeout_s", "hook_hosts"))
+                                                "watch_timeout_s", "hook_hosts",
+                                                "max_response_bytes"))
     default_name = "RELAY_API_TOKEN"
     name = env.name(node.at("token_env"), node.data.get("token_env", default_name))
     token = env.secret(node.at("token_env"), name) if name else None
@@ -108,6 +119,7 @@ def read_cluster_api(root: Node, env: Env) -> ClusterApiSettings | None:
         request_timeout_s=node.number("request_timeout_s", defaults.request_timeout_s),
         watch_timeout_s=node.number("watch_timeout_s", defaults.watch_timeout_s),
         hook_hosts=_hook_hosts(node),
+        max_response_bytes=node.integer("max_response_bytes", defaults.max_response_bytes),
     )
     return settings if token else None
 
