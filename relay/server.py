@@ -93,6 +93,7 @@ class ConnectionGuard:
         self.events = events if events is not None else RateLimitedLog()
         self.active = 0
         self.counts: dict[str, int] = {}  # refused, header_timeout, body_timeout
+        self.tasks: set[asyncio.Task[None]] = set()  # connections' handler tasks, awaited at exit
 
     def admit(self) -> bool:
         """Take a connection slot; False (and counted, logged at a bounded rate) when full."""
@@ -157,7 +158,8 @@ class GuardedHandler(RequestHandler):
         self._timer: asyncio.TimerHandle | None = None
         self._heads_seen = 0  # _request_count when the header deadline was set
         self._reading_head = False
-        self._body: StreamReader | None = None
+        self._body: StreamReader | None = None  # the body the body timer watches
+        self._last_body: StreamReader | None = None  # the latest request's body
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._guard.admit():
@@ -169,6 +171,10 @@ class GuardedHandler(RequestHandler):
             return
         self._admitted = True
         super().connection_made(transport)
+        task = self._task_handler
+        if task is not None:
+            self._guard.tasks.add(task)
+            task.add_done_callback(self._guard.tasks.discard)
         self._expect_head()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -178,6 +184,11 @@ class GuardedHandler(RequestHandler):
             self._admitted = False
             self._guard.release()
         super().connection_lost(exc)
+        # aiohttp leaves a body it was lingering over (reading the rest of a request already
+        # answered) open when the client goes away; end it so the handler task ends now.
+        last, self._last_body = self._last_body, None
+        if last is not None and not last.is_eof():
+            last.feed_eof()
 
     def data_received(self, data: bytes) -> None:
         waiting = self._waiter is not None and not self._waiter.done()
@@ -188,6 +199,8 @@ class GuardedHandler(RequestHandler):
             self._reading_head = False
             self._cancel_timer()
             body = self._messages[-1][1] if self._messages else None
+            if isinstance(body, StreamReader):
+                self._last_body = body
             if isinstance(body, StreamReader) and not body.is_eof():
                 self._body = body
                 self._timer = self._loop.call_later(self._guard.limits.body_timeout_s,
@@ -239,7 +252,8 @@ async def serve(app: web.Application, *, host: str, port: int, limits: ServerLim
     """Run `app` on host:port (0: any free port) with `limits` until the block exits.
 
     On exit: stop listening, close idle connections, give in-flight requests up to
-    `shutdown_timeout_s`, run the app's cleanup. OSError when the address cannot be bound.
+    `shutdown_timeout_s`, run the app's cleanup, await every connection's task (aiohttp
+    cancels the late ones without awaiting them). OSError when the address cannot be bound.
     """
     _check_file_limit(limits.max_connections)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout_s,
@@ -262,6 +276,7 @@ async def serve(app: web.Application, *, host: str, port: int, limits: ServerLim
         if listener is not None:
             listener.close()
         await runner.cleanup()
+        await asyncio.gather(*guard.tasks, return_exceptions=True)
         if listener is not None:
             await listener.wait_closed()
         loop.set_exception_handler(previous)
