@@ -108,6 +108,7 @@ def _api_ctx(given: ClusterApi | None, retry: Any) -> CleanupCtx:
                 watch_timeout_s=settings.cluster_api.watch_timeout_s,
                 retry=retry if retry is not None else RetryPolicy(),
                 metrics=app[METRICS],
+                max_response_bytes=settings.cluster_api.max_response_bytes,
             )
             yield
         finally:
