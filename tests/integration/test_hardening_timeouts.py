@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from relay.app import create_app
+from relay.config import ConfigError, parse_settings
 from relay.server import RateLimitedLog, RunningServer, ServerLimits, serve
 from tests.factories import make_settings
 from tests.fakes import eventually
@@ -189,3 +190,20 @@ async def test_accept_errors_are_one_log_line_per_interval_with_a_count(
     lines = [e for e in logs if e["event"] == "accept_failed"]
     assert [(e["count"], e["error"]) for e in lines] == [(1, "EMFILE"), (1000, "EMFILE")]
     assert not [r for r in caplog.records if "Too many open files" in r.getMessage()]
+
+
+def test_the_limits_come_from_the_configuration() -> None:
+    data = {"cluster_api": {"token_env": "T"},
+            "server": {"header_timeout_s": 2, "body_timeout_s": 3.5, "idle_timeout_s": 4,
+                       "max_connections": 50, "max_body_memory_bytes": 1000}}
+    settings = parse_settings(data, {"T": "token"})
+    assert ServerLimits.from_settings(settings.server) == ServerLimits(
+        header_timeout_s=2, body_timeout_s=3.5, idle_timeout_s=4, max_connections=50)
+    assert settings.server.max_body_memory_bytes == 1000
+    defaults = parse_settings({"cluster_api": {"token_env": "T"}}, {"T": "token"})
+    assert ServerLimits.from_settings(defaults.server) == ServerLimits()
+    assert (defaults.server.max_body_memory_bytes,
+            defaults.cluster_api.max_response_bytes) == (67_108_864, 16_777_216)
+    with pytest.raises(ConfigError, match="server.max_connections: must be"):
+        parse_settings({"cluster_api": {"token_env": "T"}, "server": {"max_connections": 0}},
+                       {"T": "token"})
