@@ -227,6 +227,11 @@ class GuardedHandler(RequestHandler):
         if body is None or body.is_eof():
             return
         self._guard.tally("body_timeout", timeout_s=self._guard.limits.body_timeout_s)
+        current = self._current_request
+        handling = current is not None and current.content is body
+        if not handling and not any(queued is body for _, queued in self._messages):
+            self.force_close()  # answered already, aiohttp was draining the rest: just close
+            return
         self.close()  # read no more of this connection; close it once the 408 is written
         body.set_exception(request_timeout_error(self._guard.limits.body_timeout_s))
         body.feed_eof()  # nothing left to linger over: the connection ends with the answer

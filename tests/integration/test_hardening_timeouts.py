@@ -123,6 +123,21 @@ async def test_a_trickling_body_is_answered_408_and_closed(tmp_path: Path) -> No
         assert await healthz(server) == 200
 
 
+async def test_a_trickling_body_already_answered_is_just_closed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    limits = ServerLimits(header_timeout_s=5, body_timeout_s=0.3, idle_timeout_s=30)
+    async with relay_server(tmp_path, limits) as server:
+        reader, writer = await connect(server)
+        writer.write(b"POST /nowhere HTTP/1.1\r\nHost: relay\r\nContent-Length: 1000\r\n\r\nab")
+        async with asyncio.timeout(GUARD_S):
+            answer = await until_closed(reader)  # 404 at once, then closed at the body timeout
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 404 ")
+        assert server.guard.counts["body_timeout"] == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_an_idle_keep_alive_connection_is_closed(tmp_path: Path) -> None:
     limits = ServerLimits(header_timeout_s=5, body_timeout_s=5, idle_timeout_s=0.3)
     async with relay_server(tmp_path, limits) as server:
@@ -136,6 +151,23 @@ async def test_an_idle_keep_alive_connection_is_closed(tmp_path: Path) -> None:
             await reader.readexactly(length)
             assert await until_closed(reader) == b""
         writer.close()
+
+
+async def test_slow_headers_of_a_second_request_on_a_kept_alive_connection_are_cut(
+    tmp_path: Path,
+) -> None:
+    limits = ServerLimits(header_timeout_s=0.3, body_timeout_s=30, idle_timeout_s=30)
+    async with relay_server(tmp_path, limits) as server:
+        reader, writer = await connect(server)
+        async with asyncio.timeout(GUARD_S):
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: re")
+            assert await until_closed(reader) == b""
+        writer.close()
+        assert server.guard.counts["header_timeout"] == 1
 
 
 async def test_beyond_the_connection_cap_new_connections_get_503_and_are_closed(
