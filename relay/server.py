@@ -344,8 +344,9 @@ async def read_body(request: web.Request, *, limit: int, budget: BodyBudget) -> 
 
     A declared Content-Length is reserved before reading; a chunked body reserves as it
     grows. The reservation is given back when this returns or raises. Raises BodyOverLimit
-    past `limit`, the 503 of `budget_exhausted()` past the budget, and the 408 of
-    `request_timeout_error()` when the body came too slowly (GuardedHandler).
+    past `limit`, the 503 of `budget_exhausted()` past the budget, the 408 of
+    `request_timeout_error()` when the body came too slowly (GuardedHandler), and a 400
+    when the client hung up before the end (an answer nobody reads, but no traceback).
     """
     declared = request.content_length
     if declared is not None and declared > limit:
@@ -366,5 +367,9 @@ async def read_body(request: web.Request, *, limit: int, budget: BodyBudget) -> 
                     raise budget_exhausted()
                 held = len(buf)
         return bytes(buf)
+    except ConnectionResetError:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "the connection closed before the body was complete"}),
+            content_type="application/json") from None
     finally:
         budget.give_back(held)

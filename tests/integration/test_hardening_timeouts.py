@@ -138,6 +138,23 @@ async def test_a_trickling_body_already_answered_is_just_closed(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+async def test_a_client_hanging_up_mid_body_leaves_no_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with relay_server(tmp_path, ServerLimits()) as server:
+        with capture_logs() as logs:
+            reader, writer = await connect(server)
+            writer.write(HEAD + b"Content-Type: application/json\r\nX-GitHub-Event: push\r\n"
+                                b"Content-Length: 1000\r\n\r\n{\"ref\": ")
+            await eventually(lambda: server.guard.active == 1)
+            writer.close()
+            await eventually(lambda: any(e["event"] == "delivery" for e in logs))
+    delivery, = (e for e in logs if e["event"] == "delivery")
+    assert delivery["status"] == 400 and delivery["outcome"] == "malformed"
+    assert not [e for e in logs if e["log_level"] in ("error", "critical")]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_an_idle_keep_alive_connection_is_closed(tmp_path: Path) -> None:
     limits = ServerLimits(header_timeout_s=5, body_timeout_s=5, idle_timeout_s=0.3)
     async with relay_server(tmp_path, limits) as server:
