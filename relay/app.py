@@ -19,6 +19,7 @@ from relay import web as handlers
 from relay.clock import Clock, SystemClock
 from relay.config import Settings
 from relay.metrics import Metrics
+from relay.server import BODY_BUDGET, BodyBudget
 from relay.store import Store, open_store
 from relay.typedefs import API, CLOCK, METRICS, SETTINGS, STORE, WORKER
 from relay.worker import ClusterApi, Worker
@@ -47,6 +48,7 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock if clock is not None else SystemClock()
     app[METRICS] = Metrics(registry)
+    app[BODY_BUDGET] = BodyBudget(settings.server.max_body_memory_bytes)
     app[METRICS].prime(sources=[s.value for s in settings.sources],
                        deployments={(r.cluster, r.action.value) for r in settings.routes})
     app.cleanup_ctx.append(_store_ctx(store))
@@ -107,6 +109,7 @@ def _api_ctx(given: ClusterApi | None, retry: Any) -> CleanupCtx:
                 retry=retry if retry is not None else RetryPolicy(
                     total_s=settings.cluster_api.retry_total_s),
                 metrics=app[METRICS],
+                max_response_bytes=settings.cluster_api.max_response_bytes,
             )
             yield
         finally:

@@ -12,7 +12,7 @@ from relay import __version__
 WEBHOOK_EVENTS = ("push", "tag_push", "ping", "other")
 WEBHOOK_OUTCOMES = (
     "accepted", "ignored", "duplicate", "unauthorized", "malformed", "too_large",
-    "unsupported_media_type", "disabled", "store_error",
+    "unsupported_media_type", "disabled", "store_error", "busy", "timeout",
 )
 API_ENDPOINTS = (
     "images", "apps.create", "apps.update", "apps.list", "apps.get", "apps.delete",

@@ -1,8 +1,11 @@
 """The route table (pure): which routes a push matches, and why the others do not.
 
-Globs are compiled when a Route is built (relay.globs), so a lookup is at most two regex
-matches per route. Repositories match case-insensitively; branches and tags, like git refs,
-case-sensitively.
+Globs are compiled when a Route is built (relay.globs) and match in time linear in the text,
+so a lookup costs at most two such matches per route, the repository first (it is short and
+rules most routes out). Repositories match case-insensitively; branches and tags, like git
+refs, case-sensitively. A ref longer than MAX_REF_LENGTH characters matches no route: git
+itself keeps refs far shorter (a ref is a file name, at most 255 bytes on common file
+systems), so such a push comes from no real repository.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from relay.events import PushEvent, Source
 
 BRANCH_PREFIX = "refs/heads/"
 TAG_PREFIX = "refs/tags/"
+MAX_REF_LENGTH = 1024  # characters of a full ref (refs/heads/...); longer ones match nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,18 +30,27 @@ class RouteVerdict:
 
 
 def lookup(routes: Sequence[Route], event: PushEvent) -> tuple[Route, ...]:
-    """Return the routes `event` matches, in file order."""
+    """Return the routes `event` matches, in file order (none for a ref over MAX_REF_LENGTH)."""
+    if len(event.ref) > MAX_REF_LENGTH:
+        return ()
     return tuple(
         route for route in routes
         if (route.source is None or route.source == event.source)
-        and _ref_matches(route, event.branch, event.tag)
         and route.repo_pattern.match(event.repository) is not None
+        and _ref_matches(route, event.branch, event.tag)
     )
 
 
 def _ref_matches(route: Route, branch: str | None, tag: str | None) -> bool:
     name = branch if route.branch is not None else tag
     return name is not None and route.ref_pattern.match(name) is not None
+
+
+def ref_too_long(ref: str) -> str | None:
+    """The reason a ref is refused for its length, or None when it is short enough."""
+    if len(ref) <= MAX_REF_LENGTH:
+        return None
+    return f"ref is {len(ref)} characters long, over the {MAX_REF_LENGTH} relay accepts"
 
 
 def split_ref(ref: str) -> tuple[str | None, str | None]:
@@ -74,7 +87,7 @@ def _reasons(route: Route, *, source: Source | None, repo: str, ref: str,
         reasons.append(f"source {source} is not {route.source}")
     if route.repo_pattern.match(repo) is None:
         reasons.append(f"repository '{repo}' does not match '{route.repo}'")
-    reason = _ref_reason(route, ref=ref, branch=branch, tag=tag)
+    reason = ref_too_long(ref) or _ref_reason(route, ref=ref, branch=branch, tag=tag)
     if reason:
         reasons.append(reason)
     return tuple(reasons)

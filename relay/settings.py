@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from relay.events import Source
-from relay.globs import compile_glob
+from relay.globs import Glob, compile_glob
 from relay.secret import Secret
 
 DEFAULT_CONFIG_PATH = Path("config/relay.yaml")
@@ -53,8 +52,8 @@ class Route:
     action: Action
     source: Source | None = None
     version_control: VersionControlSettings | None = None
-    repo_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    ref_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    repo_pattern: Glob = field(init=False, repr=False, compare=False)
+    ref_pattern: Glob = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ref = self.branch if self.tag is None else self.tag

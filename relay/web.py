@@ -17,7 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from relay.config import Route
 from relay.deployment import Deployment, NewDeployment
 from relay.events import Delivery, Source, WebhookError, event_kind_hint, parse_delivery
-from relay.routing import lookup
+from relay.routing import lookup, ref_too_long
+from relay.server import BODY_BUDGET, BodyOverLimit, read_body
 from relay.store import NewDelivery, StoreError
 from relay.typedefs import CLOCK, METRICS, SETTINGS, STORE, WORKER
 
@@ -46,6 +47,8 @@ def status_for(exc: Exception) -> tuple[int, str]:
     """The one place that maps an exception to an HTTP status and message (a ladder)."""
     if isinstance(exc, HTTPProblem):
         return exc.status, exc.message
+    if isinstance(exc, web.HTTPException):  # e.g. relay.server's 408 and 503, already JSON
+        return exc.status, exc.reason
     if isinstance(exc, WebhookError):
         return exc.status, exc.message
     if isinstance(exc, StoreError):
@@ -156,17 +159,18 @@ async def _receive(
 
 
 async def read_capped(request: web.Request, limit: int, result: _Outcome) -> bytes:
-    """Read the body, refusing it (413) as soon as it exceeds `limit`, chunked or not."""
-    if request.content_length is not None and request.content_length > limit:
+    """Read the body: 413 past `limit`, 503 past the bodies-in-flight budget, 408 when slow."""
+    try:
+        return await read_body(request, limit=limit, budget=request.app[BODY_BUDGET])
+    except BodyOverLimit:
         result.outcome = "too_large"
-        raise BodyTooLarge(limit)
-    buf = bytearray()
-    async for chunk in request.content.iter_any():
-        buf += chunk
-        if len(buf) > limit:
-            result.outcome = "too_large"
-            raise BodyTooLarge(limit)
-    return bytes(buf)
+        raise BodyTooLarge(limit) from None
+    except web.HTTPServiceUnavailable:
+        result.outcome = "busy"
+        raise
+    except web.HTTPRequestTimeout:
+        result.outcome = "timeout"
+        raise
 
 
 def wake_worker(app: web.Application, clusters: list[int] | None = None) -> None:
@@ -224,7 +228,7 @@ def _planned(delivery: Delivery, route: Route) -> NewDeployment:
 def _no_route_reason(delivery: Delivery) -> str:
     push = delivery.push
     assert push is not None
-    return f"no route matches {push.repository} {push.ref}"
+    return ref_too_long(push.ref) or f"no route matches {push.repository} {push.ref}"
 
 
 def _log_fields(delivery: Delivery) -> dict[str, Any]:

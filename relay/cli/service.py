@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from relay.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from relay.cli.config_cmds import load_or_report
 from relay.config import DEFAULT_CONFIG_PATH, Settings
@@ -54,31 +52,29 @@ async def run_server(settings: Settings, *, ready: asyncio.Event | None = None) 
     import structlog
 
     from relay.app import create_app
+    from relay.server import ServerLimits, serve
 
     log = structlog.get_logger("relay")
     app = create_app(settings)
-    runner = web.AppRunner(
-        app, access_log=None, shutdown_timeout=settings.server.shutdown_timeout_s,
-        handle_signals=False,
-    )
-    await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = web.TCPSite(runner, settings.server.host, settings.server.port)
-        await site.start()
-        log.info("relay ready", url=f"http://{settings.server.host}:{settings.server.port}",
-                 store=settings.store.url.split("://", 1)[0],
-                 cluster_api=settings.cluster_api.base_url,
-                 sources=sorted(s.value for s in settings.sources), routes=len(settings.routes))
-        if ready is not None:
-            ready.set()
-        await stop.wait()
-        log.info("relay stopping")
+        # relay.server: read timeouts, the connection cap and rate-limited accept errors.
+        async with serve(app, host=settings.server.host, port=settings.server.port,
+                         limits=ServerLimits.from_settings(settings.server),
+                         shutdown_timeout_s=settings.server.shutdown_timeout_s):
+            log.info("relay ready", url=f"http://{settings.server.host}:{settings.server.port}",
+                     store=settings.store.url.split("://", 1)[0],
+                     cluster_api=settings.cluster_api.base_url,
+                     sources=sorted(s.value for s in settings.sources),
+                     routes=len(settings.routes))
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+            log.info("relay stopping")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        await runner.cleanup()
         log.info("relay stopped")

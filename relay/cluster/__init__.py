@@ -7,6 +7,7 @@ from relay.cluster.errors import (
     ClusterApiError,
     NotFound,
     RateLimited,
+    ResponseTooLarge,
     ServerError,
     Unauthorized,
     Unavailable,
@@ -37,7 +38,7 @@ from relay.cluster.transport import open_session
 __all__ = [
     "MAX_PAGE", "BadResponse", "ClientError", "Cluster", "ClusterApiError", "ClusterClient",
     "ClusterPage", "Container", "Created", "Image", "ImageConstraint", "ImageList", "NotFound",
-    "RateLimited", "RetryPolicy", "ServerError", "Unauthorized", "Unavailable",
+    "RateLimited", "ResponseTooLarge", "RetryPolicy", "ServerError", "Unauthorized", "Unavailable",
     "VersionControl", "Volume", "open_session", "parse_cluster", "parse_containers",
     "parse_created", "parse_images", "parse_page", "parse_time", "to_jsonable",
 ]

@@ -33,7 +33,14 @@ from relay.cluster.retry import (
     always,
     before_it_reached_the_server,
 )
-from relay.cluster.transport import Answer, Exchange, exchange, json_error, request_timeout
+from relay.cluster.transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    Answer,
+    Exchange,
+    exchange,
+    json_error,
+    request_timeout,
+)
 from relay.metrics import Metrics
 from relay.secret import Secret
 
@@ -63,6 +70,7 @@ class ClusterClient:
         watch_timeout_s: float = 60.0,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - a frozen value
         metrics: Metrics | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
@@ -73,6 +81,7 @@ class ClusterClient:
         self._watch_timeout_s = watch_timeout_s
         self._retry = retry
         self._metrics = metrics
+        self._max_response_bytes = max_response_bytes
 
     def __repr__(self) -> str:
         return f"ClusterClient(base_url={self._base!r})"
@@ -160,7 +169,8 @@ class ClusterClient:
         sent = {k: v for k, v in headers.items() if k.lower() not in _HOOK_DROP}
         skip = () if any(k.lower() == "content-type" for k in sent) else ("Content-Type",)
         req = Exchange("hook", "POST", url, request_timeout(self._request_timeout_s),
-                       headers=sent, data=body, skip_auto_headers=skip)
+                       headers=sent, data=body, skip_auto_headers=skip,
+                       max_bytes=self._max_response_bytes)
         return (await self._send(req, before_it_reached_the_server)).status
 
     # --- plumbing ------------------------------------------------------------------------
@@ -190,7 +200,8 @@ class ClusterClient:
             data = json.dumps(body, separators=(",", ":")).encode("utf-8")
         req = Exchange(endpoint, method, self._base + path,
                        client_timeout or request_timeout(self._request_timeout_s),
-                       headers=headers, params=params, data=data)
+                       headers=headers, params=params, data=data,
+                       max_bytes=self._max_response_bytes)
         return await self._send(req, may_retry, gone_is_done=gone_is_done)
 
     async def _send(self, req: Exchange, may_retry: RetryPredicate, *,

@@ -109,6 +109,18 @@ class BadResponse(ClusterApiError):
     """A 2xx answer whose body is not JSON or not the documented shape."""
 
 
+class ResponseTooLarge(BadResponse):
+    """An answer (of any status) longer than the client's `max_response_bytes`.
+
+    Reading stops at the limit and the connection is closed: the rest is never read.
+    """
+
+    def __init__(self, endpoint: str, *, limit: int, status: int) -> None:
+        super().__init__(endpoint, f"answer larger than max_response_bytes ({limit} bytes)",
+                         status=status)
+        self.limit = limit
+
+
 def _one_line(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= _MSG_LIMIT else flat[: _MSG_LIMIT - 3] + "..."

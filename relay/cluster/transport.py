@@ -20,10 +20,14 @@ from relay.cluster.errors import (
     BadResponse,
     ClientError,
     ClusterApiError,
+    ResponseTooLarge,
     Unavailable,
     error_for_status,
 )
 from relay.metrics import Metrics
+
+DEFAULT_MAX_RESPONSE_BYTES = 16_777_216  # cluster_api.max_response_bytes
+_READ_CHUNK = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class Exchange:
     params: Mapping[str, str] | None = None
     data: bytes | None = None
     skip_auto_headers: tuple[str, ...] = ()
+    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES  # a longer answer is ResponseTooLarge
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,9 @@ async def exchange(session: aiohttp.ClientSession, req: Exchange,
     except aiohttp.InvalidURL as exc:
         _record(metrics, req.endpoint, "error", started)
         raise ClientError(req.endpoint, f"invalid URL: {exc}") from exc
+    except ResponseTooLarge:
+        _record(metrics, req.endpoint, "error", started)
+        raise
     except aiohttp.ClientResponseError as exc:
         # Not HTTP (bad status line or headers). Its request_info holds our headers, token
         # included, and its repr shows them: keep the message only, raised outside this
@@ -80,8 +88,26 @@ async def _send(session: aiohttp.ClientSession, req: Exchange
         timeout=req.timeout, allow_redirects=False,
         skip_auto_headers=req.skip_auto_headers or None,
     ) as resp:
-        body = await resp.read()
+        body = await _read_capped(resp, req.endpoint, req.max_bytes)
         return resp.status, resp.headers, body
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, endpoint: str, limit: int) -> bytes:
+    """The answer's body, at most `limit` bytes (after decompression); ResponseTooLarge past it.
+
+    A declared Content-Length over the limit is refused before reading; a longer body is
+    refused as soon as it passes the limit. Either way the connection is closed, not drained.
+    """
+    if resp.content_length is not None and resp.content_length > limit:
+        resp.close()
+        raise ResponseTooLarge(endpoint, limit=limit, status=resp.status)
+    buf = bytearray()
+    async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+        buf += chunk
+        if len(buf) > limit:
+            resp.close()
+            raise ResponseTooLarge(endpoint, limit=limit, status=resp.status)
+    return bytes(buf)
 
 
 def _record(metrics: Metrics | None, endpoint: str, code: str, started: float) -> None:

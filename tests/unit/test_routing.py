@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from relay.config import Action, Route
 from relay.events import PushEvent, Source
 from relay.globs import GlobError, compile_glob
-from relay.routing import explain, lookup, split_ref, verdicts_to_json
+from relay.routing import MAX_REF_LENGTH, explain, lookup, split_ref, verdicts_to_json
 
 
 def route(index: int, repo: str, *, branch: str | None = None, tag: str | None = None,
@@ -211,3 +214,112 @@ def test_verdicts_to_json() -> None:
         ],
     }
     assert verdicts_to_json((), source=None, repo="a/b", ref="main")["source"] is None
+
+
+# -- linear-time matching (issue 16.12) ---------------------------------------------------------
+
+
+def _reference_regex(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
+    """The translation relay used before 0.2 (a backtracking regex): the semantics to keep."""
+    specials = str.maketrans({"\\": "\\\\", "[": "\\[", "]": "\\]", "&": "\\&", "~": "\\~",
+                              "|": "\\|"})
+    parts: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == "*":
+            end = i
+            while end < n and pattern[end] == "*":
+                end += 1
+            if end - i == 1:
+                parts.append("[^/]*")
+            elif (i == 0 or pattern[i - 1] == "/") and pattern.startswith("/", end):
+                parts.append("(?:.*/)?")
+                end += 1
+            else:
+                parts.append(".*")
+            i = end
+        elif char == "?":
+            parts.append("[^/]")
+            i += 1
+        elif char == "[":
+            j = i + 1
+            negate = j < n and pattern[j] in "!^"
+            j += negate
+            body_start = j
+            if j < n and pattern[j] == "]":
+                j += 1
+            close = pattern.find("]", j)
+            if close < 0:
+                raise GlobError("unclosed")
+            body = pattern[body_start:close]
+            if "--" in body:
+                raise GlobError("--")
+            body = body.translate(specials)
+            parts.append(f"[^/{body}]" if negate else f"[{body}]")
+            i = close + 1
+        elif char == "\\":
+            if i + 1 == n:
+                raise GlobError("lone backslash")
+            parts.append(re.escape(pattern[i + 1]))
+            i += 2
+        else:
+            parts.append(re.escape(char))
+            i += 1
+    try:
+        return re.compile(rf"(?s:{''.join(parts)})\Z", re.IGNORECASE if ignore_case else 0)
+    except re.error as exc:
+        raise GlobError(exc.msg) from exc
+
+
+_PATTERN_ATOMS = st.sampled_from(["a", "b", "B", "-", "/", "*", "**", "**/", "?", "[ab]",
+                                  "[!a]", "[^/]", "[a-c]", "[]]", "\\*", ".", "K"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(atoms=st.lists(_PATTERN_ATOMS, min_size=1, max_size=7),
+       text=st.text(alphabet="abAB-/.*]Kk\u212a", max_size=12),
+       ignore_case=st.booleans())
+def test_glob_matches_as_the_reference_regex(atoms: list[str], text: str,
+                                             ignore_case: bool) -> None:
+    pattern = "".join(atoms)
+    expected = _reference_regex(pattern, ignore_case=ignore_case).match(text) is not None
+    assert compile_glob(pattern, ignore_case=ignore_case).matches(text) is expected
+
+
+@pytest.mark.parametrize("text", [
+    "a-" * 125 + "b",  # a valid 251-character ref: backtracking took 5-7 s
+    "-" * 250 + "/",  # cannot match at all: backtracking took 107 s
+])
+def test_many_stars_match_in_linear_steps(text: str) -> None:
+    glob = compile_glob("*-*-*-*-*")
+    states = 9  # five stars and four dashes
+    assert glob.steps(text) <= len(text) * states
+    assert glob.matches(text) is text.endswith("b")
+    assert compile_glob("**-**-**-**-**x").steps(text) <= len(text) * 10
+
+
+def test_routes_match_the_repository_before_the_ref() -> None:
+    slow = route(0, "acme/shop", branch="*-*-*-*-*")
+    counted = {"ref": 0}
+    original = slow.ref_pattern
+
+    class Counting:
+        def match(self, text: str) -> str | None:
+            counted["ref"] += 1
+            return original.match(text)
+
+    object.__setattr__(slow, "ref_pattern", Counting())
+    assert lookup((slow,), push("other/repo", branch="a-b-c-d-e")) == ()
+    assert counted["ref"] == 0
+    assert indexes(lookup((slow,), push("acme/shop", branch="a-b-c-d-e"))) == [0]
+
+
+def test_a_ref_over_the_bound_matches_nothing_and_explain_says_why() -> None:
+    name = "x" * (MAX_REF_LENGTH - len("refs/heads/") + 1)
+    everything = route(0, "**", branch="**")
+    assert lookup((everything,), push("acme/shop", branch=name)) == ()
+    assert indexes(lookup((everything,), push("acme/shop", branch=name[:-1]))) == [0]
+    verdict, = explain((everything,), source=None, repo="acme/shop", ref=f"refs/heads/{name}")
+    assert verdict.reasons == (f"ref is {MAX_REF_LENGTH + 1} characters long, over the "
+                               f"{MAX_REF_LENGTH} relay accepts",)
