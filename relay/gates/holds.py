@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import heapq
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -243,13 +243,18 @@ def next_holds(holds: Iterable[ScheduledHold], now: datetime,
     """The next `limit` scheduled windows starting after `now`, earliest first (ties by name)."""
     if limit <= 0:
         return ()
-    streams = [((fire, hold.name, hold) for fire in islice(
-        fires_after(hold.schedule, hold.tz, now), limit)) for hold in holds]
+    streams = [_starts(hold, now, limit) for hold in holds]
     upcoming = []
     for fire, _, hold in islice(heapq.merge(*streams, key=lambda t: (t[0], t[1])), limit):
         upcoming.append(UpcomingHold(hold.name, fire, end_after(fire, hold.duration_s, hold.tz),
                                      hold.clusters, hold.repos))
     return tuple(upcoming)
+
+
+def _starts(hold: ScheduledHold, now: datetime,
+            limit: int) -> Iterator[tuple[datetime, str, ScheduledHold]]:
+    for fire in islice(fires_after(hold.schedule, hold.tz, now), limit):
+        yield fire, hold.name, hold
 
 
 def _describe(hold: ScheduledHold) -> str:
