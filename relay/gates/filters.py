@@ -132,7 +132,7 @@ def decide_files(filters: RouteFilters, files: Iterable[str]) -> FilterDecision:
                               f"all of the {_count(changed)} match paths_ignore")
     if filters.path_patterns:
         return FilterDecision("paths", Verdict.DEPLOY,
-                              f"{hit} matches paths" + _kept_words(filters, kept))
+                              f"{hit} matches paths" + _kept_words(filters, hit, kept))
     return FilterDecision("paths", Verdict.DEPLOY, f"{kept} is not matched by paths_ignore")
 
 
@@ -205,5 +205,8 @@ def _count(files: Sequence[str]) -> str:
     return "1 changed file" if len(files) == 1 else f"{len(files)} changed files"
 
 
-def _kept_words(filters: RouteFilters, kept: str) -> str:
-    return f" and {kept} is not matched by paths_ignore" if filters.ignore_patterns else ""
+def _kept_words(filters: RouteFilters, hit: str | None, kept: str) -> str:
+    if not filters.ignore_patterns:
+        return ""
+    return (" and is not matched by paths_ignore" if kept == hit
+            else f" and {kept} is not matched by paths_ignore")
