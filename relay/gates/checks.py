@@ -85,7 +85,7 @@ class ChecksResult:
     pending: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        """The verdict in words, e.g. `red: lint, test failed`."""
+        """The verdict in words, e.g. `checks failed: lint, test`."""
         if self.state is State.RED:
             return f"checks failed: {', '.join(self.failing)}"
         if self.state is State.PENDING:

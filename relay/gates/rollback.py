@@ -85,8 +85,10 @@ def decide_rollback(failed: FailedDeployment, *, on_failure: OnFailure, action: 
     something newer is waiting (a redelivery of it must still be skipped). A failed rollback
     pauses the cluster and is never rolled back itself.
     """
-    if on_failure is not OnFailure.ROLLBACK or action != "version":
-        return RollbackDecision(Action.NONE, "on_failure is not rollback for this route")
+    if on_failure is not OnFailure.ROLLBACK:
+        return RollbackDecision(Action.NONE, "the route's on_failure is none")
+    if action != "version":
+        return RollbackDecision(Action.NONE, "on_failure: rollback needs action: version")
     if failed.status not in _FAILED:
         return RollbackDecision(Action.NONE, f"the deployment ended {failed.status.value}")
     if failed.kind is DeploymentKind.ROLLBACK:
