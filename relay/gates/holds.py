@@ -22,7 +22,7 @@ from relay.gates.windows import ScheduleError, check_schedule, end_after, fires_
 from relay.gates.windows import zone as load_zone
 from relay.globs import GlobError, compile_glob
 
-_MAX_CHAIN = 1_000  # windows joined end to start before `until` is reported as "at least"
+_MAX_CHAIN = 200  # windows joined end to start before `until` is reported as "at least"
 _HOLD_KEYS = frozenset({"name", "schedule", "duration_s", "timezone", "clusters", "repos"})
 
 
@@ -141,8 +141,8 @@ class ActiveHold:
     """A hold covering a cluster now. `until` None: until resumed by hand.
 
     For a schedule, `until` is where the current window ends, joined with the windows that
-    start before it ends (a schedule that never leaves a gap in 1000 windows reports the end
-    of the 1000th: ask again then).
+    start before it ends (a schedule that never leaves a gap in 200 windows reports the end
+    of the 200th: ask again then).
     """
 
     kind: HoldKind

@@ -118,6 +118,13 @@ def test_without_path_filters_incomplete_lists_do_not_matter() -> None:
     assert decision == FilterDecision("paths", DEPLOY, "no path filters")
 
 
+def test_the_docs_example_of_independent_conditions() -> None:
+    filters = RouteFilters(paths=("src/**", "Dockerfile"), paths_ignore=("docs/**", "**/*.md"))
+    assert decide_files(filters, ["src/app_test.md", "Makefile"]).verdict is DEPLOY
+    assert decide_files(filters, ["src/app_test.md"]).verdict is IGNORE
+    assert decide_files(filters, ["docs/a.md", "Makefile"]).verdict is IGNORE
+
+
 def test_tags_ignore_paths() -> None:
     decision = decide_paths(RouteFilters(paths=("src/**",)), one_commit("README.md"), is_tag=True)
     assert decision == FilterDecision("paths", DEPLOY, "tags ignore paths")

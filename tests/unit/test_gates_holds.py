@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from relay.gates.holds import (
     ActiveHold,
@@ -205,3 +207,32 @@ def test_the_same_answer_every_minute_of_a_window() -> None:
             held_minutes += 1
         now += timedelta(minutes=1)
     assert held_minutes == 63 * 60  # Fri 18:00 CEST to Mon 08:00 CET: 63 real hours
+
+
+@given(now=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31),
+                        timezones=st.just(UTC)),
+       schedule=st.sampled_from(["0 18 * * FRI", "30 2 * * *", "*/20 * * * *", "0 1 * * SUN",
+                                 "0 0 1 * *"]),
+       duration=st.sampled_from([60, 1800, 3600, 7200, 86400, 223200]),
+       tz=st.sampled_from(["Europe/Berlin", "America/New_York", "UTC"]))
+@settings(max_examples=100, deadline=None)
+def test_a_hold_is_active_exactly_until_its_end(now: datetime, schedule: str, duration: int,
+                                                tz: str) -> None:
+    hold = ScheduledHold(name="h", schedule=schedule, duration_s=duration, timezone=tz)
+    end = hold_end(hold, now)
+    if end is None:
+        return
+    assert end > now
+    assert hold_end(hold, end - timedelta(seconds=1)) is not None  # held to the last second
+    later = hold_end(hold, end)
+    # Released at the end (windows are joined), unless the windows never leave a gap: then
+    # `end` is where relay looks again, and the hold goes on past it.
+    assert later is None or later > end
+
+
+def test_a_hold_without_gaps_reports_where_to_look_again() -> None:
+    hold = ScheduledHold(name="always", schedule="*/20 * * * *", duration_s=1800)
+    end = hold_end(hold, utc(2026, 1, 1))
+    # The current window and the 200 that follow it are joined; the last ends 30 min in.
+    assert end == utc(2026, 1, 1) + timedelta(minutes=20 * 200 + 30)
+    assert hold_end(hold, end) is not None
