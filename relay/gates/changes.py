@@ -2,9 +2,13 @@
 
 GitHub, GitLab and Gitea push payloads carry `commits[]` with `added`, `modified` and
 `removed` file lists, but not always for the whole push:
-- GitHub lists at most 20 commits with their files and gives no total; a new branch
+- GitHub gives no total count. Its webhook schema says `commits` holds at most 2048 commits
+  (the limit of 20 in older pages applies to timeline events, not webhook deliveries:
+  https://docs.github.com/en/webhooks/webhook-events-and-payloads#push). relay still treats
+  a GitHub push that lists 20 commits or more as possibly cut short: an extra compare call
+  for a large push costs little, a missed change would skip a deployment. A new branch
   (`created: true`) or a forced push (`forced: true`) does not list what changed against the
-  previous head (https://docs.github.com/en/webhooks/webhook-events-and-payloads#push).
+  previous head.
 - GitLab lists at most 20 commits; `total_commits_count` says how many the push had
   (https://docs.gitlab.com/user/project/integrations/webhook_events/#push-events).
 - Gitea sends `total_commits` beside `commits[]`.

@@ -25,8 +25,9 @@ from relay.gates.holds import (
 )
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
+        second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 FREEZE = ScheduledHold(name="weekend-freeze", schedule="0 18 * * FRI", duration_s=223200,
@@ -195,7 +196,7 @@ def test_parse_hold_errors_name_the_entry(raw: dict[str, Any], message: str) -> 
 ])
 def test_invalid_pauses_are_refused(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(HoldError, match=message):
-        Pause(**({"cluster": 1, "reason": "r"} | fields))
+        Pause(**({"cluster": 1, "reason": "r"} | fields))  # type: ignore[arg-type]
 
 
 def test_the_same_answer_every_minute_of_a_window() -> None:

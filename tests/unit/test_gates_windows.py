@@ -24,8 +24,9 @@ BERLIN = zone("Europe/Berlin")
 # 03:00 CEST -> 02:00 CET on Sunday 25 October (01:00 UTC).
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
+        second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("expr", "after", "expected"), [
