@@ -22,6 +22,7 @@ from relay.gates.windows import ScheduleError, check_schedule, end_after, fires_
 from relay.gates.windows import zone as load_zone
 from relay.globs import GlobError, compile_glob
 
+MAX_DURATION_S = 366 * 86400  # a longer hold is a pause
 _MAX_CHAIN = 200  # windows joined end to start before `until` is reported as "at least"
 _HOLD_KEYS = frozenset({"name", "schedule", "duration_s", "timezone", "clusters", "repos"})
 
@@ -48,8 +49,8 @@ class ScheduledHold:
 
     `clusters` (cluster ids) or `repos` (globs of `relay.globs`, case-insensitive, matched
     against the deployment's repository), not both; neither covers every cluster. Raises
-    HoldError listing every problem (bad cron, unknown timezone, duration <= 0, both
-    clusters and repos, a malformed glob).
+    HoldError listing every problem (bad cron, unknown timezone, duration <= 0 or over 366
+    days, both clusters and repos, a malformed glob).
     """
 
     name: str
@@ -70,8 +71,9 @@ class ScheduledHold:
         except ScheduleError as exc:
             problems.append(f"schedule: {exc}")
         if isinstance(self.duration_s, bool) or not isinstance(self.duration_s, int) \
-                or self.duration_s <= 0:
-            problems.append(f"duration_s: must be a whole number of seconds > 0, "
+                or not 0 < self.duration_s <= MAX_DURATION_S:
+            problems.append(f"duration_s: must be a whole number of seconds > 0 and at most "
+                            f"{MAX_DURATION_S} (366 days; use a pause for longer), "
                             f"got {self.duration_s!r}")
         tz: ZoneInfo | None = None
         try:
