@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from relay.gates.windows import ScheduleError, check_schedule, end_after, fires_after, last_fire
@@ -24,6 +23,7 @@ from relay.globs import GlobError, compile_glob
 
 MAX_DURATION_S = 366 * 86400  # a longer hold is a pause
 _MAX_CHAIN = 200  # windows joined end to start before `until` is reported as "at least"
+_NOT_A_MAPPING = "must be a mapping with name, schedule and duration_s"
 _HOLD_KEYS = frozenset({"name", "schedule", "duration_s", "timezone", "clusters", "repos"})
 
 
@@ -33,7 +33,7 @@ class HoldError(ValueError):
     def __init__(self, where: str, problems: Sequence[str]) -> None:
         self.where = where
         self.problems = tuple(problems)
-        super().__init__(f"{where}: " + "; ".join(self.problems))
+        super().__init__((f"{where}: " if where else "") + "; ".join(self.problems))
 
 
 class HoldKind(enum.StrEnum):
@@ -165,11 +165,40 @@ class UpcomingHold:
     repos: tuple[str, ...] | None
 
 
-def parse_hold(raw: Mapping[str, Any], *, where: str = "holds[0]") -> ScheduledHold:
+def parse_holds(raw: object) -> tuple[ScheduledHold, ...]:
+    """Build the `holds:` section (a YAML list, or None for none); HoldError listing every
+    problem with its key path (`holds[1].timezone: ...`). Names must be unique (they label
+    holds in the API)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise HoldError("holds", ["must be a list"])
+    holds: list[ScheduledHold] = []
+    problems: list[str] = []
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, Mapping):
+            problems.append(f"holds[{index}]: {_NOT_A_MAPPING}")
+            continue
+        try:
+            hold = parse_hold(entry, where=f"holds[{index}]")
+        except HoldError as exc:
+            problems += [f"holds[{index}].{problem}" for problem in exc.problems]
+            continue
+        if any(h.name == hold.name for h in holds):
+            problems.append(f"holds[{index}].name: {hold.name!r} is already used")
+        holds.append(hold)
+    if problems:
+        raise HoldError("", problems)
+    return tuple(holds)
+
+
+def parse_hold(raw: object, *, where: str = "holds[0]") -> ScheduledHold:
     """Build a ScheduledHold from one YAML mapping; HoldError (naming `where`) if invalid.
 
     Unknown keys are errors; `clusters` is a list of ids, `repos` a list of globs.
     """
+    if not isinstance(raw, Mapping):
+        raise HoldError(where, [_NOT_A_MAPPING])
     problems = [f"{key}: unknown key" for key in sorted(set(raw) - _HOLD_KEYS)]
     problems += [f"{key}: required" for key in ("name", "schedule", "duration_s")
                  if key not in raw]

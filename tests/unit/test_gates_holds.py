@@ -22,6 +22,7 @@ from relay.gates.holds import (
     next_change,
     next_holds,
     parse_hold,
+    parse_holds,
 )
 
 
@@ -239,3 +240,29 @@ def test_a_hold_without_gaps_reports_where_to_look_again() -> None:
     # The current window and the 200 that follow it are joined; the last ends 30 min in.
     assert end == utc(2026, 1, 1) + timedelta(minutes=20 * 200 + 30)
     assert hold_end(hold, end) is not None
+
+
+def test_parse_holds_reports_every_entry_with_its_key_path() -> None:
+    raw = [
+        {"name": "a", "schedule": "0 0 * * *", "duration_s": 60},
+        {"name": "b", "schedule": "0 0 * *", "duration_s": 0},
+        "not a mapping",
+        {"name": "a", "schedule": "0 1 * * *", "duration_s": 60},
+    ]
+    with pytest.raises(HoldError) as caught:
+        parse_holds(raw)
+    assert [p.split(":")[0] for p in caught.value.problems] == [
+        "holds[1].schedule", "holds[1].duration_s", "holds[2]", "holds[3].name"]
+    assert str(caught.value).startswith("holds[1].schedule: cron schedule '0 0 * *'")
+
+
+@pytest.mark.parametrize(("raw", "count"), [(None, 0), ([], 0),
+                                            ([{"name": "a", "schedule": "0 0 * * *",
+                                               "duration_s": 60}], 1)])
+def test_parse_holds_accepts(raw: object, count: int) -> None:
+    assert len(parse_holds(raw)) == count
+
+
+def test_parse_holds_wants_a_list() -> None:
+    with pytest.raises(HoldError, match="holds: must be a list"):
+        parse_holds({"name": "a"})
