@@ -1,5 +1,8 @@
 """Latest-wins across the waiting statuses of one cluster, and who is released from `held` (pure).
 
+Also which waiting status a new deployment starts in (`admit`) and whether a manual request
+may start during a hold (`refuse_manual`).
+
 CONTRACT section 9: a newer push for a cluster supersedes the older waiting ones
 (`waiting_checks`, `held` or `queued`), so only the newest is ever released; when the hold
 ends, the newest held deployment becomes `queued` by itself, exactly once. "Exactly once"
@@ -11,10 +14,13 @@ no-op.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from relay.deployment import iso
+from relay.gates.holds import ActiveHold, HoldKind
 from relay.gates.statuses import WaitingStatus
 
 
@@ -81,19 +87,57 @@ def decide_release(waiting: Sequence[Waiting], *, hold_active: bool) -> Release:
     return Release(superseded, queue, hold)
 
 
-def admit(*, wait_for_checks: bool, hold_active: bool,
+def admit(*, wait_for_checks: bool, hold_active: bool, manual: bool = False,
           override_hold: bool = False) -> WaitingStatus:
     """The first waiting status of a new deployment, or the next one when its checks pass.
 
-    Gates in CONTRACT section 9 order: checks (`wait_for_checks`: the route waits for checks
-    and the deployment is not manual; pass False once they are green), then holds (unless a
-    manual deployment overrides the hold), then the queue.
+    Gates in CONTRACT section 9 order: checks (`wait_for_checks`: the route waits for checks;
+    pass False once they are green; a manual deployment never waits for them), then holds
+    (unless a manual deployment overrides the hold), then the queue.
     """
-    if wait_for_checks:
+    if wait_for_checks and not manual:
         return WaitingStatus.WAITING_CHECKS
-    if hold_active and not override_hold:
+    if hold_active and not (manual and override_hold):
         return WaitingStatus.HELD
     return WaitingStatus.QUEUED
+
+
+class RefusalKind(enum.StrEnum):
+    """Why a manual deployment request is refused (the admin API maps each to a status)."""
+
+    HELD = "held"  # a hold covers the cluster and the request does not override it (409)
+    NO_REASON = "no_reason"  # override_hold without a reason (400)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refused manual deployment; `message` names the holds and what to send instead."""
+
+    kind: RefusalKind
+    message: str
+
+
+def refuse_manual(cluster: int, active: Sequence[ActiveHold], *, override_hold: bool,
+                  reason: str | None) -> Refusal | None:
+    """Whether a manual deployment on `cluster` may be queued now (None: it may).
+
+    `active`: relay.gates.holds.active_holds for the cluster now. During a hold the request
+    must say `"override_hold": true` with a non-empty `"reason"` (recorded on the
+    deployment); an override without a reason is refused even when nothing holds.
+    """
+    if override_hold and not (reason and reason.strip()):
+        return Refusal(RefusalKind.NO_REASON, "override_hold needs a reason")
+    if active and not override_hold:
+        names = ", ".join(_words(hold) for hold in active)
+        return Refusal(RefusalKind.HELD, f"cluster {cluster} is held ({names}); send "
+                       "\"override_hold\": true with a \"reason\" to deploy anyway")
+    return None
+
+
+def _words(hold: ActiveHold) -> str:
+    until = "until resumed" if hold.until is None else f"until {iso(hold.until)}"
+    label = f"paused: {hold.reason}" if hold.kind is HoldKind.PAUSE else f"hold {hold.name}"
+    return f"{label}, {until}"
 
 
 def apply(waiting: Sequence[Waiting], release: Release) -> tuple[Waiting, ...]:

@@ -8,8 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.gates.holds import ScheduledHold, active_holds
-from relay.gates.release import Release, Supersede, Waiting, admit, apply, decide_release
+from relay.gates.holds import ActiveHold, HoldKind, ScheduledHold, active_holds
+from relay.gates.release import (
+    Refusal,
+    RefusalKind,
+    Release,
+    Supersede,
+    Waiting,
+    admit,
+    apply,
+    decide_release,
+    refuse_manual,
+)
 from relay.gates.statuses import WaitingStatus
 
 T0 = datetime(2026, 3, 27, 17, tzinfo=UTC)
@@ -54,16 +64,44 @@ def test_duplicate_ids_are_refused() -> None:
         decide_release([w(1, HELD), w(1, QUEUED)], hold_active=False)
 
 
-@pytest.mark.parametrize(("checks", "hold", "override", "expected"), [
-    (True, True, False, CHECKS),  # checks come before holds
-    (True, False, False, CHECKS),
-    (False, True, False, HELD),
-    (False, True, True, QUEUED),  # a manual deployment with override_hold
-    (False, False, False, QUEUED),
+@pytest.mark.parametrize(("checks", "hold", "manual", "override", "expected"), [
+    (True, True, False, False, CHECKS),  # checks come before holds
+    (True, False, False, False, CHECKS),
+    (False, True, False, False, HELD),
+    (False, False, False, False, QUEUED),
+    (True, False, True, False, QUEUED),  # a manual deployment does not wait for checks
+    (True, True, True, True, QUEUED),  # a manual deployment with override_hold
+    (False, True, True, False, HELD),
+    (False, True, False, True, HELD),  # only a manual deployment can override
 ])
-def test_admit_orders_the_gates(checks: bool, hold: bool, override: bool,
+def test_admit_orders_the_gates(checks: bool, hold: bool, manual: bool, override: bool,
                                 expected: WaitingStatus) -> None:
-    assert admit(wait_for_checks=checks, hold_active=hold, override_hold=override) is expected
+    status = admit(wait_for_checks=checks, hold_active=hold, manual=manual,
+                   override_hold=override)
+    assert status is expected
+
+
+FREEZE_NOW = ActiveHold(HoldKind.SCHEDULE, "weekend-freeze", "r", T0, T0 + timedelta(hours=62))
+PAUSED = ActiveHold(HoldKind.PAUSE, "pause", "incident 42", None, None)
+
+
+@pytest.mark.parametrize(("active", "override", "reason", "expected"), [
+    ((), False, None, None),
+    ((FREEZE_NOW,), True, "hotfix for incident 42", None),
+    ((FREEZE_NOW,), False, None, Refusal(
+        RefusalKind.HELD, 'cluster 10702 is held (hold weekend-freeze, until '
+        '2026-03-30T07:00:00.000Z); send "override_hold": true with a "reason" to deploy '
+        'anyway')),
+    ((PAUSED, FREEZE_NOW), False, "why not", Refusal(
+        RefusalKind.HELD, 'cluster 10702 is held (paused: incident 42, until resumed, hold '
+        'weekend-freeze, until 2026-03-30T07:00:00.000Z); send "override_hold": true with a '
+        '"reason" to deploy anyway')),
+    ((FREEZE_NOW,), True, "  ", Refusal(RefusalKind.NO_REASON, "override_hold needs a reason")),
+    ((), True, None, Refusal(RefusalKind.NO_REASON, "override_hold needs a reason")),
+])
+def test_refuse_manual(active: tuple[ActiveHold, ...], override: bool, reason: str | None,
+                       expected: Refusal | None) -> None:
+    assert refuse_manual(10702, active, override_hold=override, reason=reason) == expected
 
 
 waitings = st.lists(
