@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from relay.deployment import DeploymentStatus
+from relay.gates.holds import Pause
 from relay.gates.statuses import DeploymentKind
 
 ROLLBACK_FAILED = "rollback failed"  # the reason of the pause (a hold) a failed rollback sets
@@ -114,6 +115,17 @@ def good_version(failed: FailedDeployment, last_succeeded_version: str | None) -
     if not failed.snapshot_failing:
         candidates.append(failed.snapshot_version)
     return next((v for v in candidates if v and not same_version(v, failed.version)), None)
+
+
+def consequences(decision: RollbackDecision, failed: FailedDeployment,
+                 now: datetime) -> tuple[Pause | None, QuarantineEntry | None]:
+    """The pause (reason ROLLBACK_FAILED, until resumed) and the quarantine entry that
+    `decision` calls for, as values to store; None where it calls for none."""
+    pause = (Pause(cluster=failed.cluster, reason=ROLLBACK_FAILED, since=now)
+             if decision.action is Action.PAUSE else None)
+    entry = (QuarantineEntry(failed.cluster, failed.version, failed.id, now)
+             if decision.quarantine else None)
+    return pause, entry
 
 
 @dataclass(frozen=True, slots=True)

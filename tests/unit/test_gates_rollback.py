@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from relay.deployment import DeploymentStatus
+from relay.gates.holds import Pause
 from relay.gates.rollback import (
     ROLLBACK_FAILED,
     Action,
@@ -16,6 +17,7 @@ from relay.gates.rollback import (
     QuarantineEntry,
     RollbackDecision,
     check_quarantine,
+    consequences,
     decide_rollback,
 )
 from relay.gates.statuses import DeploymentKind
@@ -121,3 +123,26 @@ def test_nothing_is_quarantined_without_entries() -> None:
 ])
 def test_automatic_kinds(kind: DeploymentKind, automatic: bool) -> None:
     assert kind.automatic is automatic
+
+
+NOW = datetime(2026, 5, 4, 12, tzinfo=UTC)
+
+
+def test_consequences_of_each_action() -> None:
+    dep = failed()
+    rollback = decide_rollback(dep, on_failure=OnFailure.ROLLBACK, action="version",
+                               last_succeeded_version=GOOD, newer_waiting=False)
+    assert consequences(rollback, dep, NOW) == (None, QuarantineEntry(10702, X, 7, NOW))
+    pause = decide_rollback(failed(snapshot=None), on_failure=OnFailure.ROLLBACK,
+                            action="version", last_succeeded_version=None, newer_waiting=False)
+    assert consequences(pause, dep, NOW) == (
+        Pause(cluster=10702, reason="rollback failed", until=None, since=NOW),
+        QuarantineEntry(10702, X, 7, NOW))
+    failed_rollback = failed(kind=ROLLBACK)
+    decided = decide_rollback(failed_rollback, on_failure=OnFailure.ROLLBACK, action="version",
+                              last_succeeded_version=GOOD, newer_waiting=False)
+    pause_only, entry = consequences(decided, failed_rollback, NOW)
+    assert pause_only is not None and pause_only.reason == "rollback failed" and entry is None
+    nothing = decide_rollback(dep, on_failure=OnFailure.NONE, action="version",
+                              last_succeeded_version=GOOD, newer_waiting=False)
+    assert consequences(nothing, dep, NOW) == (None, None)
