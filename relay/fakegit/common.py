@@ -194,8 +194,12 @@ def host_app(host: FakeHost, token: str, dialect: Dialect,
     for table in (records_routes(), *route_tables):
         app.add_routes(table)
 
+    async def arm(_app: web.Application) -> None:
+        host.released.clear()
+
     async def release(_app: web.Application) -> None:
         host.released.set()
 
+    app.on_startup.append(arm)
     app.on_shutdown.append(release)
     return app

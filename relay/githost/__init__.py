@@ -7,7 +7,8 @@ implements `GitHost` (relay.githost.base) and raises only `GitHostError` subclas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
@@ -52,10 +53,11 @@ CLIENTS: Mapping[Source, type[GitHubClient | GitLabClient | GiteaClient]] = {
 
 def client_for(source: Source, session: aiohttp.ClientSession, base_url: str, token: Secret,
                *, request_timeout_s: float = 10.0, retry: RetryPolicy | None = None,
-               on_retry: OnRetry | None = None) -> GitHost:
+               on_retry: OnRetry | None = None,
+               clock: Callable[[], float] = time.time) -> GitHost:
     """The client of `source`'s host at `base_url` (the source's `api.url`)."""
     return CLIENTS[source](session, base_url, token, request_timeout_s=request_timeout_s,
-                           retry=retry, on_retry=on_retry)
+                           retry=retry, on_retry=on_retry, clock=clock)
 
 
 __all__ = [

@@ -14,7 +14,8 @@ Base URL: `https://gitlab.com/api/v4`, or `https://HOST/api/v4`.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -70,10 +71,11 @@ class GitLabClient:
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, token: Secret, *,
                  request_timeout_s: float = 10.0, retry: RetryPolicy | None = None,
-                 on_retry: OnRetry | None = None) -> None:
+                 on_retry: OnRetry | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._http = Transport(session, host=self.host, base_url=base_url, token=token,
                                auth=_auth, request_timeout_s=request_timeout_s, retry=retry,
-                               on_retry=on_retry)
+                               on_retry=on_retry, clock=clock)
 
     def __repr__(self) -> str:
         return f"GitLabClient(base_url={self._http.base_url!r})"
