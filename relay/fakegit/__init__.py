@@ -19,7 +19,7 @@ from relay.fakegit.app import (
     create_fake_git_app,
 )
 from relay.fakegit.common import FAKE_HOST
-from relay.fakegit.faults import GRAMMAR, OPERATIONS, parse_fault
+from relay.fakegit.faults import GRAMMAR, OPERATIONS, GitFaults, parse_fault
 from relay.fakegit.gitea import create_fake_gitea_app
 from relay.fakegit.github import create_fake_github_app
 from relay.fakegit.gitlab import create_fake_gitlab_app
@@ -35,7 +35,7 @@ from relay.fakegit.state import (
 
 __all__ = [
     "API_PATHS", "FAKE_HOST", "FAKE_HOSTS", "GRAMMAR", "HOST_APPS", "MAX_STATUSES_PER_CONTEXT",
-    "OPERATIONS", "PREFIX", "CheckRun", "DeploymentRecord", "FakeError", "FakeHost",
+    "OPERATIONS", "PREFIX", "CheckRun", "DeploymentRecord", "FakeError", "FakeHost", "GitFaults",
     "Pipeline", "StatusRecord", "api_url", "create_fake_git_app", "create_fake_gitea_app",
     "create_fake_github_app", "create_fake_gitlab_app", "parse_fault",
 ]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from relay.simulator.faults import Fault, FaultKind
+from collections.abc import Iterable
+
+from relay.simulator.faults import Fault, FaultKind, Faults
 from relay.simulator.faults import parse_fault as parse_simulator_fault
 
 OPERATIONS = ("commit_status", "deployment", "deployment_status", "checks", "branch",
@@ -52,3 +54,16 @@ def parse_fault(spec: str) -> Fault:
     except ValueError as exc:
         raise ValueError(str(exc).replace(repr(rewritten), repr(spec.strip()))) from None
     return dataclasses.replace(parsed, operation=operation, spec=spec.strip())
+
+
+class GitFaults(Faults):
+    """The simulator's live fault set, parsing spec strings with this module's grammar."""
+
+    def __init__(self, faults: Iterable[Fault | str] = (), *, seed: int | None = None) -> None:
+        super().__init__((), seed=seed)
+        for fault in faults:
+            self.add(fault)
+
+    def add(self, fault: Fault | str) -> None:
+        """Add a fault (a `Fault`, or a spec string of `GRAMMAR`)."""
+        super().add(parse_fault(fault) if isinstance(fault, str) else fault)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from relay.fakegit.faults import GitFaults
 from relay.simulator.faults import Faults
 
 MAX_STATUSES_PER_CONTEXT = 1000  # GitHub: a sha and context accept at most 1,000 statuses
@@ -119,7 +120,7 @@ class FakeHost:
         self.statuses: list[StatusRecord] = []
         self.deployments: list[DeploymentRecord] = []
         self.pipelines: list[Pipeline] = []
-        self.faults = faults if faults is not None else Faults()
+        self.faults = faults if faults is not None else GitFaults()
         self.any_commit = any_commit
         self.clock = clock
         self.requests = 0  # every API request that reached a handler

@@ -84,7 +84,7 @@ class Transport:
 
         Returns a 2xx (or, with `not_modified_ok`, a 304) reply; raises the tree's error.
         """
-        sent = {**self._headers, **(headers or {}), **self._auth(self._token)}
+        sent = {**self._headers, **(headers or {})}  # the token is added in _once only
         data = None
         if body is not None:
             sent["Content-Type"] = "application/json"
@@ -107,8 +107,11 @@ class Transport:
     async def _once(self, operation: str, method: str, url: URL, headers: Mapping[str, str],
                     data: bytes | None, not_modified_ok: bool) -> Reply:
         try:
-            async with self._session.request(method, url, headers=headers, data=data,
-                                             timeout=self._timeout,
+            # The token goes straight into the request: no local variable of any frame holds
+            # it, so a traceback rendered with its locals cannot show it.
+            async with self._session.request(method, url,
+                                             headers={**headers, **self._auth(self._token)},
+                                             data=data, timeout=self._timeout,
                                              allow_redirects=False) as resp:
                 body = await resp.read()
                 status, answer_headers = resp.status, resp.headers

@@ -37,11 +37,11 @@ class Rig:
         self.sleeps.append(seconds)
 
     def client(self, source: Source, *, token: str = TOKEN, attempts: int = 4,
-               **policy: Any) -> GitHost:
+               timeout_s: float = 5.0, **policy: Any) -> GitHost:
         retry = RetryPolicy(attempts=attempts, wait_initial_s=0.0, wait_max_s=0.0,
                             jitter=False, sleep=self.sleep, **policy)
         return client_for(source, self.session, api_url(self.origin, source), Secret(token),
-                          retry=retry, clock=now, request_timeout_s=2.0)
+                          retry=retry, clock=now, request_timeout_s=timeout_s)
 
     async def get(self, path: str) -> Any:
         async with self.session.get(self.origin + PREFIX + path) as resp:
