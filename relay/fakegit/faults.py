@@ -8,7 +8,6 @@ fault answers as that host's rate limit (see `GRAMMAR`).
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Iterable
 
 from relay.simulator.faults import Fault, FaultKind, Faults

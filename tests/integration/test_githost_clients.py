@@ -16,7 +16,10 @@ from relay.githost import (
     Rejected,
     Unsupported,
 )
-from tests.integration.githost_rig import BASE, HEAD, MID, REPO, Rig, rig  # noqa: F401
+from tests.integration import githost_rig
+from tests.integration.githost_rig import BASE, HEAD, MID, REPO, Rig
+
+rig = githost_rig.rig  # the fixture
 
 ALL = list(Source)
 # What each host receives for RUNNING then SUCCESS then CANCELED (CONTRACT section 7).

@@ -10,6 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from relay.events import Source
+from relay.fakegit import MAX_STATUSES_PER_CONTEXT
 from relay.githost import (
     CommitState,
     DeploymentState,
@@ -20,8 +21,10 @@ from relay.githost import (
     Unauthorized,
     Unavailable,
 )
-from relay.fakegit import MAX_STATUSES_PER_CONTEXT
-from tests.integration.githost_rig import HEAD, REPO, TOKEN, Rig, rig  # noqa: F401
+from tests.integration import githost_rig
+from tests.integration.githost_rig import HEAD, REPO, TOKEN, Rig
+
+rig = githost_rig.rig  # the fixture
 
 ALL = list(Source)
 
