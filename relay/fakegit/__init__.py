@@ -29,6 +29,7 @@ from relay.fakegit.state import (
     DeploymentRecord,
     FakeError,
     FakeHost,
+    Job,
     Pipeline,
     StatusRecord,
 )
@@ -36,6 +37,6 @@ from relay.fakegit.state import (
 __all__ = [
     "API_PATHS", "FAKE_HOST", "FAKE_HOSTS", "GRAMMAR", "HOST_APPS", "MAX_STATUSES_PER_CONTEXT",
     "OPERATIONS", "PREFIX", "CheckRun", "DeploymentRecord", "FakeError", "FakeHost", "GitFaults",
-    "Pipeline", "StatusRecord", "api_url", "create_fake_git_app", "create_fake_gitea_app",
+    "Job", "Pipeline", "StatusRecord", "api_url", "create_fake_git_app", "create_fake_gitea_app",
     "create_fake_github_app", "create_fake_gitlab_app", "parse_fault",
 ]

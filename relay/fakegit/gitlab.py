@@ -29,6 +29,7 @@ from relay.fakegit.state import (
     DeploymentStatusRecord,
     FakeError,
     FakeHost,
+    Job,
     Pipeline,
 )
 from relay.simulator.faults import Fault
@@ -100,19 +101,42 @@ async def create_status(request: web.Request) -> web.Response:
 
 
 def _follow_external_pipeline(host: FakeHost, repo: str, sha: str, ref: Any) -> None:
-    pipelines = host.pipelines_of(repo, sha)
-    if not pipelines:
-        pipelines = [host.add_pipeline(repo, sha, "pending", ref=str(ref or "main"),
-                                       source="external")]
-    pipeline: Pipeline = pipelines[-1]
-    if pipeline.source != "external":
-        return
-    states = {s.state for s in host.statuses_of(repo, sha)}
-    for candidate in ("failed", "canceled", "running", "pending"):
-        if candidate in states:
-            pipeline.status = candidate
-            return
-    pipeline.status = "success"
+    """A posted status joins the commit's latest pipeline, or makes an external one."""
+    if not host.pipelines_of(repo, sha):
+        host.add_pipeline(repo, sha, "pending", ref=str(ref or "main"), source="external")
+
+
+def _jobs(host: FakeHost, repo: str, sha: str) -> list[Job]:
+    """The latest job or posted status of each name on the commit, newest first (posted
+    statuses belong to the latest pipeline, as on GitLab)."""
+    latest: dict[str, Job] = {}
+    for record in host.statuses_of(repo, sha):
+        latest.setdefault(record.context, Job(record.context, record.state))
+    for pipeline in reversed(host.pipelines_of(repo, sha)):
+        for job in reversed(pipeline.jobs):
+            latest.setdefault(job.name, job)
+    return list(latest.values())
+
+
+def _pipeline_status(host: FakeHost, pipeline: Pipeline) -> str:
+    """GitLab's composite status, simplified: running, then pending, created, failed,
+    canceled, manual (a blocking manual job), else success; a job allowed to fail never
+    fails the pipeline."""
+    newest = host.pipelines_of(pipeline.repo, pipeline.sha)[-1]
+    jobs = list(pipeline.jobs)
+    if pipeline is newest:
+        posted = {j.name for j in jobs}
+        jobs += [j for j in _jobs(host, pipeline.repo, pipeline.sha) if j.name not in posted]
+    if not jobs:
+        return pipeline.status
+    blocking = {j.status for j in jobs if not j.allow_failure or j.status in ACTIVE}
+    for status in ("running", "pending", "created", "failed", "canceled", "manual"):
+        if status in blocking:
+            return status
+    return "success"
+
+
+ACTIVE = frozenset({"running", "pending", "created"})
 
 
 @routes.post(PROJECT + "/deployments", name="deployment")
@@ -167,17 +191,19 @@ async def pipelines(request: web.Request) -> web.Response:
     found = [p for p in host.pipelines if p.repo == repo and (sha is None or p.sha == sha)]
     found.sort(key=lambda p: p.id, reverse=request.query.get("sort", "desc") == "desc")
     per_page = int_query(request, "per_page", 20)
-    return web.json_response([{"id": p.id, "sha": p.sha, "ref": p.ref, "status": p.status,
-                               "source": p.source} for p in found[:per_page]])
+    return web.json_response([{"id": p.id, "sha": p.sha, "ref": p.ref,
+                               "status": _pipeline_status(host, p), "source": p.source}
+                              for p in found[:per_page]])
 
 
 @routes.get(PROJECT + "/repository/commits/{sha}/statuses", name="checks.statuses")
 async def commit_statuses(request: web.Request) -> web.Response:
+    """CI jobs and posted statuses alike, the latest of each name (GitLab's `all=false`)."""
     host, repo = _project(request)
     sha = _commit_sha(host, repo, request.match_info["sha"])
-    return web.json_response([{"id": s.seq, "sha": sha, "name": s.context, "status": s.state,
-                               "description": s.description}
-                              for s in host.statuses_of(repo, sha)])
+    return web.json_response([{"sha": sha, "name": j.name, "status": j.status,
+                               "allow_failure": j.allow_failure}
+                              for j in _jobs(host, repo, sha)])
 
 
 @routes.get(PROJECT + "/repository/branches/{branch}", name="branch")

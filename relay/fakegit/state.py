@@ -81,9 +81,23 @@ class CheckRun:
     conclusion: str | None = "success"
 
 
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A GitLab CI job: `status` as GitLab names it; a failure `allow_failure` does not fail
+    the pipeline."""
+
+    name: str
+    status: str = "success"
+    allow_failure: bool = False
+
+
 @dataclass(slots=True)
 class Pipeline:
-    """A GitLab pipeline of a commit; `source` `external` for one made by posted statuses."""
+    """A GitLab pipeline of a commit; `source` `external` for one made by posted statuses.
+
+    `status` is what tests set; once it has jobs or posted statuses, the fake derives it from
+    them (see relay.fakegit.gitlab).
+    """
 
     id: int
     repo: str
@@ -91,6 +105,7 @@ class Pipeline:
     ref: str
     status: str
     source: str = "push"
+    jobs: list[Job] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -153,10 +168,13 @@ class FakeHost:
     def set_check_runs(self, repo: str, sha: str, runs: Iterable[CheckRun]) -> None:
         self.repo(repo).check_runs[sha] = list(runs)
 
-    def add_pipeline(self, repo: str, sha: str, status: str, *, ref: str = "main",
-                     source: str = "push") -> Pipeline:
+    def add_pipeline(self, repo: str, sha: str, status: str = "created", *,
+                     ref: str = "main", source: str = "push",
+                     jobs: Iterable[Job] = ()) -> Pipeline:
+        """Add a GitLab pipeline (the newest of the commit) with `status` or `jobs`."""
         self.commit(repo, sha)
-        pipeline = Pipeline(len(self.pipelines) + 1, repo, sha, ref, status, source)
+        pipeline = Pipeline(len(self.pipelines) + 1, repo, sha, ref, status, source,
+                            list(jobs))
         self.pipelines.append(pipeline)
         return pipeline
 

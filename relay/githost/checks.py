@@ -6,8 +6,11 @@
   not `completed` pending. Only runs are read: a check suite with no runs (an app that
   registered but never ran anything) is ignored, as GitHub's branch protection does. The
   combined `state` is not used: it says `pending` for a commit with no status at all.
-- GitLab (https://docs.gitlab.com/ee/api/pipelines.html): the latest pipeline for the sha;
-  `success` and `skipped` green, `failed` and `canceled` red, anything else pending.
+- GitLab (https://docs.gitlab.com/ee/api/pipelines.html, /api/commits.html): the latest
+  pipeline for the sha; `success` and `skipped` green, `failed` and `canceled` red, anything
+  else pending. When names must be left out (relay's own statuses join the pipeline and
+  sway its status), the latest job or status of each name instead, a job with
+  `allow_failure` never red.
 - Gitea: commit statuses like GitHub's; `warning` counts as green.
 """
 
@@ -40,6 +43,14 @@ def check_run_verdict(status: str, conclusion: str | None) -> ChecksState:
 def pipeline_verdict(status: str) -> ChecksState:
     """A GitLab pipeline status (created, pending, running, manual, ... are pending)."""
     return _PIPELINE.get(status, PENDING)
+
+
+def job_verdict(status: str, *, allow_failure: bool = False) -> ChecksState:
+    """A GitLab job or commit status: like a pipeline, except that a job allowed to fail
+    (and a manual job allowed to be skipped) never blocks."""
+    if allow_failure and status in ("failed", "canceled", "manual"):
+        return GREEN
+    return pipeline_verdict(status)
 
 
 def summarise(items: Iterable[tuple[str, ChecksState]], *,

@@ -5,7 +5,7 @@ Endpoints (https://docs.gitlab.com/ee/api/), `{id}` being the URL-encoded projec
     deployment         POST /projects/{id}/deployments
     deployment_status  PUT  /projects/{id}/deployments/{deployment_id}
     checks             GET  /projects/{id}/pipelines?sha=...  (the latest pipeline)
-                       GET  /projects/{id}/repository/commits/{sha}/statuses  (external only)
+                       GET  /projects/{id}/repository/commits/{sha}/statuses  (with ignore)
     branch             GET  /projects/{id}/repository/branches/{branch}  (If-None-Match)
     compare            GET  /projects/{id}/repository/compare?from=&to=
 
@@ -31,7 +31,7 @@ from relay.githost.base import (
     NotModified,
     clip_description,
 )
-from relay.githost.checks import pipeline_verdict, summarise
+from relay.githost.checks import job_verdict, pipeline_verdict, summarise
 from relay.githost.retry import OnRetry, RetryPolicy, before_it_reached_the_host
 from relay.githost.shapes import Shape
 from relay.githost.transport import Transport, decode_json
@@ -112,24 +112,24 @@ class GitLabClient:
                               body={"status": DEPLOYMENT_STATES[state]})
 
     async def checks(self, repo: str, sha: str, *, ignore: Collection[str] = ()) -> Checks:
-        """The latest pipeline of the commit. A pipeline of source `external` holds only
-        commit statuses posted through the API (relay's own among them): then each status
-        counts by name, so that `ignore` can leave relay's out."""
+        """The latest pipeline of the commit (none: green). Statuses posted through the API
+        (relay's own among them) join that pipeline and sway its status, so with `ignore`
+        the pipeline's jobs and statuses are read one by one instead, leaving those out."""
         shape = Shape(self.host, "checks")
         pipelines = shape.array(await self._http.json(
             "checks", "GET", f"{_project(repo)}/pipelines",
             params={"sha": sha, "order_by": "id", "sort": "desc", "per_page": "1"}),
             "answer")
         if not pipelines:
-            return summarise((), ignore=ignore)
+            return summarise(())
+        if ignore:
+            return summarise(await self._jobs(repo, sha), ignore=ignore)
         latest = shape.obj(pipelines[0], "pipeline")
-        if latest.get("source") == "external":
-            return summarise(await self._statuses(repo, sha), ignore=ignore)
         name = f"pipeline {shape.ident(latest)}"
-        return summarise([(name, pipeline_verdict(shape.text(latest, "status", "pipeline")))],
-                         ignore=ignore)
+        return summarise([(name, pipeline_verdict(shape.text(latest, "status", "pipeline")))])
 
-    async def _statuses(self, repo: str, sha: str) -> list[tuple[str, ChecksState]]:
+    async def _jobs(self, repo: str, sha: str) -> list[tuple[str, ChecksState]]:
+        """GET .../commits/{sha}/statuses: CI jobs and posted statuses, latest per name."""
         shape = Shape(self.host, "checks")
         data = shape.array(await self._http.json(
             "checks", "GET", f"{_project(repo)}/repository/commits/{_seg(sha)}/statuses",
@@ -137,8 +137,9 @@ class GitLabClient:
         found: dict[str, ChecksState] = {}
         for item in data:  # newest first: keep the first of each name
             entry = shape.obj(item, "status")
-            found.setdefault(shape.text(entry, "name", "status"),
-                             pipeline_verdict(shape.text(entry, "status", "status")))
+            found.setdefault(shape.text(entry, "name", "status"), job_verdict(
+                shape.text(entry, "status", "status"),
+                allow_failure=entry.get("allow_failure") is True))
         return list(found.items())
 
     async def branch_head(self, repo: str, branch: str, *,

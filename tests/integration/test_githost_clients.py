@@ -6,6 +6,7 @@ import pytest
 
 from relay.events import Source
 from relay.fakegit import CheckRun
+from relay.fakegit.state import Job
 from relay.githost import (
     ChecksState,
     CommitState,
@@ -153,14 +154,33 @@ async def test_gitlab_checks_read_the_latest_pipeline(rig: Rig) -> None:
     assert (checks.state, checks.pending) == (ChecksState.PENDING, (f"pipeline {running.id}",))
     running.status = "canceled"
     assert (await client.checks(REPO, HEAD)).state is ChecksState.RED
+    running.status = "success"
+    assert (await client.checks(REPO, HEAD)).state is ChecksState.GREEN
 
 
-async def test_gitlab_checks_leave_out_relays_own_external_status(rig: Rig) -> None:
+async def test_gitlab_checks_leave_out_relays_own_status_joined_to_a_pipeline(rig: Rig) -> None:
+    host, client = rig.hosts[Source.GITLAB], rig.client(Source.GITLAB)
+    host.add_pipeline(REPO, HEAD, jobs=[Job("build"), Job("lint", "failed", allow_failure=True),
+                                        Job("deploy-docs", "manual", allow_failure=True)])
+    assert (await client.checks(REPO, HEAD)).state is ChecksState.GREEN
+    await client.set_commit_status(REPO, HEAD, state=CommitState.RUNNING,
+                                   context="relay/10702", description="rolling out")
+    # GitLab now says the pipeline runs: relay's own status swayed it.
+    assert (await client.checks(REPO, HEAD)).state is ChecksState.PENDING
+    checks = await client.checks(REPO, HEAD, ignore={"relay/10702"})
+    assert (checks.state, checks.total) == (ChecksState.GREEN, 3)
+    host.add_pipeline(REPO, HEAD, jobs=[Job("build", "failed"), Job("e2e", "running")])
+    checks = await client.checks(REPO, HEAD, ignore={"relay/10702"})
+    assert (checks.state, checks.failing, checks.pending) == (
+        ChecksState.RED, ("build",), ("e2e",))
+
+
+async def test_gitlab_checks_of_an_external_pipeline_of_relays_own_status(rig: Rig) -> None:
     client = rig.client(Source.GITLAB)
     await client.set_commit_status(REPO, MID, state=CommitState.RUNNING,
                                    context="relay/10702", description="rolling out")
     (pipeline,) = rig.hosts[Source.GITLAB].pipelines_of(REPO, MID)
-    assert (pipeline.source, pipeline.status) == ("external", "running")
+    assert pipeline.source == "external"
     assert (await client.checks(REPO, MID)).state is ChecksState.PENDING
     checks = await client.checks(REPO, MID, ignore={"relay/10702"})
     assert (checks.state, checks.total) == (ChecksState.GREEN, 0)

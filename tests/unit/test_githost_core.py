@@ -20,7 +20,13 @@ from relay.githost import (
     gitlab,
 )
 from relay.githost.base import split_repo
-from relay.githost.checks import check_run_verdict, pipeline_verdict, status_verdict, summarise
+from relay.githost.checks import (
+    check_run_verdict,
+    job_verdict,
+    pipeline_verdict,
+    status_verdict,
+    summarise,
+)
 from relay.githost.errors import (
     Forbidden,
     NotFound,
@@ -58,6 +64,13 @@ def test_status_rules(state: str, verdict: ChecksState) -> None:
     ("created", P), ("manual", P), ("waiting_for_resource", P)])
 def test_pipeline_rules(status: str, verdict: ChecksState) -> None:
     assert pipeline_verdict(status) is verdict
+
+
+@pytest.mark.parametrize(("status", "allow_failure", "verdict"), [
+    ("failed", True, G), ("canceled", True, G), ("manual", True, G), ("failed", False, R),
+    ("manual", False, P), ("running", True, P), ("success", False, G)])
+def test_gitlab_job_rules(status: str, allow_failure: bool, verdict: ChecksState) -> None:
+    assert job_verdict(status, allow_failure=allow_failure) is verdict
 
 
 def test_summary_red_beats_pending_beats_green_and_ignores_names() -> None:
