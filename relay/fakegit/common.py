@@ -70,6 +70,7 @@ def fault_middleware(dialect: Dialect) -> Middleware:
         if operation is None or operation == "records":
             return await handler(request)
         host = request.app[FAKE_HOST]
+        host.requests += 1
         plan = host.faults.plan(operation)
         if plan.delay_s:
             try:  # a hang ends early when the app shuts down
@@ -121,7 +122,6 @@ def auth_middleware(dialect: Dialect, token: str) -> Middleware:
         if not given or not hmac.compare_digest(given.encode(), expected):
             raise FakeError(401, dialect.unauthorized)
         host = request.app[FAKE_HOST]
-        host.requests += 1
         response = await handler(request)
         if response.status != 304:
             host.rate_used += 1

@@ -138,7 +138,7 @@ class FakeHost:
         self.faults = faults if faults is not None else GitFaults()
         self.any_commit = any_commit
         self.clock = clock
-        self.requests = 0  # every API request that reached a handler
+        self.requests = 0  # every API request that arrived (faults and 401s included)
         self.rate_used = 0  # requests that count against the rate limit (a 304 does not)
         self.released = asyncio.Event()  # set at shutdown: injected hangs end
         self._seq = 0

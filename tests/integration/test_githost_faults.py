@@ -17,10 +17,13 @@ from relay.githost import (
     GitHost,
     RateLimited,
     Rejected,
+    RetryPolicy,
     ServerError,
     Unauthorized,
     Unavailable,
+    client_for,
 )
+from relay.secret import Secret
 from tests.integration import githost_rig
 from tests.integration.githost_rig import HEAD, REPO, TOKEN, Rig
 
@@ -165,3 +168,19 @@ async def test_the_token_never_reaches_a_log_line_or_an_error(
     seen = json.dumps(logs, default=str) + caplog.text + repr(client) + "".join(
         f"{e}{e!r}{e.args}{e.__cause__!r}{e.__context__!r}" for e in errors)
     assert TOKEN not in seen
+
+
+async def test_a_refused_connection_is_retried_even_for_a_create(rig: Rig) -> None:
+    calls: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        calls.append(seconds)
+
+    client = client_for(Source.GITHUB, rig.session, "http://127.0.0.1:9/nothing",
+                        Secret(TOKEN), retry=RetryPolicy.no_wait(attempts=3, sleep=sleep))
+    with pytest.raises(Unavailable) as caught:
+        await client.create_deployment(REPO, sha=HEAD, ref="main", environment="e",
+                                       description="", state=DeploymentState.QUEUED)
+    assert (caught.value.reason, caught.value.reached) == ("refused", False)
+    assert len(calls) == 2  # three attempts: it surely never reached the host
+    assert TOKEN not in str(caught.value) + repr(caught.value.__cause__)
