@@ -35,9 +35,9 @@ def register(sub: Any) -> None:
                         help="a repository the fakes know (repeatable; default acme/shop)")
     parser.add_argument("--branch", default="main",
                         help="the branch each repository starts with (main)")
-    parser.add_argument("--strict-commits", action="store_true",
-                        help="answer 404 for commits never set up (default: any 40-hex sha "
-                        "of a known repository is taken as a commit)")
+    parser.add_argument("--strict", action="store_true",
+                        help="answer 404 for repositories and commits never set up (default: "
+                        "any OWNER/NAME is a repository, any 40-hex sha a commit)")
     parser.add_argument("--fault", type=_fault, action="append", default=[],
                         metavar="[SOURCE:]SPEC", help="inject a fault (repeatable; below)")
     parser.add_argument("--seed", type=int, help="seed for fault rates (reproducible runs)")
@@ -88,7 +88,7 @@ def _build(args: argparse.Namespace, token: str) -> Any:
     for source in Source:
         faults = GitFaults([f for scope, f in args.fault if scope in (None, source.value)],
                            seed=args.seed)
-        host = FakeHost(source.value, faults=faults, any_commit=not args.strict_commits)
+        host = FakeHost(source.value, faults=faults, lenient=not args.strict)
         for repo in repos:
             split_repo(repo)
             host.add_repo(repo, branches={args.branch: DEMO_HEAD})

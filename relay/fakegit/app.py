@@ -37,16 +37,18 @@ API_PATHS: Mapping[Source, str] = {
 
 
 def create_fake_git_app(tokens: Mapping[Source, str], *,
-                        hosts: Mapping[Source, FakeHost] | None = None) -> web.Application:
+                        hosts: Mapping[Source, FakeHost] | None = None,
+                        lenient: bool = False) -> web.Application:
     """One app serving a fake of each host in `tokens` (each accepting its own token).
 
-    `hosts`: the states to serve (built empty when not given); `app[FAKE_HOSTS]` holds them.
-    ValueError for an empty token.
+    `hosts`: the states to serve; a host not given is built empty, `lenient` as asked (see
+    `FakeHost`: True for relay's `api.url: embedded`, where nothing is set up). The live
+    states are `app[FAKE_HOSTS]`. ValueError for an empty token.
     """
     app = web.Application()
     served: dict[Source, FakeHost] = {}
     for source, token in tokens.items():
-        host = (hosts or {}).get(source) or FakeHost(source.value)
+        host = (hosts or {}).get(source) or FakeHost(source.value, lenient=lenient)
         app.add_subapp(f"/{source.value}", HOST_APPS[source](host, token))
         served[source] = host
     app[FAKE_HOSTS] = served

@@ -46,8 +46,10 @@ DIALECT = Dialect("gitea", _error_body, lambda r: bearer(r, "token", "Bearer"), 
 def _repo(request: web.Request) -> tuple[FakeHost, str]:
     host = request.app[FAKE_HOST]
     repo = f"{request.match_info['owner']}/{request.match_info['name']}"
-    if repo not in host.repos:
-        raise FakeError(404, "The target couldn't be found.")
+    try:
+        host.repo(repo)
+    except FakeError:
+        raise FakeError(404, "The target couldn't be found.") from None
     return host, repo
 
 

@@ -66,8 +66,10 @@ DIALECT = Dialect("gitlab", _error_body, _token, _rate_limit, "401 Unauthorized"
 def _project(request: web.Request) -> tuple[FakeHost, str]:
     host = request.app[FAKE_HOST]
     repo = request.match_info["project"]
-    if repo not in host.repos:
-        raise FakeError(404, "404 Project Not Found")
+    try:
+        host.repo(repo)
+    except FakeError:
+        raise FakeError(404, "404 Project Not Found") from None
     return host, repo
 
 
@@ -155,9 +157,11 @@ async def create_deployment(request: web.Request) -> web.Response:
     if not isinstance(environment, str) or not environment:
         raise FakeError(400, "environment is empty")
     found = host.repos[repo]
+    sha = _commit_sha(host, repo, str(data["sha"]))
+    if host.lenient and not data["tag"] and isinstance(ref, str) and ref:
+        found.branches.setdefault(ref, sha)  # the push relay deploys made the branch
     if ref not in (found.tags if data["tag"] else found.branches):
         raise FakeError(400, "The branch or tag does not exist", field_name="ref")
-    sha = _commit_sha(host, repo, str(data["sha"]))
     record = DeploymentRecord(host.next_seq(), repo, sha, str(ref), environment, "")
     record.statuses.append(DeploymentStatusRecord(host.next_seq(), str(status), ""))
     host.deployments.append(record)

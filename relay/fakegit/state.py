@@ -125,18 +125,23 @@ class Repo:
 
 
 class FakeHost:
-    """One fake host's state. `any_commit`: a 40-hex sha unknown to a known repository is
-    taken as an existing commit with no files (for a relay run without set-up commits)."""
+    """One fake host's state.
+
+    `lenient` (for a relay run with nothing set up, `api.url: embedded` and `relay
+    fake-git`): an unknown repository springs into existence on first use, an unknown 40-hex
+    sha is taken as a commit with no files, and a GitLab deployment of an unknown branch
+    creates the branch at its sha. Strict (the default for tests): all of these are 404s.
+    """
 
     def __init__(self, source: str, *, faults: Faults | None = None,
-                 any_commit: bool = False, clock: Callable[[], float] = time.time) -> None:
+                 lenient: bool = False, clock: Callable[[], float] = time.time) -> None:
         self.source = source
         self.repos: dict[str, Repo] = {}
         self.statuses: list[StatusRecord] = []
         self.deployments: list[DeploymentRecord] = []
         self.pipelines: list[Pipeline] = []
         self.faults = faults if faults is not None else GitFaults()
-        self.any_commit = any_commit
+        self.lenient = lenient
         self.clock = clock
         self.requests = 0  # every API request that arrived (faults and 401s included)
         self.rate_used = 0  # requests that count against the rate limit (a 304 does not)
@@ -182,6 +187,8 @@ class FakeHost:
 
     def repo(self, name: str) -> Repo:
         found = self.repos.get(name)
+        if found is None and self.lenient and _is_path(name):
+            found = self.add_repo(name)
         if found is None:
             raise FakeError(404, "Not Found")
         return found
@@ -191,7 +198,7 @@ class FakeHost:
         found = self.repo(repo)
         sha = found.branches.get(ref) or found.tags.get(ref) or ref
         commit = found.commits.get(sha)
-        if commit is None and self.any_commit and _is_sha(sha):
+        if commit is None and self.lenient and _is_sha(sha):
             commit = found.commits[sha] = Commit(sha, None, ())
         if commit is None:
             raise FakeError(404, f"No commit found for SHA: {ref}")
@@ -248,6 +255,11 @@ class FakeHost:
 
     def deployment_views(self) -> list[dict[str, Any]]:
         return [d.view() for d in self.deployments]
+
+
+def _is_path(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) >= 2 and all(parts)
 
 
 def _is_sha(text: str) -> bool:

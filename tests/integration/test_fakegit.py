@@ -113,12 +113,19 @@ async def test_unknown_repository_and_commit_are_refused(fake: Fake, source: Sou
     assert status == (422 if source is Source.GITHUB else 404)
 
 
-async def test_any_commit_mode_takes_unknown_shas_of_known_repositories(fake: Fake) -> None:
-    fake.hosts[Source.GITEA].any_commit = True
-    path = STATUS_PATH[Source.GITEA].replace(SHA, "b" * 40)
+async def test_lenient_mode_takes_unknown_repositories_commits_and_branches(fake: Fake
+                                                                           ) -> None:
+    for host in fake.hosts.values():
+        host.lenient = True
+    path = STATUS_PATH[Source.GITEA].replace(SHA, "b" * 40).replace("shop", "other")
     assert (await fake.call(Source.GITEA, "POST", path, json={"state": "success"}))[0] == 201
     path = STATUS_PATH[Source.GITEA].replace(SHA, "not-a-sha")
     assert (await fake.call(Source.GITEA, "POST", path, json={"state": "success"}))[0] == 404
+    status, _ = await fake.call(Source.GITLAB, "POST", "/projects/acme%2Fnew/deployments", json={
+        "environment": "e", "sha": "b" * 40, "ref": "release", "tag": False,
+        "status": "running"})
+    assert status == 201
+    assert fake.hosts[Source.GITLAB].repos["acme/new"].branches == {"release": "b" * 40}
 
 
 @pytest.mark.parametrize("source", list(Source))
