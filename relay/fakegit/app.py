@@ -7,6 +7,8 @@ records are at `/fake-git/{source}/statuses` on relay's port, CONTRACT section 7
     /gitea/api/v1/...     the Gitea API          api.url: ORIGIN/fake-git/gitea/api/v1
     /{source}/statuses    commit statuses received, in order (JSON list, no token)
     /{source}/deployments deployments received, each with its statuses (no token)
+    /{source}/faults      GET, POST {"spec"}, DELETE: the faults in force (token)
+    /{source}/commits     POST {"repo", "sha", "parent", "files", "branch"}: set up (token)
 """
 
 from __future__ import annotations

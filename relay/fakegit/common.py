@@ -18,10 +18,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from relay.fakegit.faults import parse_fault
 from relay.fakegit.state import FakeError, FakeHost
 from relay.simulator.faults import Fault, FaultKind
 
 FAKE_HOST = web.AppKey("fake_git_host", FakeHost)
+UNFAULTED = frozenset({"records", "control"})  # the fake's own routes: no faults, no counts
 RATE_LIMIT_RESET_S = 60  # a rate-limit fault without retry-after resets this far ahead
 HTML_PAGE = "<html><head><title>{status} {reason}</title></head><body><h1>{status} {reason}" \
             "</h1></body></html>"
@@ -67,7 +69,7 @@ def fault_middleware(dialect: Dialect) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         operation = operation_of(request)
-        if operation is None or operation == "records":
+        if operation is None or operation in UNFAULTED:
             return await handler(request)
         host = request.app[FAKE_HOST]
         host.requests += 1
@@ -111,7 +113,7 @@ def _truncate(response: web.StreamResponse) -> web.StreamResponse:
 
 
 def auth_middleware(dialect: Dialect, token: str) -> Middleware:
-    """A missing or wrong token answers 401 (records routes need none)."""
+    """A missing or wrong token answers 401 (the records routes need none)."""
     expected = token.encode()
 
     @web.middleware
@@ -121,10 +123,9 @@ def auth_middleware(dialect: Dialect, token: str) -> Middleware:
         given = dialect.token_of(request)
         if not given or not hmac.compare_digest(given.encode(), expected):
             raise FakeError(401, dialect.unauthorized)
-        host = request.app[FAKE_HOST]
         response = await handler(request)
-        if response.status != 304:
-            host.rate_used += 1
+        if response.status != 304 and operation_of(request) not in UNFAULTED:
+            request.app[FAKE_HOST].rate_used += 1
         return response
 
     return middleware
@@ -169,7 +170,16 @@ def optional_text(data: dict[str, Any], key: str, *, default: str | None = None)
 
 
 def records_routes() -> web.RouteTableDef:
-    """`GET /statuses` and `GET /deployments`: what the host received, in order (no token)."""
+    """The fake's own routes (not the host's API), beside the API of each host:
+
+    GET    /statuses     commit statuses received, oldest first (JSON list; no token)
+    GET    /deployments  deployments received, each with its statuses (no token)
+    GET    /faults       the faults still active and those fired (token)
+    POST   /faults       {"spec": SPEC}: add a fault of relay.fakegit.faults.GRAMMAR (token)
+    DELETE /faults       remove every fault (token)
+    POST   /commits      {"repo", "sha", "parent"?, "files"?, "branch"?}: add a commit, and
+                         move `branch` to it when given (token)
+    """
     routes = web.RouteTableDef()
 
     @routes.get("/statuses", name="records.statuses")
@@ -179,6 +189,46 @@ def records_routes() -> web.RouteTableDef:
     @routes.get("/deployments", name="records.deployments")
     async def deployments(request: web.Request) -> web.Response:
         return web.json_response(request.app[FAKE_HOST].deployment_views())
+
+    @routes.get("/faults", name="control.faults")
+    async def list_faults(request: web.Request) -> web.Response:
+        faults = request.app[FAKE_HOST].faults
+        return web.json_response({"active": [f.spec for f in faults.active],
+                                  "fired": [f.spec for f in faults.fired]})
+
+    @routes.post("/faults", name="control.add_fault")
+    async def add_fault(request: web.Request) -> web.Response:
+        spec = (await json_body(request)).get("spec")
+        try:
+            fault = parse_fault(spec if isinstance(spec, str) else "")
+        except ValueError as exc:
+            raise FakeError(400, str(exc)) from None
+        request.app[FAKE_HOST].faults.add(fault)
+        return web.json_response({"spec": fault.spec}, status=201)
+
+    @routes.delete("/faults", name="control.clear_faults")
+    async def clear_faults(request: web.Request) -> web.Response:
+        request.app[FAKE_HOST].faults.clear()
+        return web.Response(status=204)
+
+    @routes.post("/commits", name="control.add_commit")
+    async def add_commit(request: web.Request) -> web.Response:
+        data = await json_body(request)
+        repo, sha = data.get("repo"), data.get("sha")
+        parent, branch = data.get("parent"), data.get("branch")
+        files = data.get("files", [])
+        if not isinstance(repo, str) or not isinstance(sha, str) or not repo or not sha:
+            raise FakeError(400, "repo and sha must be non-empty strings")
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise FakeError(400, "files must be a list of paths")
+        if not isinstance(parent, str | None) or not isinstance(branch, str | None):
+            raise FakeError(400, "parent and branch must be strings")
+        host = request.app[FAKE_HOST]
+        host.add_repo(repo)
+        host.add_commit(repo, sha, files=files, parent=parent)
+        if branch:
+            host.set_branch(repo, branch, sha)
+        return web.json_response({"repo": repo, "sha": sha, "branch": branch}, status=201)
 
     return routes
 

@@ -226,3 +226,28 @@ def test_api_urls_follow_each_hosts_layout() -> None:
         "http://127.0.0.1:8080/fake-git/github",
         "http://127.0.0.1:8080/fake-git/gitlab/api/v4",
         "http://127.0.0.1:8080/fake-git/gitea/api/v1"]
+
+
+async def test_faults_and_commits_can_be_set_over_http_with_the_token(fake: Fake) -> None:
+    base = f"{fake.origin}{PREFIX}/github"
+    auth = AUTH[Source.GITHUB]
+    async with fake.session.post(base + "/faults", json={"spec": "error:compare:503"}) as resp:
+        assert resp.status == 401
+    async with fake.session.post(base + "/faults", json={"spec": "error:nope:503"},
+                                 headers=auth) as resp:
+        assert resp.status == 400 and "unknown operation 'nope'" in await resp.text()
+    async with fake.session.post(base + "/faults", json={"spec": "error:branch:503:count=1"},
+                                 headers=auth) as resp:
+        assert resp.status == 201
+    commit = {"repo": REPO, "sha": "b" * 40, "parent": SHA, "files": ["x.py"],
+              "branch": "main"}
+    async with fake.session.post(base + "/commits", json=commit, headers=auth) as resp:
+        assert resp.status == 201
+    assert (await fake.call(Source.GITHUB, "GET", f"/repos/{REPO}/branches/main"))[0] == 503
+    status, body = await fake.call(Source.GITHUB, "GET", f"/repos/{REPO}/branches/main")
+    assert (status, body["commit"]["sha"]) == (200, "b" * 40)
+    async with fake.session.get(base + "/faults", headers=auth) as resp:
+        assert await resp.json() == {"active": [], "fired": ["error:branch:503:count=1"]}
+    async with fake.session.delete(base + "/faults", headers=auth) as resp:
+        assert resp.status == 204
+    assert fake.hosts[Source.GITHUB].rate_used == 1  # only the API read that answered 200
