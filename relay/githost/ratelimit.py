@@ -27,12 +27,18 @@ class RateLimit:
     wait_s: float | None
 
 
-def rate_limit_of(status: int, headers: Mapping[str, str], *, now: float) -> RateLimit | None:
+SECONDARY_WAIT_S = 60.0  # GitHub: a secondary limit without headers: "wait at least a minute"
+
+
+def rate_limit_of(status: int, headers: Mapping[str, str], *, now: float,
+                  message: str = "") -> RateLimit | None:
     """Return the rate limit an answer states, or None when it is not one.
 
     `headers` must look names up case-insensitively (aiohttp's CIMultiDict does); `now` is
-    epoch seconds. A 429 is always a rate limit; a 403 only with `Retry-After` or with
-    `X-RateLimit-Remaining: 0` (otherwise it is a permission error, final).
+    epoch seconds; `message` is the host's error message. A 429 is always a rate limit; a
+    403 only with `Retry-After`, with `X-RateLimit-Remaining: 0`, or when its message says
+    "rate limit" (GitHub's secondary limit without headers: wait a minute); any other 403
+    is a permission error, final.
     """
     retry_after = parse_retry_after(headers.get("Retry-After"))
     exhausted = headers.get("X-RateLimit-Remaining", "").strip() == "0" or \
@@ -40,6 +46,8 @@ def rate_limit_of(status: int, headers: Mapping[str, str], *, now: float) -> Rat
     if status == 429 or (status == 403 and (retry_after is not None or exhausted)):
         wait = retry_after if retry_after is not None else _until_reset(headers, now)
         return RateLimit(None if wait is None else min(wait, MAX_WAIT_S))
+    if status == 403 and "rate limit" in message.lower():
+        return RateLimit(SECONDARY_WAIT_S)
     return None
 
 

@@ -129,7 +129,7 @@ class Transport:
     def _error(self, operation: str, status: int, headers: Mapping[str, str],
                body: bytes) -> GitHostError:
         msg = self._mask(host_message(body))
-        limit = rate_limit_of(status, headers, now=self._clock())
+        limit = rate_limit_of(status, headers, now=self._clock(), message=msg)
         if limit is not None:
             return RateLimited(self.host, operation, msg, status=status,
                                retry_after=limit.wait_s)

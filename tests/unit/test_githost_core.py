@@ -116,6 +116,12 @@ def test_rate_limit_headers(status: int, headers: dict[str, str],
     assert rate_limit_of(status, headers, now=NOW) == expected
 
 
+def test_a_403_saying_rate_limit_without_headers_waits_a_minute() -> None:
+    message = "You have exceeded a secondary rate limit. Please wait a few minutes."
+    assert rate_limit_of(403, {}, now=NOW, message=message) == RateLimit(60.0)
+    assert rate_limit_of(403, {}, now=NOW, message="Resource not accessible") is None
+
+
 def test_retry_waits_the_hosts_time_capped_by_the_policy() -> None:
     policy = RetryPolicy(retry_after_max_s=30.0, wait_initial_s=0.5, jitter=False)
     limited = RateLimited("github", "branch", "slow down", status=429, retry_after=12.0)
