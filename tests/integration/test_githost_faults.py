@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 from relay.events import Source
 from relay.fakegit import MAX_STATUSES_PER_CONTEXT
 from relay.githost import (
+    BadResponse,
     CommitState,
     DeploymentState,
     GitHost,
@@ -184,3 +185,11 @@ async def test_a_refused_connection_is_retried_even_for_a_create(rig: Rig) -> No
     assert (caught.value.reason, caught.value.reached) == ("refused", False)
     assert len(calls) == 2  # three attempts: it surely never reached the host
     assert TOKEN not in str(caught.value) + repr(caught.value.__cause__)
+
+
+@pytest.mark.parametrize("source", ALL)
+async def test_a_cut_json_body_is_a_bad_response_not_retried(rig: Rig, source: Source) -> None:
+    rig.hosts[source].faults.add("truncated:branch")
+    with pytest.raises(BadResponse, match="not JSON"):
+        await rig.client(source).branch_head(REPO, "main")
+    assert len(rig.hosts[source].faults.fired) == 1
