@@ -22,7 +22,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the whole `relay` parser (imports each command module lazily, here only)."""
-    from relay.cli import admin, clusters, config_cmds, demo, service, simulator
+    from relay.cli import admin, clusters, config_cmds, demo, fakegit, service, simulator
 
     parser = argparse.ArgumentParser(
         prog="relay",
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"relay {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (service, config_cmds, simulator, clusters, admin, demo):
+    for module in (service, config_cmds, simulator, fakegit, clusters, admin, demo):
         module.register(sub)
     return parser
 
