@@ -143,7 +143,7 @@ def _paths() -> dict[str, Any]:
             "operationId": "getOpenapi", "summary": "this document",
             "responses": {"200": {"description": "OpenAPI 3.1",
                                   "content": {JSON: {"schema": {"type": "object"}}}},
-                          **_errors()}}},
+                          **_errors(400)}}},
         "/api/deployments": {
             "get": {
                 "operationId": "listDeployments", "summary": "deployments, newest first",
