@@ -97,7 +97,10 @@ def since_value(value: str) -> datetime:
                          f"not {value[:40]!r}") from None
     if parsed.tzinfo is None:
         raise InputError("since must carry a timezone (a Z or an offset such as +00:00)")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InputError(f"since is out of range: {value[:40]!r}") from None
 
 
 def kind_value(value: str) -> str:

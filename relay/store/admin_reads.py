@@ -170,8 +170,8 @@ def decode_cursor(value: str) -> tuple[datetime, str] | None:
         text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
         at, _, delivery_id = text.partition("|")
         parsed = datetime.fromisoformat(at)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        if parsed.tzinfo is None or not delivery_id:
+            return None
+        return parsed.astimezone(UTC), delivery_id
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         return None
-    if parsed.tzinfo is None or not delivery_id:
-        return None
-    return parsed, delivery_id

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+from datetime import UTC, datetime
 
 import pytest
 from multidict import MultiDict, MultiDictProxy
@@ -17,6 +19,7 @@ from relay.admin_input import (
     since_value,
     version_value,
 )
+from relay.store.admin_reads import decode_cursor, encode_cursor
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
@@ -90,6 +93,17 @@ def test_since_needs_a_timezone() -> None:
     assert since_value("2026-11-29T10:00:00Z").tzinfo is not None
     with pytest.raises(InputError, match="timezone"):
         since_value("2026-11-29T10:00:00")
+    # found by the property run of tests/integration/test_openapi.py:
+    with pytest.raises(InputError, match="out of range"):
+        since_value("0001-01-01T00:00:00+01:00")
+
+
+def test_a_cursor_out_of_range_is_no_cursor() -> None:
+    assert decode_cursor(encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), "github-1")) == (
+        datetime(2026, 1, 1, tzinfo=UTC), "github-1")
+    crafted = base64.urlsafe_b64encode(b"0001-01-01T00:00:00+01:00|x").decode()
+    assert decode_cursor(crafted) is None
+    assert decode_cursor("!!") is None
 
 
 def test_deployment_kind() -> None:
