@@ -168,7 +168,9 @@ async def list_deliveries(request: web.Request) -> web.Response:
 async def get_delivery(request: web.Request) -> web.Response:
     check.check_query(request.query, allowed=())
     stored = await _stored_delivery(request)
-    return web.json_response(stored.to_json())
+    answer = stored.to_json()
+    answer["deployments"] = [deployment_json(d) for d in stored.deployments]
+    return web.json_response(answer)
 
 
 async def redeliver(request: web.Request) -> web.Response:

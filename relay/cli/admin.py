@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -240,7 +241,7 @@ async def _list(api: AdminApi, args: argparse.Namespace) -> int:
                 (d["version"] or "")[:SHORT_VERSION], age(d["created_at"]), d["error"])
                for d in deps], colour=status_colour)
     if data.get("next") is not None:
-        print(f"more: --before-id {data['next']}")
+        print(f"more: --before-id {data['next']}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -346,7 +347,7 @@ async def _list_deliveries(api: AdminApi, args: argparse.Namespace) -> int:
             d["received_at"] if wide else age(d["received_at"])) for d in rows],
           keep=("DELIVERY", "COMMIT") if wide else ("DELIVERY",))
     if data.get("next") is not None:
-        print(f"more: --cursor {data['next']}")
+        print(f"more: --cursor {data['next']}", file=sys.stderr)
     return EXIT_OK
 
 

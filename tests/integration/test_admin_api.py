@@ -113,6 +113,7 @@ async def test_get_delivery_shows_its_deployments(client: TestClient[Any, Any]) 
     assert data["delivery_id"] == "github-d9" and data["source"] == "github"
     assert data["event"] == "push" and data["commit"] == sha("x")
     assert [d["id"] for d in data["deployments"]] == [d["id"] for d in answer["deployments"]]
+    assert [d["kind"] for d in data["deployments"]] == ["push"]
     assert (await client.get("/api/deliveries/nope", headers=ADMIN_HEADERS)).status == 404
 
 
