@@ -184,3 +184,13 @@ def test_the_document_needs_the_token(live: LiveRelay) -> None:
     assert status == 401 and b"token" in body
     status, _, body = live.request("GET", "/api/openapi.json")
     assert status == 200 and json.loads(body)["openapi"].startswith("3.1")
+
+
+def test_every_api_route_is_documented(tmp_path: Path) -> None:
+    """A route added under /api without its OpenAPI entry fails here."""
+    app = create_app(make_settings(tmp_path), run_worker=False, registry=CollectorRegistry())
+    served = {(r.resource.canonical, r.method.lower()) for r in app.router.routes()
+              if r.resource is not None and r.resource.canonical.startswith("/api/")
+              and r.method != "HEAD"}
+    documented = {(path, method) for path, method in OPERATIONS}
+    assert served == documented
