@@ -90,7 +90,7 @@ async def list_deployments(request: web.Request) -> web.Response:
     query = DeploymentFilter(
         cluster=check.int_value(q["cluster"], "cluster") if "cluster" in q else None,
         status=_status_param(q["status"]) if "status" in q else None,
-        repo=q.get("repo"),
+        repo=check.text_value(q["repo"], "repo") if "repo" in q else None,
         kind=check.kind_value(q["kind"]) if "kind" in q else None,
         since=check.since_value(q["since"]) if "since" in q else None,
         before_id=check.int_value(q["before_id"], "before_id") if "before_id" in q else None,
@@ -153,9 +153,11 @@ async def list_deliveries(request: web.Request) -> web.Response:
         cursor = decode_cursor(q["cursor"])
         if cursor is None:
             raise HTTPProblem(400, "cursor is not one this API gave out (use 'next' as is)")
+        check.text_value(cursor[1], "cursor", max_len=check.MAX_DELIVERY_ID)
     query = DeliveryFilter(
         source=_source_param(q["source"]).value if "source" in q else None,
-        repo=q.get("repo"), event=q.get("event"),
+        repo=check.text_value(q["repo"], "repo") if "repo" in q else None,
+        event=check.text_value(q["event"], "event") if "event" in q else None,
         since=check.since_value(q["since"]) if "since" in q else None,
         cursor=cursor, limit=limit + 1,
     )
@@ -214,6 +216,8 @@ async def explain_routes(request: web.Request) -> web.Response:
     repo, ref = q.get("repo", ""), q.get("ref", "")
     if not repo or not ref:
         raise HTTPProblem(400, "query parameters 'repo' and 'ref' are required")
+    check.text_value(repo, "repo")
+    check.text_value(ref, "ref", max_len=check.MAX_REF)
     verdicts = explain(request.app[SETTINGS].routes, source=source, repo=repo, ref=ref)
     return web.json_response(verdicts_to_json(verdicts, source=source, repo=repo, ref=ref))
 
@@ -249,10 +253,11 @@ def _route_for(routes: tuple[Route, ...], cluster: int) -> Route:
 
 
 async def _stored_delivery(request: web.Request) -> StoredDelivery:
-    delivery_id = request.match_info["delivery_id"]
+    delivery_id = check.text_value(request.match_info["delivery_id"], "delivery id",
+                                   max_len=check.MAX_DELIVERY_ID)
     stored = await request.app[STORE].get_delivery(delivery_id)
     if stored is None:
-        raise HTTPProblem(404, f"delivery {delivery_id} not found")
+        raise HTTPProblem(404, f"delivery {delivery_id[:100]} not found")
     return stored
 
 

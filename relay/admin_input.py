@@ -26,6 +26,9 @@ FULL_SHA_LENGTHS = (40, 64)  # SHA-1 and SHA-256 object names
 # stricter still; this is the part that keeps the stores and the platform safe).
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+@-]{0,254}")
 _HEX = re.compile(r"[0-9a-f]+")
+_TEXT_BAD = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+MAX_DELIVERY_ID = 512
+MAX_REF = 1024
 KINDS = ("push", "manual", "redelivery")  # what today's stored fields can tell apart
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -66,6 +69,16 @@ def check_query(query: MultiMapping[str], *, allowed: Sequence[str]) -> None:
     repeated = sorted(k for k in set(query) if len(query.getall(k)) > 1)
     if repeated:
         raise InputError(f"query parameter {repeated[0]!r} given more than once")
+
+
+def text_value(value: str, name: str, *, max_len: int = 255) -> str:
+    """A path or query text both stores can hold: no control character (PostgreSQL refuses
+    NUL in text), no lone surrogate, at most `max_len` characters."""
+    if not value or len(value) > max_len:
+        raise InputError(f"{name} must be 1 to {max_len} characters")
+    if _TEXT_BAD.search(value):
+        raise InputError(f"{name} must not contain control characters or lone surrogates")
+    return value
 
 
 def int_value(value: Any, name: str, *, low: int = 0) -> int:

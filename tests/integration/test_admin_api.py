@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from prometheus_client import CollectorRegistry
 
 from relay.app import create_app
 from relay.config import AdminSettings, ServerSettings
+from relay.store import Store
+from relay.store.admin_reads import encode_cursor
+from relay.store.postgres import PostgresStore
 from tests.factories import ADMIN_HEADERS, ADMIN_TOKEN, make_settings
 from tests.payloads import github_headers, github_ping, github_push, sha
 
@@ -26,6 +30,24 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 async def client(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient[Any, Any]:
     app = create_app(make_settings(tmp_path), run_worker=False, registry=CollectorRegistry())
     return await aiohttp_client(app)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def any_client(request: pytest.FixtureRequest, aiohttp_client: ClientFactory,
+                     tmp_path: Path, postgres_databases: Callable[[], Awaitable[str]]
+                     ) -> AsyncIterator[TestClient[Any, Any]]:
+    """The admin API on each store (PostgreSQL: a fresh database)."""
+    store: Store | None = None
+    if request.param == "postgres":
+        store = await PostgresStore.open(await postgres_databases(), pool_size=2,
+                                         connect_timeout_s=5, query_timeout_s=5)
+    app = create_app(make_settings(tmp_path), run_worker=False, registry=CollectorRegistry(),
+                     store=store)
+    try:
+        yield await aiohttp_client(app)
+    finally:
+        if store is not None:
+            await store.close()
 
 
 async def push(client: TestClient[Any, Any], body: bytes, delivery: str, event: str = "push"
@@ -364,3 +386,17 @@ async def test_audit_believes_x_forwarded_for_only_from_a_trusted_proxy(
                      headers={**ADMIN_HEADERS, "X-Forwarded-For": "203.0.113.9, 127.0.0.2"})
     [line] = [e for e in logs if e["event"] == "audit"]
     assert line["client"] == "203.0.113.9"
+
+
+@pytest.mark.parametrize("path", [
+    "/api/deliveries/%00", "/api/deliveries/a%00b/redeliver", "/api/deployments?repo=%00",
+    "/api/deliveries?event=%00", "/api/deliveries?repo=a%01", "/api/routes/explain?repo=%00&ref=x",
+    "/api/deliveries/" + "a" * 3000,
+    "/api/deliveries?cursor=" + encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), "x\x00"),
+])
+async def test_text_no_store_can_hold_is_400_on_both_stores(any_client: TestClient[Any, Any],
+                                                            path: str) -> None:
+    method = "POST" if path.endswith("redeliver") else "GET"
+    resp = await any_client.request(method, path, headers=ADMIN_HEADERS)
+    assert resp.status == 400, await resp.text()
+    assert "error" in await resp.json()
