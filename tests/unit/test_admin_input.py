@@ -17,6 +17,7 @@ from relay.admin_input import (
     expand_version,
     json_object,
     since_value,
+    text_value,
     version_value,
 )
 from relay.store.admin_reads import decode_cursor, encode_cursor
@@ -110,3 +111,14 @@ def test_deployment_kind() -> None:
     assert deployment_kind(False, "github-1") == "push"
     assert deployment_kind(True, None) == "manual"
     assert deployment_kind(True, "github-1") == "redelivery"
+
+
+@pytest.mark.parametrize("value", ["", "a\x00b", "a\nb", "\ud800", "x" * 256, "\x7f"])
+def test_text_no_store_can_hold_is_refused(value: str) -> None:
+    with pytest.raises(InputError, match="repo"):
+        text_value(value, "repo")
+
+
+def test_text_value_keeps_ordinary_text() -> None:
+    assert text_value("acme/shop", "repo") == "acme/shop"
+    assert text_value("ünïcode", "repo") == "ünïcode"
