@@ -2,31 +2,59 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 from aiohttp import web
 
-from relay.config import Action
-from relay.deployment import DeploymentStatus, NewDeployment
+from relay import admin_input as check
+from relay.admin_input import MAX_ID, InputError
+from relay.config import Action, Route
+from relay.deployment import Deployment, DeploymentStatus, NewDeployment
 from relay.events import PushEvent, Source
+from relay.openapi import openapi_document
 from relay.routing import explain, lookup, split_ref, verdicts_to_json
 from relay.store import StoredDelivery
+from relay.store.admin_reads import DeliveryFilter, DeploymentFilter, decode_cursor
 from relay.typedefs import CLOCK, SETTINGS, STORE
 from relay.web import HTTPProblem, wake_worker
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-MAX_LIST_LIMIT = 500
+MAX_LIST_LIMIT = check.MAX_LIST_LIMIT
+audit_log = structlog.get_logger("relay.audit")
 
 
 def add_routes(app: web.Application) -> None:
+    app.middlewares.append(api_errors)
+    app.router.add_get("/api/openapi.json", _guard(get_openapi))
     app.router.add_get("/api/deployments", _guard(list_deployments))
     app.router.add_post("/api/deployments", _guard(create_deployment))
     app.router.add_get("/api/deployments/{id}", _guard(get_deployment))
+    app.router.add_get("/api/deliveries", _guard(list_deliveries))
     app.router.add_get("/api/deliveries/{delivery_id}", _guard(get_delivery))
     app.router.add_post("/api/deliveries/{delivery_id}/redeliver", _guard(redeliver))
     app.router.add_get("/api/routes/explain", _guard(explain_routes))
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under /api, answer every error as `{"error": ...}` JSON, aiohttp's own 404/405 too."""
+    try:
+        return await handler(request)
+    except InputError as exc:
+        raise HTTPProblem(400, exc.message) from exc
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        message = {404: f"no such path: {request.path}",
+                   405: f"method {request.method} not allowed on {request.path}"}.get(
+                       exc.status, exc.reason)
+        response = web.json_response({"error": message}, status=exc.status)
+        for header in ("Allow", "Retry-After"):
+            if header in exc.headers:
+                response.headers[header] = exc.headers[header]
+        return response
 
 
 def _guard(handler: Handler) -> Handler:
@@ -37,57 +65,121 @@ def _guard(handler: Handler) -> Handler:
         if token is None:
             raise HTTPProblem(404, "the admin API is off: set the variable admin.token_env names")
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.matches(given.strip()):
+        try:
+            candidate = given.strip().encode("ascii")  # a token is ASCII; \xff never matches
+        except UnicodeError:
+            candidate = b""
+        if scheme.lower() != "bearer" or not candidate or not token.matches(candidate):
             raise HTTPProblem(401, "missing or wrong admin token (Authorization: Bearer ...)")
         return await handler(request)
 
     return guarded
 
 
+async def get_openapi(request: web.Request) -> web.Response:
+    check.check_query(request.query, allowed=())
+    return web.json_response(openapi_document())
+
+
 async def list_deployments(request: web.Request) -> web.Response:
+    """`GET /api/deployments`: filtered, newest first; `next` is the next page's `before_id`."""
     q = request.query
-    cluster = _int_param(q.get("cluster"), "cluster") if q.get("cluster") else None
-    status = _status_param(q["status"]) if q.get("status") else None
-    limit = _int_param(q.get("limit", "50"), "limit")
-    if not 1 <= limit <= MAX_LIST_LIMIT:
-        raise HTTPProblem(400, f"limit must be between 1 and {MAX_LIST_LIMIT}")
-    deps = await request.app[STORE].list_deployments(cluster=cluster, status=status, limit=limit)
-    return web.json_response({"deployments": [d.to_json() for d in deps]})
+    check.check_query(q, allowed=("cluster", "status", "repo", "kind", "since", "limit",
+                                  "before_id"))
+    limit = check.limit_value(q.get("limit"))
+    query = DeploymentFilter(
+        cluster=check.int_value(q["cluster"], "cluster") if "cluster" in q else None,
+        status=_status_param(q["status"]) if "status" in q else None,
+        repo=check.text_value(q["repo"], "repo") if "repo" in q else None,
+        kind=check.kind_value(q["kind"]) if "kind" in q else None,
+        since=check.since_value(q["since"]) if "since" in q else None,
+        before_id=check.int_value(q["before_id"], "before_id") if "before_id" in q else None,
+        limit=limit + 1,
+    )
+    deps = await request.app[STORE].query_deployments(query)
+    page = deps[:limit]
+    return web.json_response({"deployments": [deployment_json(d) for d in page],
+                              "next": page[-1].id if len(deps) > limit else None})
 
 
 async def get_deployment(request: web.Request) -> web.Response:
+    check.check_query(request.query, allowed=())
     dep_id = _int_param(request.match_info["id"], "deployment id")
     dep = await request.app[STORE].get_deployment(dep_id)
     if dep is None:
         raise HTTPProblem(404, f"deployment {dep_id} not found")
-    return web.json_response(dep.to_json())
+    return web.json_response(deployment_json(dep))
 
 
 async def create_deployment(request: web.Request) -> web.Response:
-    """Queue a deliberate deployment (never skipped for being older: that is a rollback)."""
-    body = await _json_object(request)
+    """Queue a deliberate deployment (never skipped for being older: that is a rollback).
+
+    The action is the first route's for that cluster unless given; a cluster no route names
+    is 404; a short SHA is expanded against the versions relay knows for that cluster.
+    """
+    check.check_query(request.query, allowed=())
+    body = check.json_object(await request.read(), allowed=("cluster", "version", "action"))
     cluster = body.get("cluster")
-    version = body.get("version")
-    action = body.get("action", Action.VERSION.value)
     if isinstance(cluster, bool) or not isinstance(cluster, int) or not 0 < cluster <= MAX_ID:
         raise HTTPProblem(400, "'cluster' must be a positive integer")
-    if not isinstance(version, str) or not version.strip():
-        raise HTTPProblem(400, "'version' must be a non-empty string")
-    if not isinstance(action, str) or action not in {a.value for a in Action}:
+    version = check.version_value(body.get("version"))
+    action = body.get("action")
+    if action is not None and (not isinstance(action, str)
+                               or action not in {a.value for a in Action}):
         raise HTTPProblem(400, "'action' must be 'version' or 'hook'")
-    planned = NewDeployment(cluster=cluster, action=action, version=version.strip(), manual=True)
-    dep = await request.app[STORE].enqueue(planned, now=request.app[CLOCK].now())
+    route = _route_for(request.app[SETTINGS].routes, cluster)
+    store = request.app[STORE]
+    known = await store.known_versions(cluster, version) if check.is_short_sha(version) else ()
+    expansion = check.expand_version(version, known)
+    planned = NewDeployment(cluster=cluster, action=action or route.action.value,
+                            version=expansion.version, manual=True, route_index=route.index)
+    dep = await store.enqueue(planned, now=request.app[CLOCK].now())
     wake_worker(request.app)
-    return web.json_response(dep.to_json(), status=202)
+    audit(request, "deploy", deployment_id=dep.id, cluster=cluster, version=dep.version,
+          deploy_action=dep.action)
+    answer = deployment_json(dep)
+    if expansion.expanded_from is not None:
+        answer["expanded_from"] = expansion.expanded_from
+    return web.json_response(answer, status=202)
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    """`GET /api/deliveries`: newest first; `next` is the `cursor` of the next page."""
+    q = request.query
+    check.check_query(q, allowed=("source", "repo", "event", "since", "limit", "cursor"))
+    limit = check.limit_value(q.get("limit"))
+    cursor = None
+    if "cursor" in q:
+        cursor = decode_cursor(q["cursor"])
+        if cursor is None:
+            raise HTTPProblem(400, "cursor is not one this API gave out (use 'next' as is)")
+        check.text_value(cursor[1], "cursor", max_len=check.MAX_DELIVERY_ID)
+    query = DeliveryFilter(
+        source=_source_param(q["source"]).value if "source" in q else None,
+        repo=check.text_value(q["repo"], "repo") if "repo" in q else None,
+        event=check.text_value(q["event"], "event") if "event" in q else None,
+        since=check.since_value(q["since"]) if "since" in q else None,
+        cursor=cursor, limit=limit + 1,
+    )
+    rows = await request.app[STORE].query_deliveries(query)
+    page = rows[:limit]
+    return web.json_response({"deliveries": [r.to_json() for r in page],
+                              "next": page[-1].cursor() if len(rows) > limit else None})
 
 
 async def get_delivery(request: web.Request) -> web.Response:
+    check.check_query(request.query, allowed=())
     stored = await _stored_delivery(request)
-    return web.json_response(stored.to_json())
+    answer = stored.to_json()
+    answer["deployments"] = [deployment_json(d) for d in stored.deployments]
+    return web.json_response(answer)
 
 
 async def redeliver(request: web.Request) -> web.Response:
     """Route a stored push again with today's routes and queue deliberate deployments."""
+    check.check_query(request.query, allowed=())
+    if (await request.read()).strip():
+        check.json_object(await request.read(), allowed=())
     stored = await _stored_delivery(request)
     d = stored.delivery
     if d.ref is None or d.repo is None or d.commit is None:
@@ -109,17 +201,23 @@ async def redeliver(request: web.Request) -> web.Response:
         )
         deps.append(await store.enqueue(planned, delivery_id=d.delivery_id, now=now))
     wake_worker(request.app)
+    audit(request, "redeliver", delivery_id=d.delivery_id,
+          deployment_ids=[x.id for x in deps])
     return web.json_response(
-        {"delivery_id": d.delivery_id, "deployments": [x.to_json() for x in deps]}, status=202
+        {"delivery_id": d.delivery_id, "deployments": [deployment_json(x) for x in deps]},
+        status=202
     )
 
 
 async def explain_routes(request: web.Request) -> web.Response:
     q = request.query
+    check.check_query(q, allowed=("source", "repo", "ref"))
     source = _source_param(q["source"]) if q.get("source") else None
     repo, ref = q.get("repo", ""), q.get("ref", "")
     if not repo or not ref:
         raise HTTPProblem(400, "query parameters 'repo' and 'ref' are required")
+    check.text_value(repo, "repo")
+    check.text_value(ref, "ref", max_len=check.MAX_REF)
     verdicts = explain(request.app[SETTINGS].routes, source=source, repo=repo, ref=ref)
     return web.json_response(verdicts_to_json(verdicts, source=source, repo=repo, ref=ref))
 
@@ -127,11 +225,39 @@ async def explain_routes(request: web.Request) -> web.Response:
 # -- helpers ----------------------------------------------------------------------------------
 
 
+def audit(request: web.Request, action: str, **fields: Any) -> None:
+    """One `audit` log line for an admin action that changes something, with who asked.
+
+    The client is the peer address, or the first untrusted `X-Forwarded-For` entry when the
+    peer is one of `server.trusted_proxies` (relay.admin_input.client_address).
+    """
+    trusted = getattr(request.app[SETTINGS].server, "trusted_proxies", ())
+    client = check.client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                                  trusted)
+    audit_log.info("audit", action=action, client=client, peer=request.remote, **fields)
+
+
+def deployment_json(dep: Deployment) -> dict[str, Any]:
+    """A DEPLOYMENT object with its `kind` (push, manual, redelivery) when the store has none."""
+    data = dep.to_json()
+    data.setdefault("kind", check.deployment_kind(dep.manual, dep.delivery_id))
+    return data
+
+
+def _route_for(routes: tuple[Route, ...], cluster: int) -> Route:
+    """The first route naming `cluster` (its action and version_control apply), else 404."""
+    for route in routes:
+        if route.cluster == cluster:
+            return route
+    raise HTTPProblem(404, f"no route names cluster {cluster}: relay does not deploy to it")
+
+
 async def _stored_delivery(request: web.Request) -> StoredDelivery:
-    delivery_id = request.match_info["delivery_id"]
+    delivery_id = check.text_value(request.match_info["delivery_id"], "delivery id",
+                                   max_len=check.MAX_DELIVERY_ID)
     stored = await request.app[STORE].get_delivery(delivery_id)
     if stored is None:
-        raise HTTPProblem(404, f"delivery {delivery_id} not found")
+        raise HTTPProblem(404, f"delivery {delivery_id[:100]} not found")
     return stored
 
 
@@ -145,27 +271,8 @@ def _push_of(d: Any) -> PushEvent:
     )
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPProblem(400, f"body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise HTTPProblem(400, "body must be a JSON object")
-    return body
-
-
-MAX_ID = 2**63 - 1  # the stores' integer columns
-
-
 def _int_param(value: str | None, name: str) -> int:
-    try:
-        number = int(value or "")
-    except ValueError:
-        raise HTTPProblem(400, f"{name} must be an integer, not {value!r}") from None
-    if not 0 <= number <= MAX_ID:
-        raise HTTPProblem(400, f"{name} must be between 0 and {MAX_ID}")
-    return number
+    return check.int_value(value or "", name)
 
 
 def _status_param(value: str) -> DeploymentStatus:

@@ -73,18 +73,20 @@ def register(sub: Any) -> None:
     p.add_argument("--offset", type=_ranged(0, None), default=None, metavar="N",
                    help="clusters to skip (default 0)")
     p.add_argument("--all", action="store_true", help="every page")
-    add("get", _get, "show one cluster").add_argument("id", type=_ranged(0, None))
+    add("get", _get, "show one cluster").add_argument("id", type=_ranged(0, None),
+                                                      help="the cluster id")
     p = add("create", _create, "create a cluster from a JSON spec")
     p.add_argument("--file", required=True, metavar="F", help="spec JSON file, - for stdin")
     p = add("update", _update, "update a cluster with a JSON patch")
-    p.add_argument("id", type=_ranged(0, None))
+    p.add_argument("id", type=_ranged(0, None), help="the cluster id")
     p.add_argument("--file", required=True, metavar="F", help="patch JSON file, - for stdin")
-    add("delete", _delete, "delete a cluster").add_argument("id", type=_ranged(0, None))
+    add("delete", _delete, "delete a cluster").add_argument("id", type=_ranged(0, None),
+                                                            help="the cluster id")
     p = add("resize", _resize, "set a cluster's replica count")
-    p.add_argument("id", type=_ranged(0, None))
-    p.add_argument("replicas", type=_ranged(0, None))
+    p.add_argument("id", type=_ranged(0, None), help="the cluster id")
+    p.add_argument("replicas", type=_ranged(0, None), help="the number of containers wanted")
     p = add("watch", _watch, "long-poll a cluster's containers (prints on change or timeout)")
-    p.add_argument("id", type=_ranged(0, None))
+    p.add_argument("id", type=_ranged(0, None), help="the cluster id")
     p.add_argument("--follow", action="store_true", help="repeat until interrupted")
     p.add_argument("--wait", type=_positive, default=None, metavar="S",
                    help="how long the server may hold the watch (sent as ?timeout=)")

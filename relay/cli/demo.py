@@ -20,7 +20,8 @@ from typing import Any
 import aiohttp
 
 from relay.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
-from relay.cli.admin import DEFAULT_URL, TOKEN_ENV, URL_ENV, AdminApi, AdminError, follow_deployment
+from relay.cli.admin import DEFAULT_URL, TOKEN_ENV, URL_ENV
+from relay.cli.admin_client import AdminApi, AdminError, follow_deployment
 from relay.events import sign_gitea, sign_github
 
 SECRET_ENVS = {"github": "RELAY_GITHUB_SECRET", "gitlab": "RELAY_GITLAB_TOKEN",
@@ -39,17 +40,22 @@ def register(sub: Any) -> None:
         "RELAY_GITEA_SECRET (by --source), or from --secret-env. Exit 0 when every deployment "
         "succeeded, 1 otherwise.")
     p.add_argument("--url", default=None, help=f"relay's URL (default ${URL_ENV} or {DEFAULT_URL})")
-    p.add_argument("--source", choices=sorted(SECRET_ENVS), default="github")
+    p.add_argument("--source", choices=sorted(SECRET_ENVS), default="github",
+                   help="which git host's push to imitate (default github)")
     p.add_argument("--secret-env", default=None, metavar="VAR",
                    help="variable holding the signing secret (default by --source)")
-    p.add_argument("--repo", default="acme/shop")
+    p.add_argument("--repo", default="acme/shop",
+                   help="the pushed repository (default acme/shop, the demo config's)")
     ref = p.add_mutually_exclusive_group()
-    ref.add_argument("--branch", default=None, help="default: main")
-    ref.add_argument("--tag", default=None)
+    ref.add_argument("--branch", default=None, help="the pushed branch (default: main)")
+    ref.add_argument("--tag", default=None, help="push this tag instead of a branch")
     p.add_argument("--commit", default=None, help="the pushed commit (default: a random one)")
     p.add_argument("--no-follow", action="store_true", help="send only; do not follow")
-    p.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
-    p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout (s)")
+    p.add_argument("--interval", type=float, default=0.5, metavar="S",
+                   help="seconds between two polls while following (default 0.5)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for relay: each request, and how long a follow "
+                   "keeps reconnecting (default 10)")
     p.set_defaults(func=_push)
 
 
@@ -129,6 +135,6 @@ async def _send(args: argparse.Namespace, secret: str) -> int:
             return EXIT_OK
         session.headers["Authorization"] = f"Bearer {token}"
         api = AdminApi(session, url)
-        finals = [await follow_deployment(api, d["id"], args.interval, quiet=False)
-                  for d in deployments]
+        finals = [await follow_deployment(api, d["id"], args.interval, quiet=False,
+                                          patience=args.timeout) for d in deployments]
     return EXIT_OK if all(f["status"] == "succeeded" for f in finals) else EXIT_FAILED

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
 from relay.rollout import Observation
 from relay.scheduling import History
+
+if TYPE_CHECKING:
+    from relay.store.admin_reads import DeliveryFilter, DeliverySummary, DeploymentFilter
 
 
 class StoreError(Exception):
@@ -126,6 +129,20 @@ class Store(Protocol):
         status: DeploymentStatus | None = None,
         limit: int = 50,
     ) -> tuple[Deployment, ...]: ...
+
+    # -- the admin API's reads (relay.store.admin_reads) ---------------------------------
+
+    async def query_deployments(self, query: DeploymentFilter) -> tuple[Deployment, ...]:
+        """The deployments `query` names, newest first (cursor: `before_id`)."""
+        ...
+
+    async def query_deliveries(self, query: DeliveryFilter) -> tuple[DeliverySummary, ...]:
+        """Summaries of the deliveries `query` names, newest first (cursor: `cursor`)."""
+        ...
+
+    async def known_versions(self, cluster: int, prefix: str) -> tuple[str, ...]:
+        """Up to 10 distinct versions of `cluster`'s deployments that start with `prefix`."""
+        ...
 
     async def enqueue(
         self, deployment: NewDeployment, *, delivery_id: str | None = None, now: datetime

@@ -25,6 +25,7 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment
 from relay.rollout import Observation
 from relay.scheduling import History
+from relay.store import admin_reads as reads
 from relay.store import postgres_deliveries as deliveries
 from relay.store import postgres_queue as queue
 from relay.store.base import (
@@ -206,6 +207,24 @@ class PostgresStore:
             "ORDER BY id DESC LIMIT $3",
             cluster, status.value if status is not None else None, limit))
         return tuple(deployment_from_row(r) for r in rows)
+
+    # -- the admin API's reads (SQL in relay.store.admin_reads) ---------------------------
+
+    async def query_deployments(self, query: reads.DeploymentFilter) -> tuple[Deployment, ...]:
+        sql, args = reads.deployment_query(query, "postgres")
+        rows = await self._read(lambda c: c.fetch(sql, *args))
+        return tuple(deployment_from_row(r) for r in rows)
+
+    async def query_deliveries(
+            self, query: reads.DeliveryFilter) -> tuple[reads.DeliverySummary, ...]:
+        sql, args = reads.delivery_query(query, "postgres")
+        rows = await self._read(lambda c: c.fetch(sql, *args))
+        return tuple(reads.delivery_summary_from_row(r) for r in rows)
+
+    async def known_versions(self, cluster: int, prefix: str) -> tuple[str, ...]:
+        sql, args = reads.known_versions_query(cluster, prefix, "postgres")
+        rows = await self._read(lambda c: c.fetch(sql, *args))
+        return tuple(r[0] for r in rows)
 
     async def enqueue(
         self, deployment: NewDeployment, *, delivery_id: str | None = None, now: datetime

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
 from relay.rollout import Observation
 from relay.scheduling import History
+from relay.store import admin_reads as reads
 from relay.store import sqlite_queue as queue
 from relay.store.base import (
     Accepted,
@@ -178,6 +179,23 @@ class SQLiteStore:
             return tuple(deployment_from_row(r) for r in rows)
 
         return await self._run(query)
+
+    # -- the admin API's reads (SQL in relay.store.admin_reads) ---------------------------
+
+    async def query_deployments(self, query: reads.DeploymentFilter) -> tuple[Deployment, ...]:
+        sql, args = reads.deployment_query(query, "sqlite")
+        return await self._run(lambda: tuple(
+            deployment_from_row(r) for r in self._db().execute(sql, args)))
+
+    async def query_deliveries(
+            self, query: reads.DeliveryFilter) -> tuple[reads.DeliverySummary, ...]:
+        sql, args = reads.delivery_query(query, "sqlite")
+        return await self._run(lambda: tuple(
+            reads.delivery_summary_from_row(r) for r in self._db().execute(sql, args)))
+
+    async def known_versions(self, cluster: int, prefix: str) -> tuple[str, ...]:
+        sql, args = reads.known_versions_query(cluster, prefix, "sqlite")
+        return await self._run(lambda: tuple(r[0] for r in self._db().execute(sql, args)))
 
     async def enqueue(
         self, deployment: NewDeployment, *, delivery_id: str | None = None, now: datetime
