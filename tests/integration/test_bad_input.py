@@ -21,8 +21,8 @@ from structlog.testing import capture_logs
 from relay.app import create_app
 from relay.config import StoreSettings
 from relay.events import Source
+from relay.ingest import delivery_id_for
 from relay.typedefs import STORE
-from relay.web import delivery_id_for
 from tests.factories import make_settings
 from tests.payloads import github_headers, github_push, sha
 
