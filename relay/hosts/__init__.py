@@ -2,7 +2,7 @@
 
 `HOSTS` maps every `Source` to its `Host` (relay/hosts/github.py, gitlab.py, gitea.py);
 the webhook route (`/hooks/{source}`) and the config's source list derive from it. Adding a
-host is one module, one entry here and one `Source` member (see docs/configuration.md).
+host is one module, one entry here and one `Source` member (README.md, "Development").
 
 `parse_delivery` checks in the order of the answer table: media type (415), then
 authenticity (401), then shape (400), so a sender that cannot sign learns nothing about what

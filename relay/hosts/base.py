@@ -5,7 +5,7 @@ five functions: the event kind hint, the delivery headers (event name, delivery 
 to forward), verification, classification and parsing. `parse_delivery` in
 relay/hosts/__init__.py runs them in the order of the answer table (media type 415, then
 authenticity 401, then shape 400). The shape of the base follows gidgethub's adapters: one
-small base, a few dozen lines per host. Wire details: docs/configuration.md ("Sources").
+small base, a few dozen lines per host.
 
 Everything this module lets through is storable by both stores (SQLite and PostgreSQL):
 text read from a payload has no lone surrogate and no NUL, header values are printable

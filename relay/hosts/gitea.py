@@ -2,7 +2,7 @@
 HMAC-SHA256 over the JSON payload (inside a form body's `payload` field when form-encoded),
 and GitHub's push payload with gaps (relay/hosts/github.py `hub_push`).
 
-Wire format: docs/configuration.md ("Sources"), after Gitea's and Forgejo's webhook docs.
+Wire format: Gitea's and Forgejo's "Webhooks" docs (headers, signature, push payload).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """GitHub (pure): X-GitHub-* headers, X-Hub-Signature-256 over the raw body, push payloads.
 
-Wire format: docs/configuration.md ("Sources"), after GitHub's "Webhook events and payloads"
-and "Validating webhook deliveries". Gitea and Forgejo copy the push payload
+Wire format: GitHub's docs, "Webhook events and payloads" (push, ping) and "Validating webhook
+deliveries" (X-Hub-Signature-256). Gitea and Forgejo copy the push payload
 (relay/hosts/gitea.py reuses `hub_push`).
 """
 

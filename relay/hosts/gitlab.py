@@ -1,8 +1,8 @@
 """GitLab (pure): X-Gitlab-* headers, a plaintext X-Gitlab-Token or a Standard Webhooks
 signature, push and tag push payloads (also inside system hooks).
 
-Wire format: docs/configuration.md ("Sources"), after GitLab's "Webhook events" and
-"Webhooks" pages and the Standard Webhooks specification (signing tokens, GitLab 17.x+).
+Wire format: GitLab's "Webhook events" (push, tag push, system hooks) and "Webhooks" pages
+(X-Gitlab-Token, Idempotency-Key) and the Standard Webhooks specification (signing tokens).
 """
 
 from __future__ import annotations
