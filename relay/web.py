@@ -117,9 +117,9 @@ async def error_middleware(
     started = time.perf_counter()
     try:
         response = await handler(request)
-    except web.HTTPException as exc:  # aiohttp's own answers (e.g. a request it cannot parse)
+    except web.HTTPException as exc:  # an aiohttp answer raised on the way (not expected)
         if entry is not None:
-            entry.fields.setdefault("outcome", "refused")
+            entry.fields.setdefault("outcome", "error" if exc.status >= 500 else "malformed")
             _write_delivery_log(request, entry, exc.status, time.perf_counter() - started)
         raise
     except Exception as exc:  # noqa: BLE001 - mapped, logged, answered

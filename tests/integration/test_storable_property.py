@@ -133,7 +133,7 @@ async def _send(client: TestClient[Any, Any], path: str, headers: dict[str, byte
 COUNTER = iter(range(10**9))
 
 
-@settings(max_examples=120, deadline=None, derandomize=True,
+@settings(max_examples=120, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 async def test_no_stored_field_value_yields_a_5xx(client: TestClient[Any, Any],
