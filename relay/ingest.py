@@ -69,7 +69,8 @@ def ingest(delivery: Delivery, body: bytes, routes: Sequence[Route], now: dateti
         matched = lookup(routes, push)
         if not matched and first_unrouted is None:
             first_unrouted = push
-        planned.extend(_planned(delivery.source, push, route) for route in matched)
+        at = push.head_commit.timestamp if push.head_commit else None
+        planned.extend(_planned(push, route, at, before=push.before) for route in matched)
     ignored = delivery.ignored
     if ignored is None and not planned:
         unrouted = first_unrouted or delivery.push
@@ -90,17 +91,12 @@ def redelivery(stored: NewDelivery, routes: Sequence[Route]) -> tuple[NewDeploym
             f"delivery {d.delivery_id} is not a push ({d.ignored}): nothing to deploy")
     if d.after is not None and d.after.strip("0") == "":
         raise NothingToDeploy(f"delivery {d.delivery_id} deleted {d.ref}: nothing to deploy")
-    matched = lookup(routes, _push_of(d))
+    push = _push_of(d)
+    matched = lookup(routes, push)
     if not matched:
         raise NothingToDeploy(f"no route matches {d.repo} {d.ref}")
-    return tuple(
-        NewDeployment(
-            cluster=route.cluster, action=route.action.value, version=d.commit, source=d.source,
-            repo=d.repo, ref=d.ref, before=d.before, head_commit_at=d.head_commit_at,
-            manual=True, route_index=route.index,
-        )
-        for route in matched
-    )
+    return tuple(_planned(push, route, d.head_commit_at, before=d.before, manual=True)
+                 for route in matched)
 
 
 def _push_of(d: NewDelivery) -> PushEvent:
@@ -135,15 +131,18 @@ def _record(delivery: Delivery, body: bytes, now: datetime, ignored: str | None)
     )
 
 
-def _planned(source: Source, push: PushEvent, route: Route) -> NewDeployment:
+def _planned(push: PushEvent, route: Route, head_commit_at: datetime | None, *,
+             before: str | None, manual: bool = False) -> NewDeployment:
+    """The deployment `route` asks for `push`: a matched delivery's, or a redelivery's."""
     return NewDeployment(
         cluster=route.cluster,
         action=route.action.value,
         version=push.commit,
-        source=source.value,
+        source=push.source.value,
         repo=push.repository,
         ref=push.ref,
-        before=push.before,
-        head_commit_at=push.head_commit.timestamp if push.head_commit else None,
+        before=before,
+        head_commit_at=head_commit_at,
+        manual=manual,
         route_index=route.index,
     )
