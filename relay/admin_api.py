@@ -12,9 +12,10 @@ from relay import admin_input as check
 from relay.admin_input import MAX_ID, InputError
 from relay.config import Action, Route
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment
-from relay.events import PushEvent, Source
+from relay.events import Source
+from relay.ingest import redelivery
 from relay.openapi import openapi_document
-from relay.routing import explain, lookup, split_ref, verdicts_to_json
+from relay.routing import explain, verdicts_to_json
 from relay.store import StoredDelivery
 from relay.store.admin_reads import DeliveryFilter, DeploymentFilter, decode_cursor
 from relay.typedefs import CLOCK, SETTINGS, STORE
@@ -182,24 +183,10 @@ async def redeliver(request: web.Request) -> web.Response:
         check.json_object(await request.read(), allowed=())
     stored = await _stored_delivery(request)
     d = stored.delivery
-    if d.ref is None or d.repo is None or d.commit is None:
-        raise HTTPProblem(
-            409, f"delivery {d.delivery_id} is not a push ({d.ignored}): nothing to deploy")
-    if d.after is not None and d.after.strip("0") == "":
-        raise HTTPProblem(409, f"delivery {d.delivery_id} deleted {d.ref}: nothing to deploy")
-    routes = lookup(request.app[SETTINGS].routes, _push_of(d))
-    if not routes:
-        raise HTTPProblem(409, f"no route matches {d.repo} {d.ref}")
+    planned = redelivery(d, request.app[SETTINGS].routes)  # NothingToDeploy: 409
     now = request.app[CLOCK].now()
-    store = request.app[STORE]
-    deps = []
-    for route in routes:
-        planned = NewDeployment(
-            cluster=route.cluster, action=route.action.value, version=d.commit, source=d.source,
-            repo=d.repo, ref=d.ref, before=d.before, head_commit_at=d.head_commit_at,
-            manual=True, route_index=route.index,
-        )
-        deps.append(await store.enqueue(planned, delivery_id=d.delivery_id, now=now))
+    deps = [await request.app[STORE].enqueue(p, delivery_id=d.delivery_id, now=now)
+            for p in planned]
     wake_worker(request.app)
     audit(request, "redeliver", delivery_id=d.delivery_id,
           deployment_ids=[x.id for x in deps])
@@ -261,14 +248,6 @@ async def _stored_delivery(request: web.Request) -> StoredDelivery:
     return stored
 
 
-def _push_of(d: Any) -> PushEvent:
-    ref: str = d.ref
-    branch, tag = split_ref(ref)
-    return PushEvent(
-        source=Source(d.source), delivery_key=d.delivery_key, repository=d.repo, ref=ref,
-        branch=branch, tag=tag, before=d.before or "", after=d.after or "", commit=d.commit,
-        created=False, deleted=False, forced=False, head_commit=None, pusher=None,
-    )
 
 
 def _int_param(value: str | None, name: str) -> int:

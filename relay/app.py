@@ -44,7 +44,8 @@ def create_app(
     `store`, `api`, `clock` and `registry` replace the real ones; `retry` is the cluster API
     client's RetryPolicy (zero-wait in tests); `worker_settings` tunes the worker's timings.
     """
-    app = web.Application(middlewares=[handlers.error_middleware])
+    app = web.Application(middlewares=[handlers.error_middleware],
+                          handler_args=handlers.HANDLER_ARGS)
     app[SETTINGS] = settings
     app[CLOCK] = clock if clock is not None else SystemClock()
     app[METRICS] = Metrics(registry)

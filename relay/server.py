@@ -151,8 +151,12 @@ class GuardedHandler(RequestHandler):
 
     def __init__(self, manager: web.Server, *, loop: asyncio.AbstractEventLoop,
                  guard: ConnectionGuard) -> None:
-        super().__init__(manager, loop=loop, keepalive_timeout=guard.limits.idle_timeout_s,
-                         access_log=None)  # type: ignore[arg-type]  # None turns it off
+        # The app's handler_args (e.g. auto_decompress=False) reach every connection, as in
+        # aiohttp's own Server.__call__; the idle timeout and no access log are ours.
+        kwargs: dict[str, Any] = {**getattr(manager, "_kwargs", {}),
+                                  "keepalive_timeout": guard.limits.idle_timeout_s,
+                                  "access_log": None}  # None turns it off
+        super().__init__(manager, loop=loop, **kwargs)
         self._guard = guard
         self._admitted = False
         self._timer: asyncio.TimerHandle | None = None

@@ -1,83 +1,176 @@
-"""Webhook receivers, health and metrics endpoints, and the one exception -> status map."""
+"""Webhook receivers, health and metrics endpoints, the one exception -> answer map and the
+middleware that writes each delivery's canonical log line.
+
+The decisions are values made elsewhere: relay.hosts parses and verifies a delivery,
+relay.ingest decides what it stores and queues; this module reads the request, carries the
+values to the store and answers. Answers and their precedence: 404 (source off), 413 (body
+too large), 415 (content encoding or type), 401 (authenticity), 400 (shape), then 503 when
+the store cannot take it (CONTRACT section 4; docs/metrics.md lists the outcomes).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from relay.config import Route
-from relay.deployment import Deployment, NewDeployment
+from relay.deployment import Deployment
 from relay.events import Delivery, Source, WebhookError, event_kind_hint, parse_delivery
-from relay.routing import lookup, ref_too_long
+from relay.hosts import SOURCE_PATTERN
+from relay.ingest import delivery_id_for, ingest
 from relay.server import BODY_BUDGET, BodyOverLimit, read_body
-from relay.store import NewDelivery, StoreError
+from relay.store import StoreError
 from relay.typedefs import CLOCK, METRICS, SETTINGS, STORE, WORKER
+
+__all__ = [
+    "HANDLER_ARGS",
+    "BodyTooLarge",
+    "HTTPProblem",
+    "add_routes",
+    "delivery_id_for",
+    "error_middleware",
+    "read_capped",
+    "status_for",
+    "wake_worker",
+]
 
 log = structlog.get_logger("relay.web")
 
 STORE_TIMEOUT_S = 8.0  # under GitHub's and GitLab's 10 s delivery timeout
 READY_TIMEOUT_S = 2.0
-_SAFE_KEY = re.compile(r"[A-Za-z0-9._-]{1,128}")
+IDENTITY = ("", "identity")  # the only Content-Encoding relay reads: no git host compresses
+# aiohttp would inflate a gzip body as it arrives, and fail with a traceback on one that is
+# not gzip: relay refuses any encoding itself (415, before reading the body).
+HANDLER_ARGS: dict[str, Any] = {"auto_decompress": False}
 
 
 class HTTPProblem(Exception):
-    """An error answer with a status and a message for the `{"error": ...}` body."""
+    """An error answer with a status, a message for the `{"error": ...}` body and an outcome
+    (the `outcome` label of relay_webhooks_received_total when it ends a delivery)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    outcome = "refused"
+
+    def __init__(self, status: int, message: str, *, outcome: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        if outcome is not None:
+            self.outcome = outcome
 
 
 class BodyTooLarge(HTTPProblem):
+    outcome = "too_large"
+
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"body larger than max_body_bytes ({limit} bytes)")
 
 
-def status_for(exc: Exception) -> tuple[int, str]:
-    """The one place that maps an exception to an HTTP status and message (a ladder)."""
-    if isinstance(exc, HTTPProblem):
-        return exc.status, exc.message
-    if isinstance(exc, web.HTTPException):  # e.g. relay.server's 408 and 503, already JSON
-        return exc.status, exc.reason
-    if isinstance(exc, WebhookError):
-        return exc.status, exc.message
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What an exception becomes: HTTP status, `{"error": message}`, metric outcome."""
+
+    status: int
+    message: str
+    outcome: str
+
+
+def status_for(exc: BaseException) -> Answer:
+    """The one place that maps an exception to its answer.
+
+    An exception that knows its answer (HTTPProblem, WebhookError and its subclasses,
+    relay.ingest.NothingToDeploy) carries status, message and outcome; a store that cannot
+    write or does not answer in time is 503 (retry later, nothing stored); anything else 500.
+    """
+    if isinstance(exc, (HTTPProblem, WebhookError)):
+        return Answer(exc.status, exc.message, exc.outcome)
     if isinstance(exc, StoreError):
-        return 503, "the store cannot take the request now; retry later"
-    if isinstance(exc, asyncio.TimeoutError):
-        return 503, "the store did not answer in time; retry later"
-    return 500, "internal error"
+        return Answer(503, "the store cannot take the request now; retry later", "store_error")
+    if isinstance(exc, TimeoutError):
+        return Answer(503, "the store did not answer in time; retry later", "store_error")
+    return Answer(500, "internal error", "error")
+
+
+@dataclass(slots=True)
+class DeliveryLog:
+    """The canonical `delivery` log line of one webhook request, filled in as it goes."""
+
+    source: Source
+    event: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+_DELIVERY_LOG = web.RequestKey("delivery_log", DeliveryLog)
 
 
 @web.middleware
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    """Answer every exception through `status_for`, and write one `delivery` line and one
+    relay_webhooks_received_total count per webhook request, whatever its answer."""
+    entry = _delivery_log(request)
+    started = time.perf_counter()
     try:
-        return await handler(request)
-    except web.HTTPException:
+        response = await handler(request)
+    except web.HTTPException as exc:  # an aiohttp answer raised on the way (not expected)
+        if entry is not None:
+            entry.fields.setdefault("outcome", "error" if exc.status >= 500 else "malformed")
+            _write_delivery_log(request, entry, exc.status, time.perf_counter() - started)
         raise
     except Exception as exc:  # noqa: BLE001 - mapped, logged, answered
-        status, message = status_for(exc)
-        if status == 500:
+        answer = status_for(exc)
+        if answer.status == 500:
             log.exception("unhandled error", path=request.path)
-        response = web.json_response({"error": message}, status=status)
-        if isinstance(exc, BodyTooLarge):
-            response.force_close()
-        return response
+        response = web.json_response({"error": answer.message}, status=answer.status)
+        if isinstance(exc, BodyTooLarge) or getattr(exc, "close", False):
+            response.force_close()  # the unread body is not worth reading
+        if entry is not None:
+            entry.fields.update(outcome=answer.outcome, error=answer.message)
+            if answer.status == 503:  # say why: else bad input would look like an outage
+                entry.fields["store_error"] = _store_error(exc)
+    if entry is not None:
+        _write_delivery_log(request, entry, response.status, time.perf_counter() - started)
+    return response
+
+
+def _delivery_log(request: web.Request) -> DeliveryLog | None:
+    if request.match_info.route.name != "hook":
+        return None
+    source = Source(request.match_info["source"])
+    entry = DeliveryLog(source, event_kind_hint(source, request.headers).value)
+    request[_DELIVERY_LOG] = entry
+    return entry
+
+
+def _write_delivery_log(
+    request: web.Request, entry: DeliveryLog, status: int, duration_s: float
+) -> None:
+    outcome = entry.fields.pop("outcome", "error")
+    request.app[METRICS].webhooks_received.labels(
+        source=entry.source.value, event=entry.event, outcome=outcome
+    ).inc()
+    level = log.warning if status >= 500 else log.info
+    level(
+        "delivery", source=entry.source.value, hook_event=entry.event, outcome=outcome,
+        status=status, duration_ms=round(duration_s * 1000, 2), **entry.fields,
+    )
+
+
+def _store_error(exc: BaseException) -> str:
+    """The store's reason, for the log only (store errors name no secret: URLs are masked)."""
+    if isinstance(exc, TimeoutError):
+        return "store did not answer in time"
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/hooks/{source:github|gitlab|gitea}", receive, name="hook")
+    app.router.add_post(f"/hooks/{{source:{SOURCE_PATTERN}}}", receive, name="hook")
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -86,90 +179,63 @@ def add_routes(app: web.Application) -> None:
 # -- webhooks ---------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Outcome:
-    event: str = "other"
-    outcome: str = "malformed"
+class EncodedBody(HTTPProblem):
+    """A Content-Encoding other than identity: refused before the body is read."""
+
+    outcome = "unsupported_media_type"
+    close = True
+
+    def __init__(self) -> None:
+        super().__init__(415, "Content-Encoding is not supported: send the body uncompressed")
 
 
 async def receive(request: web.Request) -> web.Response:
-    """Verify, store durably, answer: CONTRACT section 4."""
-    started = time.perf_counter()
-    source = Source(request.match_info["source"])
-    result = _Outcome(event=event_kind_hint(source, request.headers).value)
-    fields: dict[str, Any] = {}
-    status = 500
-    try:
-        response = await _receive(request, source, result, fields)
-        status = response.status
-        return response
-    except Exception as exc:
-        status, message = status_for(exc)
-        if isinstance(exc, (WebhookError, HTTPProblem)):
-            result.outcome = getattr(exc, "outcome", result.outcome)
-        fields["error"] = message
-        raise
-    finally:
-        request.app[METRICS].webhooks_received.labels(
-            source=source.value, event=result.event, outcome=result.outcome
-        ).inc()
-        log.info(
-            "delivery", source=source.value, hook_event=result.event, outcome=result.outcome,
-            status=status, duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            **fields,
-        )
-
-
-async def _receive(
-    request: web.Request, source: Source, result: _Outcome, fields: dict[str, Any]
-) -> web.Response:
+    """Verify, store durably, answer: CONTRACT section 4. Errors go to error_middleware."""
+    entry = request[_DELIVERY_LOG]
+    source = entry.source
     settings = request.app[SETTINGS]
     conf = settings.sources.get(source)
     if conf is None:
-        result.outcome = "disabled"
-        raise HTTPProblem(404, f"source {source.value} is not enabled in this relay")
-    body = await read_capped(request, settings.server.max_body_bytes, result)
+        raise HTTPProblem(404, f"source {source.value} is not enabled in this relay",
+                          outcome="disabled")
+    limit = settings.server.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(limit)
+    if request.headers.get("Content-Encoding", "").strip().lower() not in IDENTITY:
+        raise EncodedBody()
+    body = await read_capped(request, limit)
+    now = request.app[CLOCK].now()
     delivery = parse_delivery(source, request.headers, body, [s.encoded() for s in conf.secrets],
-                              now=request.app[CLOCK].now())
-    result.event = delivery.event.value
-    fields.update(_log_fields(delivery))
-    push = delivery.push
-    routes = lookup(settings.routes, push) if push is not None and not delivery.ignored else ()
-    ignored = delivery.ignored or (None if routes else _no_route_reason(delivery))
-    record = _record(delivery, body, request.app[CLOCK].now(), ignored)
-    fields["delivery_id"] = record.delivery_id
-    planned = [] if ignored else [_planned(delivery, route) for route in routes]
-    try:
-        async with asyncio.timeout(STORE_TIMEOUT_S):
-            accepted = await request.app[STORE].accept(record, planned)
-    except (TimeoutError, StoreError):
-        result.outcome = "store_error"
-        raise
-    fields["deployments"] = [d.id for d in accepted.deployments]
+                              now=now)
+    entry.event = delivery.event.value
+    entry.fields.update(_log_fields(delivery))
+    plan = ingest(delivery, body, settings.routes, now)
+    entry.fields["delivery_id"] = plan.record.delivery_id
+    entry.fields["outcome"] = "store_error"  # until the store has answered
+    async with asyncio.timeout(STORE_TIMEOUT_S):
+        accepted = await request.app[STORE].accept(plan.record, plan.deployments)
+    entry.fields["deployments"] = [d.id for d in accepted.deployments]
     if accepted.duplicate:
-        result.outcome = "duplicate"
+        entry.fields["outcome"] = "duplicate"
         return _answer(200, accepted.delivery_id, duplicate=True, deps=accepted.deployments)
-    if ignored:
-        result.outcome = "ignored"
-        fields["ignored"] = ignored
-        return web.json_response({"delivery_id": accepted.delivery_id, "ignored": ignored})
-    result.outcome = "accepted"
+    if plan.ignored:
+        entry.fields.update(outcome="ignored", ignored=plan.ignored)
+        return web.json_response({"delivery_id": accepted.delivery_id, "ignored": plan.ignored})
+    entry.fields["outcome"] = "accepted"
     wake_worker(request.app, [d.cluster for d in accepted.deployments])
     return _answer(202, accepted.delivery_id, deps=accepted.deployments)
 
 
-async def read_capped(request: web.Request, limit: int, result: _Outcome) -> bytes:
+async def read_capped(request: web.Request, limit: int) -> bytes:
     """Read the body: 413 past `limit`, 503 past the bodies-in-flight budget, 408 when slow."""
     try:
         return await read_body(request, limit=limit, budget=request.app[BODY_BUDGET])
     except BodyOverLimit:
-        result.outcome = "too_large"
         raise BodyTooLarge(limit) from None
-    except web.HTTPServiceUnavailable:
-        result.outcome = "busy"
-        raise
-    except web.HTTPRequestTimeout:
-        result.outcome = "timeout"
+    except (web.HTTPServiceUnavailable, web.HTTPRequestTimeout) as exc:
+        entry = request.get(_DELIVERY_LOG)
+        if entry is not None:  # relay.server's answers, already JSON: name them in the metric
+            entry.fields["outcome"] = "busy" if exc.status == 503 else "timeout"
         raise
 
 
@@ -178,57 +244,6 @@ def wake_worker(app: web.Application, clusters: list[int] | None = None) -> None
     worker = app.get(WORKER)
     if worker is not None:
         worker.wake(clusters)
-
-
-def delivery_id_for(source: Source, key: str) -> str:
-    """relay's id of a delivery: readable and stable for the same (source, key)."""
-    if _SAFE_KEY.fullmatch(key):
-        return f"{source.value}-{key}"
-    return f"{source.value}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}"
-
-
-def _record(delivery: Delivery, body: bytes, now: Any, ignored: str | None) -> NewDelivery:
-    push = delivery.push
-    return NewDelivery(
-        delivery_id=delivery_id_for(delivery.source, delivery.delivery_key),
-        source=delivery.source.value,
-        delivery_key=delivery.delivery_key,
-        event=delivery.event.value,
-        event_name=delivery.event_name,
-        received_at=now,
-        content_type=delivery.content_type,
-        headers=delivery.forward_headers,
-        body=body,
-        repo=push.repository if push else None,
-        ref=push.ref if push else None,
-        before=push.before if push else None,
-        after=push.after if push else None,
-        commit=push.commit if push else None,
-        head_commit_at=push.head_commit.timestamp if push and push.head_commit else None,
-        ignored=ignored,
-    )
-
-
-def _planned(delivery: Delivery, route: Route) -> NewDeployment:
-    push = delivery.push
-    assert push is not None
-    return NewDeployment(
-        cluster=route.cluster,
-        action=route.action.value,
-        version=push.commit,
-        source=delivery.source.value,
-        repo=push.repository,
-        ref=push.ref,
-        before=push.before,
-        head_commit_at=push.head_commit.timestamp if push.head_commit else None,
-        route_index=route.index,
-    )
-
-
-def _no_route_reason(delivery: Delivery) -> str:
-    push = delivery.push
-    assert push is not None
-    return ref_too_long(push.ref) or f"no route matches {push.repository} {push.ref}"
 
 
 def _log_fields(delivery: Delivery) -> dict[str, Any]:

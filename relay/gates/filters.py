@@ -20,12 +20,11 @@ lowercase forms and says nothing about case, so relay takes the lenient reading 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from relay.gates.changes import PushChanges
-from relay.globs import GlobError, compile_glob
+from relay.globs import Glob, GlobError, compile_glob
 
 DEFAULT_SKIP_MARKERS = ("[skip ci]", "[ci skip]", "[no ci]", "[skip deploy]", "[deploy skip]")
 
@@ -67,8 +66,8 @@ class RouteFilters:
     paths: tuple[str, ...] | None = None
     paths_ignore: tuple[str, ...] | None = None
     skip_markers: tuple[str, ...] = DEFAULT_SKIP_MARKERS
-    path_patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
-    ignore_patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    path_patterns: tuple[Glob, ...] = field(init=False, repr=False, compare=False)
+    ignore_patterns: tuple[Glob, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -187,7 +186,7 @@ def explain(filters: RouteFilters, *, paths: Sequence[str] | None, message: str 
     return (markers, files)
 
 
-def _compile(key: str, globs: Iterable[str], problems: list[str]) -> tuple[re.Pattern[str], ...]:
+def _compile(key: str, globs: Iterable[str], problems: list[str]) -> tuple[Glob, ...]:
     patterns = []
     for index, glob in enumerate(globs):
         try:
@@ -197,7 +196,7 @@ def _compile(key: str, globs: Iterable[str], problems: list[str]) -> tuple[re.Pa
     return tuple(patterns)
 
 
-def _matches(patterns: Iterable[re.Pattern[str]], path: str) -> bool:
+def _matches(patterns: Iterable[Glob], path: str) -> bool:
     return any(p.match(path) is not None for p in patterns)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import heapq
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from relay.gates.windows import ScheduleError, check_schedule, end_after, fires_after, last_fire
 from relay.gates.windows import zone as load_zone
-from relay.globs import GlobError, compile_glob
+from relay.globs import Glob, GlobError, compile_glob
 
 MAX_DURATION_S = 366 * 86400  # a longer hold is a pause
 _MAX_CHAIN = 200  # windows joined end to start before `until` is reported as "at least"
@@ -60,7 +59,7 @@ class ScheduledHold:
     clusters: tuple[int, ...] | None = None
     repos: tuple[str, ...] | None = None
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
-    repo_patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    repo_patterns: tuple[Glob, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -292,7 +291,7 @@ def _describe(hold: ScheduledHold) -> str:
     return f"hold {hold.name} ({hold.schedule}, {hold.timezone}, {hold.duration_s} s)"
 
 
-def _compile_repos(repos: Iterable[str], problems: list[str]) -> tuple[re.Pattern[str], ...]:
+def _compile_repos(repos: Iterable[str], problems: list[str]) -> tuple[Glob, ...]:
     patterns = []
     for index, glob in enumerate(repos):
         try:

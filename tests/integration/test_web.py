@@ -294,6 +294,38 @@ async def test_error_precedence_404_413_415_401_400(
                                        "X-GitHub-Delivery": "p1"})).status == 401
     # signed but malformed
     assert (await post_github(client, small_bad)).status == 400
+    # a Content-Encoding comes after 404 and the declared size, before type and signature
+    encoded = {"Content-Type": "text/plain", "Content-Encoding": "gzip"}
+    assert (await client.post("/hooks/gitea", data=small_bad, headers=encoded)).status == 404
+    assert (await client.post("/hooks/github", data=big_bad, headers=encoded)).status == 413
+    assert (await client.post("/hooks/github", data=small_bad, headers=encoded)).status == 415
+
+
+async def test_every_answer_writes_one_delivery_line_with_its_outcome(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, server=ServerSettings(max_body_bytes=4000))
+    settings = make_settings(tmp_path, server=ServerSettings(max_body_bytes=4000),
+                             sources={k: v for k, v in settings.sources.items()
+                                      if k.value != "gitea"})
+    client = await aiohttp_client(create_app(settings, run_worker=False,
+                                             registry=CollectorRegistry()))
+    with capture_logs() as logs:
+        await client.post("/hooks/gitea", data=b"{}", headers={"Content-Type": "text/plain"})
+        await client.post("/hooks/github", data=b"x" * 5000)
+        await client.post("/hooks/github", data=b"{}", headers={"Content-Encoding": "br"})
+        await client.post("/hooks/github", data=b"{}", headers={"Content-Type": "text/plain"})
+        await post_github(client, b"{x")
+        await client.app[STORE].close()
+        await post_github(client, github_push())
+    lines = [(e["status"], e["outcome"], e["log_level"]) for e in logs if e["event"] == "delivery"]
+    assert lines == [
+        (404, "disabled", "info"), (413, "too_large", "info"),
+        (415, "unsupported_media_type", "info"), (415, "unsupported_media_type", "info"),
+        (400, "malformed", "info"), (503, "store_error", "warning"),
+    ]
+    store_line = [e for e in logs if e["event"] == "delivery"][-1]
+    assert "closed" in store_line["store_error"] and store_line["error"].endswith("retry later")
 
 
 async def test_store_failure_is_503(client: TestClient[Any, Any]) -> None:

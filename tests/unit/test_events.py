@@ -893,3 +893,27 @@ def test_delivery_is_frozen() -> None:
     delivery = github(github_push())
     with pytest.raises(AttributeError):
         delivery.ignored = "x"  # type: ignore[misc]
+
+
+# -- what parse_delivery lets through is storable by both stores (issue 16) ------------------
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["json-escape", "raw-bytes"])
+def test_a_lone_surrogate_in_a_stored_field_is_malformed(raw: bool) -> None:
+    escaped = github_push("acme/shop").replace(b"acme/shop", b"acme/\\ud800")
+    body = escaped.replace(b"\\ud800", b"\xed\xa0\x80") if raw else escaped
+    with pytest.raises(Malformed, match="'repository.full_name' contains a lone surrogate"):
+        github(body)
+
+
+def test_nul_in_a_stored_field_is_malformed() -> None:
+    body = github_push(extra={"before": "\u0000"})
+    with pytest.raises(Malformed, match="field 'before' contains a NUL character"):
+        github(body)
+
+
+def test_unstored_informational_text_may_hold_anything() -> None:
+    body = github_push(message="a\u0000b\ud800", pusher="\ud800")
+    delivery = github(body)
+    assert delivery.push is not None and delivery.push.head_commit is not None
+    assert delivery.push.head_commit.message == "a\u0000b\ud800"

@@ -1,0 +1,149 @@
+"""What to do with a verified delivery, as values (pure: no I/O, no clock, no store).
+
+`ingest` turns (delivery, body, routes, now) into the row to store, the deployments to
+queue and the reason relay ignores it; `redelivery` does the same for a stored delivery that
+an operator sends again. The webhook handler (relay/web.py) and the admin API's redeliver
+(relay/admin_api.py) only carry these values to the store and answer.
+
+Delivery ids (the answer table's `delivery_id`, the store's primary key): a key of up to 128
+characters of [A-Za-z0-9._-] reads as itself, "github-<key>"; any other key (longer, or with
+other printable ASCII) becomes "github~<first 40 hex digits of its SHA-256>". The "~" never
+occurs in a readable id, so a key cannot spell the id of another key (issue 16 point 6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from relay.config import Route
+from relay.deployment import NewDeployment
+from relay.events import Delivery, PushEvent, Source, WebhookError, push_ignored
+from relay.routing import lookup, ref_too_long, split_ref
+from relay.store.base import NewDelivery
+
+_READABLE_KEY = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """A delivery's fate: the row to store, the deployments to queue, why it is ignored.
+
+    `deployments` is empty exactly when `ignored` is set.
+    """
+
+    record: NewDelivery
+    deployments: tuple[NewDeployment, ...]
+    ignored: str | None
+
+
+class NothingToDeploy(WebhookError):
+    """A stored delivery that redelivery cannot act on (not a push, a deletion, no route)."""
+
+    status = 409
+    outcome = "nothing_to_deploy"
+
+
+def delivery_id_for(source: Source, key: str) -> str:
+    """relay's id of a delivery: readable and stable for the same (source, key), unambiguous."""
+    if _READABLE_KEY.fullmatch(key):
+        return f"{source.value}-{key}"
+    return f"{source.value}~{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}"
+
+
+def ingest(delivery: Delivery, body: bytes, routes: Sequence[Route], now: datetime) -> Ingested:
+    """Decide what a verified delivery stores and queues.
+
+    `body`: the raw body as received (stored to forward later); `routes`: the route table in
+    file order; `now`: aware UTC, the receipt time. Every actionable push is matched against
+    `routes`; each match plans one deployment, in push then route order.
+    """
+    planned: list[NewDeployment] = []
+    first_unrouted: PushEvent | None = None
+    for push in delivery.pushes:
+        if push_ignored(push) is not None:
+            continue
+        matched = lookup(routes, push)
+        if not matched and first_unrouted is None:
+            first_unrouted = push
+        at = push.head_commit.timestamp if push.head_commit else None
+        planned.extend(_planned(push, route, at, before=push.before) for route in matched)
+    ignored = delivery.ignored
+    if ignored is None and not planned:
+        unrouted = first_unrouted or delivery.push
+        ignored = ((ref_too_long(unrouted.ref)
+                    or f"no route matches {unrouted.repository} {unrouted.ref}") if unrouted
+                   else "no push")
+    return Ingested(_record(delivery, body, now, ignored), tuple(planned), ignored)
+
+
+def redelivery(stored: NewDelivery, routes: Sequence[Route]) -> tuple[NewDeployment, ...]:
+    """The deliberate deployments of a stored push routed again with `routes` (never empty).
+
+    Raises NothingToDeploy (409) when the delivery is not a push, deleted its ref, or no
+    route matches it today.
+    """
+    d = stored
+    if d.ref is None or d.repo is None or d.commit is None:
+        raise NothingToDeploy(
+            f"delivery {d.delivery_id} is not a push ({d.ignored}): nothing to deploy")
+    if d.after is not None and d.after.strip("0") == "":
+        raise NothingToDeploy(f"delivery {d.delivery_id} deleted {d.ref}: nothing to deploy")
+    push = _push_of(d)
+    matched = lookup(routes, push)
+    if not matched:
+        raise NothingToDeploy(f"no route matches {d.repo} {d.ref}")
+    return tuple(_planned(push, route, d.head_commit_at, before=d.before, manual=True)
+                 for route in matched)
+
+
+def _push_of(d: NewDelivery) -> PushEvent:
+    ref = d.ref or ""
+    branch, tag = split_ref(ref)
+    return PushEvent(
+        source=Source(d.source), delivery_key=d.delivery_key, repository=d.repo or "", ref=ref,
+        branch=branch, tag=tag, before=d.before or "", after=d.after or "", commit=d.commit or "",
+        created=False, deleted=False, forced=False, head_commit=None, pusher=None,
+    )
+
+
+def _record(delivery: Delivery, body: bytes, now: datetime, ignored: str | None) -> NewDelivery:
+    push = delivery.push
+    return NewDelivery(
+        delivery_id=delivery_id_for(delivery.source, delivery.delivery_key),
+        source=delivery.source.value,
+        delivery_key=delivery.delivery_key,
+        event=delivery.event.value,
+        event_name=delivery.event_name,
+        received_at=now,
+        content_type=delivery.content_type,
+        headers=delivery.forward_headers,
+        body=body,
+        repo=push.repository if push else None,
+        ref=push.ref if push else None,
+        before=push.before if push else None,
+        after=push.after if push else None,
+        commit=push.commit if push else None,
+        head_commit_at=push.head_commit.timestamp if push and push.head_commit else None,
+        ignored=ignored,
+    )
+
+
+def _planned(push: PushEvent, route: Route, head_commit_at: datetime | None, *,
+             before: str | None, manual: bool = False) -> NewDeployment:
+    """The deployment `route` asks for `push`: a matched delivery's, or a redelivery's."""
+    return NewDeployment(
+        cluster=route.cluster,
+        action=route.action.value,
+        version=push.commit,
+        source=push.source.value,
+        repo=push.repository,
+        ref=push.ref,
+        before=before,
+        head_commit_at=head_commit_at,
+        manual=manual,
+        route_index=route.index,
+    )
