@@ -20,7 +20,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
@@ -30,6 +30,7 @@ from pydantic import (
     Field,
     ValidationError,
     WithJsonSchema,
+    create_model,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -37,11 +38,12 @@ from pydantic_core import PydanticCustomError
 from relay.config_problems import ConfigProblem, describe, join, suggest
 from relay.events import Source
 from relay.globs import GlobError, compile_glob
+from relay.hosts import HOSTS
 from relay.settings import Action
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-SOURCE_KEY = {Source.GITHUB: "secret_env", Source.GITLAB: "token_env", Source.GITEA: "secret_env"}
+SOURCE_KEY = {source: host.config_key for source, host in HOSTS.items()}
 SECTIONS = ("server", "store", "cluster_api", "sources", "admin", "rollout", "logging", "routes")
 BASE_URL_HELP = ("set cluster_api.base_url to your platform's URL (https://open.c.163.com) "
                  "or `embedded` for a demo")
@@ -406,7 +408,7 @@ class TokenSourceSection(_SourceSection):
                                 "token; any one verifies (rotation)")
 
 
-class SourcesSection(Section):
+class _SourcesBase(Section):
     """`sources`: the git hosts relay accepts deliveries from; one left out is off."""
 
     noun: ClassVar[str] = "source"
@@ -419,9 +421,18 @@ class SourcesSection(Section):
             return {key: {} if value is None else value for key, value in data.items()}
         return data
 
-    github: SignedSourceSection | None = None
-    gitlab: TokenSourceSection | None = None
-    gitea: SignedSourceSection | None = None
+
+
+# One optional key per git host of relay.hosts.HOSTS, shaped by the key that names its secret.
+_SECTION_FOR_KEY: Mapping[str, type[_SourceSection]] = {
+    "secret_env": SignedSourceSection, "token_env": TokenSourceSection}
+if TYPE_CHECKING:  # its fields are made at import time; readers use getattr(sources, name)
+    SourcesSection = _SourcesBase
+else:
+    SourcesSection = create_model(
+        "SourcesSection", __base__=_SourcesBase, __doc__=_SourcesBase.__doc__,
+        **{source.value: (_SECTION_FOR_KEY[host.config_key] | None, None)
+           for source, host in HOSTS.items()})
 
 
 class AdminSection(Section):

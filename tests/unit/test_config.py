@@ -868,3 +868,16 @@ def test_the_configuration_modules_import_downwards_only() -> None:
         assert ready, f"import cycle among {sorted(set(graph) - set(done))}"
         done += ready
     assert done[-1] == "config" and "config" not in {d for n in graph for d in graph[n]}
+
+
+def test_the_config_s_source_list_derives_from_the_table_of_hosts() -> None:
+    from relay.config_schema import SOURCE_KEY, SourcesSection
+    from relay.hosts import HOSTS
+
+    assert set(SourcesSection.model_fields) == {source.value for source in HOSTS}
+    assert SOURCE_KEY == {source: host.config_key for source, host in HOSTS.items()}
+    for source, host in HOSTS.items():
+        section = SourcesSection.model_fields[source.value].annotation
+        assert host.config_key in str(section) or any(
+            host.config_key in getattr(arg, "model_fields", {})
+            for arg in getattr(section, "__args__", ()))
