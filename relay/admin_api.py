@@ -75,7 +75,8 @@ async def create_deployment(request: web.Request) -> web.Response:
         raise HTTPProblem(400, "'version' must be a non-empty string")
     if not isinstance(action, str) or action not in {a.value for a in Action}:
         raise HTTPProblem(400, "'action' must be 'version' or 'hook'")
-    planned = NewDeployment(cluster=cluster, action=action, version=version.strip(), manual=True)
+    planned = NewDeployment(cluster=cluster, action=Action(action), version=version.strip(),
+                            manual=True)
     dep = await request.app[STORE].enqueue(planned, now=request.app[CLOCK].now())
     wake_worker(request.app)
     return web.json_response(dep.to_json(), status=202)
@@ -103,7 +104,8 @@ async def redeliver(request: web.Request) -> web.Response:
     deps = []
     for route in routes:
         planned = NewDeployment(
-            cluster=route.cluster, action=route.action.value, version=d.commit, source=d.source,
+            cluster=route.cluster, action=route.action, version=d.commit,
+            source=Source(d.source),
             repo=d.repo, ref=d.ref, before=d.before, head_commit_at=d.head_commit_at,
             manual=True, route_index=route.index,
         )

@@ -210,14 +210,15 @@ def _planned(delivery: Delivery, route: Route) -> NewDeployment:
     assert push is not None
     return NewDeployment(
         cluster=route.cluster,
-        action=route.action.value,
+        action=route.action,
         version=push.commit,
-        source=delivery.source.value,
+        source=delivery.source,
         repo=push.repository,
         ref=push.ref,
         before=push.before,
         head_commit_at=push.head_commit.timestamp if push.head_commit else None,
         route_index=route.index,
+        forced=push.forced,
     )
 
 

@@ -1,0 +1,471 @@
+"""Run one claimed deployment: (skip?) -> snapshot -> trigger -> follow -> finish, once.
+
+The worker (relay/worker.py) keeps only the loop: claims, tasks, leases, gauges. Everything
+about one deployment is here, and it ends in one place:
+
+1. `_decide` works the deployment out to an `Ending` (a final status and its reason). The
+   one catch-all of relay lives here: a deployment that raises something unexpected ends
+   `error`, "internal error: <type>".
+2. `_finish` commits that status with the claim's fence. The store moves only an open
+   deployment, so a deployment ends exactly once (a cancel or a takeover wins: LeaseLost).
+3. `Outcomes.ended`, the post-finish seam, runs only after the final status is committed, in
+   a shielded `finally` (model: procrastinate's worker): metrics, the canonical log line, then
+   every listener, each one guarded. Nothing there can finish the deployment again. A future
+   outbox (reporting back to git hosts, notifications) writes here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import structlog
+
+from relay.clock import Clock
+from relay.cluster.client import RetryTally
+from relay.cluster.errors import ClusterApiError
+from relay.cluster.models import Cluster, Container
+from relay.cluster.retry import RetryPolicy
+from relay.config import Action, Route, Settings
+from relay.deployment import Deployment, DeploymentStatus
+from relay.follow import FollowSettings, Outcome, follow, observe, read_cluster
+from relay.metrics import Metrics
+from relay.rollout import Judge, Observation, Progress, Verdict, is_failure_status
+from relay.scheduling import skip_reason
+from relay.store import Store, StoreError
+from relay.store.base import Claim, LeaseLost
+
+log = structlog.get_logger("relay.worker")
+
+
+class ClusterApi(Protocol):
+    """What a deployment needs of the cluster API (relay.cluster.ClusterClient)."""
+
+    async def get(self, cluster_id: int, *, retries: RetryTally | None = None) -> Cluster: ...
+
+    async def update(self, cluster_id: int, patch: dict[str, Any], *,
+                     retries: RetryTally | None = None) -> None: ...
+
+    async def watch(
+        self, cluster_id: int, *, timeout_s: float | None = None,
+        retries: RetryTally | None = None,
+    ) -> tuple[Container, ...]: ...
+
+    async def post_hook(self, url: str, body: bytes, headers: dict[str, str], *,
+                        retries: RetryTally | None = None) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """The worker's timings, in seconds (from `rollout` and `cluster_api` of the settings)."""
+
+    rollout_timeout_s: float = 900.0
+    lease_s: float = 30.0
+    idle_poll_s: float = 1.0  # how often an idle worker looks for expired leases
+    max_in_flight: int = 5000
+    shutdown_grace_s: float = 5.0
+    gauge_interval_s: float = 1.0  # queue gauges are read from the store at most this often
+    follow: FollowSettings = FollowSettings()
+    # The longest one trigger can take (request timeout x attempts); None: the request
+    # timeout x RetryPolicy's default attempts. A resumed `triggering` deployment waits this
+    # long from the stored start of the old attempt before triggering again.
+    trigger_max_s: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerSettings:
+        r = settings.rollout
+        return cls(
+            rollout_timeout_s=r.timeout_s,
+            lease_s=r.lease_s,
+            follow=FollowSettings(
+                watch_timeout_s=settings.cluster_api.watch_timeout_s,
+                request_timeout_s=settings.cluster_api.request_timeout_s,
+                min_poll_interval_s=r.poll_interval_s,
+            ),
+        )
+
+    @property
+    def trigger_hold_s(self) -> float:
+        """`trigger_max_s`, or its default."""
+        if self.trigger_max_s is not None:
+            return self.trigger_max_s
+        return self.follow.request_timeout_s * RetryPolicy().attempts
+
+
+class TriggerRefused(Exception):
+    """The trigger cannot or must not be sent: the deployment ends `error`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How a deployment ends, before it is committed."""
+
+    status: DeploymentStatus
+    error: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # for the canonical log line
+
+
+# -- the post-finish seam ---------------------------------------------------------------------
+
+FinalListener = Callable[[Deployment], None]
+StatusListener = Callable[[int, DeploymentStatus], None]
+
+
+class Outcomes:
+    """What happens once a status is committed: metrics, the log line, listeners (guarded)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self.listeners: list[FinalListener] = []
+        self.status_listeners: list[StatusListener] = []
+
+    def status(self, dep_id: int, status: DeploymentStatus) -> None:
+        """A status was committed (open or final): tell the status listeners."""
+        for listener in self.status_listeners:
+            _guarded(listener, dep_id, status)
+
+    def ended(self, dep: Deployment, **extra: Any) -> None:
+        """`dep` reached its committed final status: count it, log it, tell the listeners.
+
+        Never raises: a listener that raises is logged and the others still run.
+        """
+        m = self._metrics
+        cluster = str(dep.cluster)
+        try:
+            m.deployments.labels(cluster=cluster, action=dep.action.value,
+                                 outcome=dep.status.value).inc()
+            if dep.status is DeploymentStatus.SUCCEEDED and dep.finished_at is not None:
+                m.last_success.labels(cluster=cluster).set(dep.finished_at.timestamp())
+            rollout_s = None
+            if dep.triggered_at and dep.finished_at:
+                rollout_s = (dep.finished_at - dep.triggered_at).total_seconds()
+                m.deployment_duration.labels(cluster=cluster, outcome=dep.status.value).observe(
+                    rollout_s)
+            total_s = ((dep.finished_at - dep.created_at).total_seconds()
+                       if dep.finished_at else None)
+            level = log.info if dep.status in _QUIET else log.warning
+            level("deployment finished", deployment_id=dep.id, cluster=dep.cluster,
+                  action=dep.action.value, version=dep.version, outcome=dep.status.value,
+                  error=dep.error, superseded_by=dep.superseded_by, rollout_s=rollout_s,
+                  total_s=total_s, attempts=dep.attempts, **extra)
+        except Exception:  # noqa: BLE001 - the seam never raises
+            log.exception("recording a finished deployment failed", deployment_id=dep.id)
+        self.status(dep.id, dep.status)
+        for listener in self.listeners:
+            _guarded(listener, dep)
+
+
+_QUIET = frozenset({DeploymentStatus.SUCCEEDED, DeploymentStatus.SUPERSEDED,
+                    DeploymentStatus.SKIPPED, DeploymentStatus.CANCELED})
+
+
+def _guarded(listener: Callable[..., None], *args: Any) -> None:
+    try:
+        listener(*args)
+    except Exception:  # noqa: BLE001 - a listener's failure is its own
+        log.exception("deployment listener failed", listener=getattr(listener, "__name__",
+                                                                       type(listener).__name__))
+
+
+# -- triggers, one per action -----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TriggerInput:
+    """What a trigger needs: the deployment, the cluster as read before it, its route."""
+
+    api: ClusterApi
+    deployment: Deployment
+    cluster: Cluster
+    route: Route | None  # the route that planned it (None: by hand, or a route since removed)
+    hook_hosts: frozenset[str]  # allowed web hook hosts, "host" or "host:port"
+    payload: Callable[[], Awaitable[tuple[bytes, dict[str, str]]]]  # the hook's body, headers
+    retries: RetryTally
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """How one action triggers a rollout, and whether the new version reads back."""
+
+    send: Callable[[TriggerInput], Awaitable[None]]
+    reads_back_version: bool
+
+
+async def _send_version(t: TriggerInput) -> None:
+    """PUT only the version plus the route's configured block: never a value read back."""
+    block = (t.route.version_control.to_api()
+             if t.route is not None and t.route.version_control is not None else {})
+    patch = {"version_control": {**block, "version": t.deployment.version}}
+    await t.api.update(t.deployment.cluster, patch, retries=t.retries)
+
+
+async def _send_hook(t: TriggerInput) -> None:
+    """POST the delivery as received to the cluster's web_hook_url, on an allowed host only."""
+    url = t.cluster.web_hook_url
+    if not url:
+        raise TriggerRefused(f"cluster {t.deployment.cluster} has no web_hook_url")
+    refused = hook_refusal(url, t.hook_hosts)
+    if refused is not None:
+        raise TriggerRefused(refused)
+    body, headers = await t.payload()
+    await t.api.post_hook(url, body, headers, retries=t.retries)
+
+
+TRIGGERS: Mapping[Action, Trigger] = {
+    Action.VERSION: Trigger(_send_version, reads_back_version=True),
+    Action.HOOK: Trigger(_send_hook, reads_back_version=False),
+}
+
+
+def hook_refusal(url: str, allowed: frozenset[str]) -> str | None:
+    """Why a web hook URL must not be posted to (None: it may).
+
+    Only http(s) URLs; the host must be in `allowed`, whose entries are "host" (any port) or
+    "host:port" (that port only; "[v6]:port" for IPv6). Hosts compare case-insensitively.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return "web_hook_url is not a valid URL"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"web_hook_url must be an http(s) URL, not {parts.scheme or 'schemeless'!r}"
+    host = (parts.hostname or "").lower()
+    shown = f"[{host}]" if ":" in host else host
+    if host in allowed or f"{shown}:{port}" in allowed:
+        return None
+    return (f"web_hook_url host {f'{shown}:{port}'!r} is not the API's host nor in "
+            "cluster_api.hook_hosts")
+
+
+def allowed_hook_hosts(settings: Settings) -> frozenset[str]:
+    """The API's own host (any port) and `cluster_api.hook_hosts`, lower-cased."""
+    api = settings.cluster_api
+    base = api.base_url if not api.embedded else "http://127.0.0.1"
+    hosts = {h.lower() for h in api.hook_hosts}
+    hosts.add((urlsplit(base).hostname or "").lower())
+    if api.embedded:
+        hosts.update({"localhost", "127.0.0.1", settings.server.host.lower()})
+    return frozenset(hosts)
+
+
+def route_of(dep: Deployment, routes: Sequence[Route]) -> Route | None:
+    """The route that planned `dep` (the first of its cluster when it names none)."""
+    for route in routes:
+        if route.cluster == dep.cluster and (
+                dep.route_index is None or route.index == dep.route_index):
+            return route
+    return None
+
+
+class InFlight:
+    """The deployments whose trigger is being sent now (shutdown waits for them, bounded)."""
+
+    def __init__(self) -> None:
+        self._ids: set[int] = set()
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def __bool__(self) -> bool:
+        return bool(self._ids)
+
+    @contextlib.contextmanager
+    def sending(self, dep_id: int) -> Any:
+        self._ids.add(dep_id)
+        self.idle.clear()
+        try:
+            yield
+        finally:
+            self._ids.discard(dep_id)
+            if not self._ids:
+                self.idle.set()
+
+
+# -- one deployment ---------------------------------------------------------------------------
+
+class Deploying:
+    """Drives claimed deployments to their end; one instance serves every claim of a worker."""
+
+    def __init__(self, store: Store, api: ClusterApi, settings: Settings, *,
+                 worker_settings: WorkerSettings, clock: Clock, metrics: Metrics,
+                 outcomes: Outcomes, in_flight: InFlight) -> None:
+        self._store = store
+        self._api = api
+        self._settings = settings
+        self._ws = worker_settings
+        self._clock = clock
+        self._metrics = metrics
+        self._outcomes = outcomes
+        self._in_flight = in_flight
+        self._hook_hosts = allowed_hook_hosts(settings)
+
+    async def run(self, claim: Claim) -> Deployment | None:
+        """Work `claim` to its end and commit it; the final row, or None when it ended
+        elsewhere (canceled, taken over) or the store is away (the lease runs out and a
+        later claim resumes it)."""
+        dep = claim.deployment
+        structlog.contextvars.bind_contextvars(deployment_id=dep.id, cluster=dep.cluster)
+        retries: RetryTally = RetryTally()
+        if claim.resumed:
+            log.info("resuming deployment", status=dep.status.value,
+                     snapshot=claim.snapshot is not None)
+        renewer = asyncio.create_task(self._renew(dep.id, claim.fence, asyncio.current_task()))
+        try:
+            try:
+                ending = await self._decide(claim, retries)
+            except Exception as exc:  # noqa: BLE001 - the one catch-all: log, end `error`
+                if isinstance(exc, LeaseLost | StoreError):
+                    raise
+                log.exception("deployment crashed")
+                ending = Ending(DeploymentStatus.ERROR, f"internal error: {type(exc).__name__}")
+            return await self._finish(claim, ending, api_retries=sum(retries.values()))
+        except LeaseLost as exc:
+            log.warning("deployment ended elsewhere (canceled or taken over); stopping",
+                        error=str(exc))
+        except StoreError as exc:
+            # The database is away: the outcome is not known to be wrong, so do not end it
+            # `error`. Its lease runs out and a claim (here or on another replica) resumes it.
+            log.warning("store unavailable; the deployment resumes when its lease expires",
+                        error=str(exc))
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.release(dep.id, fence=claim.fence))
+            raise
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+            structlog.contextvars.unbind_contextvars("deployment_id", "cluster")
+        return None
+
+    async def _finish(self, claim: Claim, ending: Ending, **extra: Any) -> Deployment:
+        """Commit `ending`; then, in a shielded `finally`, the post-finish seam."""
+        write = asyncio.ensure_future(self._store.finish(
+            claim.deployment.id, fence=claim.fence, status=ending.status,
+            now=self._clock.now(), error=ending.error))
+        try:
+            final = await asyncio.shield(write)
+        except asyncio.CancelledError:
+            final = await write  # committed or not, learn which before giving up
+            self._outcomes.ended(final, **extra, **ending.extra)
+            raise
+        self._outcomes.ended(final, **extra, **ending.extra)
+        return final
+
+    async def _renew(self, dep_id: int, fence: int, owner: asyncio.Task[Any] | None) -> None:
+        """Extend the lease every lease_s / 3 of the worker's clock; stop the owner on loss."""
+        while True:
+            await self._clock.sleep(self._ws.lease_s / 3)
+            try:
+                await self._store.renew(dep_id, fence=fence, now=self._clock.now(),
+                                        lease_s=self._ws.lease_s)
+            except LeaseLost:
+                log.warning("lease lost (canceled or taken over); stopping work on it")
+                if owner is not None:
+                    owner.cancel()
+                return
+            except StoreError as exc:
+                log.warning("lease renewal failed; will retry", error=str(exc))
+
+    async def _decide(self, claim: Claim, retries: RetryTally) -> Ending:
+        dep = claim.deployment
+        trigger = TRIGGERS[dep.action]
+        version = dep.version if trigger.reads_back_version else None
+        if claim.resumed and dep.status is DeploymentStatus.ROLLING_OUT and claim.snapshot:
+            return await self._follow(dep, claim, Judge(claim.snapshot, version),
+                                      dep.triggered_at, retries)
+        if claim.resumed and dep.trigger_started_at is not None:
+            await self._wait_out(dep.trigger_started_at)
+        deadline = self._clock.monotonic() + self._ws.rollout_timeout_s
+        try:
+            cluster = await read_cluster(self._api, dep.cluster, clock=self._clock,
+                                         deadline=deadline, settings=self._ws.follow,
+                                         retries=retries)
+        except ClusterApiError as exc:
+            return Ending(DeploymentStatus.ERROR, f"reading cluster {dep.cluster}: {exc.detail}")
+        now = observe(cluster)
+        judge = Judge(claim.snapshot or now, version)
+        if claim.snapshot is not None and judge.shows_effect(now):
+            log.info("resumed deployment: trigger already took effect; following")
+        else:
+            if claim.snapshot is None:
+                history = claim.history or await self._store.history(dep.cluster)
+                reason = skip_reason(dep, cluster_version=now.version,
+                                     cluster_failed=is_failure_status(now.status),
+                                     history=history)
+                if reason is not None:
+                    return Ending(DeploymentStatus.SKIPPED, reason)
+                await self._store.save_snapshot(dep.id, fence=claim.fence, snapshot=now)
+            try:
+                await self._trigger(dep, cluster, trigger, claim.fence, retries)
+            except TriggerRefused as exc:
+                return Ending(DeploymentStatus.ERROR, str(exc))
+        triggered_at = self._clock.now()
+        await self._store.mark_rolling_out(dep.id, fence=claim.fence, triggered_at=triggered_at)
+        self._outcomes.status(dep.id, DeploymentStatus.ROLLING_OUT)
+        self._metrics.delivery_to_trigger.observe(
+            max(0.0, (triggered_at - dep.created_at).total_seconds()))
+        return await self._follow(dep, claim, judge, triggered_at, retries)
+
+    async def _wait_out(self, started: datetime) -> None:
+        """Before triggering again, let the old attempt (started at `started`) run out: a
+        trigger held at the API longer than the lease must not land after a newer one."""
+        left = (started - self._clock.now()).total_seconds() + self._ws.trigger_hold_s
+        if left > 0:
+            log.info("waiting out the interrupted trigger attempt", wait_s=round(left, 3))
+            await self._clock.sleep(left)
+
+    async def _trigger(self, dep: Deployment, cluster: Cluster, trigger: Trigger, fence: int,
+                       retries: RetryTally) -> None:
+        await self._store.mark_triggering(dep.id, fence=fence, now=self._clock.now())
+        with self._in_flight.sending(dep.id):
+            try:
+                await trigger.send(TriggerInput(
+                    api=self._api, deployment=dep, cluster=cluster,
+                    route=route_of(dep, self._settings.routes), hook_hosts=self._hook_hosts,
+                    payload=lambda: self._hook_payload(dep), retries=retries))
+            except ClusterApiError as exc:
+                raise TriggerRefused(f"trigger refused: {exc}") from exc
+
+    async def _hook_payload(self, dep: Deployment) -> tuple[bytes, dict[str, str]]:
+        stored = await self._store.get_delivery(dep.delivery_id) if dep.delivery_id else None
+        if stored is None:  # by hand: there is no delivery to forward
+            body = json.dumps({"relay": {"deployment": dep.id, "cluster": dep.cluster,
+                                         "version": dep.version, "manual": True}}).encode()
+            return body, {"Content-Type": "application/json"}
+        d = stored.delivery
+        return d.body, {"Content-Type": d.content_type, **dict(d.headers)}
+
+    async def _follow(self, dep: Deployment, claim: Claim, judge: Judge,
+                      triggered_at: datetime | None, retries: RetryTally) -> Ending:
+        elapsed = (self._clock.now() - triggered_at).total_seconds() if triggered_at else 0.0
+        deadline = self._clock.monotonic() + max(0.0, self._ws.rollout_timeout_s - elapsed)
+
+        async def progress(now: Observation, p: Progress) -> None:
+            data = {"status": now.status, "replaced": p.replaced, "of": p.of,
+                    "running": p.running, "replicas": p.replicas}
+            log.debug("rollout progress", **data)
+            with contextlib.suppress(StoreError):
+                await self._store.save_progress(dep.id, fence=claim.fence, progress=data)
+
+        outcome = await follow(self._api, dep.cluster, judge, clock=self._clock,
+                               deadline=deadline, settings=self._ws.follow, on_progress=progress,
+                               retries=retries)
+        return ending_of(outcome, self._ws.rollout_timeout_s)
+
+
+def ending_of(outcome: Outcome, timeout_s: float) -> Ending:
+    """A follow's outcome -> how the deployment ends (pure)."""
+    extra = {"api_errors": outcome.api_errors, "polls": outcome.polls}
+    if outcome.verdict is Verdict.SUCCEEDED:
+        return Ending(DeploymentStatus.SUCCEEDED, None, extra)
+    if outcome.verdict is Verdict.FAILED:
+        return Ending(DeploymentStatus.FAILED, outcome.error, extra)
+    p = outcome.progress
+    where = (f": {p.replaced}/{p.of} containers replaced, {p.running}/{p.replicas} running"
+             if p else "")
+    return Ending(DeploymentStatus.TIMED_OUT, f"no verdict after {timeout_s:g} s{where}", extra)
