@@ -27,6 +27,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/deliveries/{delivery_id}", _guard(get_delivery))
     app.router.add_post("/api/deliveries/{delivery_id}/redeliver", _guard(redeliver))
     app.router.add_get("/api/routes/explain", _guard(explain_routes))
+    add_cancel_route(app)
 
 
 def _guard(handler: Handler) -> Handler:
@@ -183,3 +184,35 @@ def _source_param(value: str) -> Source:
         return Source(value)
     except ValueError:
         raise HTTPProblem(400, "source must be github, gitlab or gitea") from None
+
+
+# -- cancel (issue 11) ------------------------------------------------------------------------
+
+
+def add_cancel_route(app: web.Application) -> None:
+    """`POST /api/deployments/{id}/cancel`: 200 + the deployment, 404 unknown, 409 final."""
+    app.router.add_post("/api/deployments/{id}/cancel", _guard(cancel_deployment))
+
+
+async def cancel_deployment(request: web.Request) -> web.Response:
+    """End a queued or active deployment `canceled`; relay stops following it and does not
+    touch the platform (a trigger already sent is not undone)."""
+    from relay.store.base import Conflict, NotFound  # noqa: PLC0415 - kept inside this block
+    from relay.typedefs import METRICS, WORKER  # noqa: PLC0415 - kept inside this block
+
+    dep_id = _int_param(request.match_info["id"], "deployment id")
+    try:
+        dep = await request.app[STORE].cancel(
+            dep_id, now=request.app[CLOCK].now(), reason="canceled through the admin API")
+    except NotFound:
+        raise HTTPProblem(404, f"deployment {dep_id} not found") from None
+    except Conflict as exc:
+        raise HTTPProblem(409, f"deployment {dep_id} is already {exc.deployment.status.value}: "
+                               "nothing to cancel") from None
+    worker = request.app.get(WORKER)
+    if worker is not None:
+        worker.canceled(dep)  # stops following it here, counts and logs its end
+    else:
+        request.app[METRICS].deployments.labels(
+            cluster=str(dep.cluster), action=dep.action.value, outcome=dep.status.value).inc()
+    return web.json_response(dep.to_json())

@@ -303,6 +303,13 @@ class Deploying:
         self._outcomes = outcomes
         self._in_flight = in_flight
         self._hook_hosts = allowed_hook_hosts(settings)
+        self._rechecks: set[asyncio.Event] = set()  # one per lease renewer
+
+    def recheck(self) -> None:
+        """Renew every lease now (at most once a second each): a deployment canceled on
+        another replica is noticed at the next wake-up, not only at the next renewal."""
+        for event in self._rechecks:
+            event.set()
 
     async def run(self, claim: Claim) -> Deployment | None:
         """Work `claim` to its end and commit it; the final row, or None when it ended
@@ -357,9 +364,24 @@ class Deploying:
         return final
 
     async def _renew(self, dep_id: int, fence: int, owner: asyncio.Task[Any] | None) -> None:
-        """Extend the lease every lease_s / 3 of the worker's clock; stop the owner on loss."""
+        """Extend the lease every lease_s / 3 of the worker's clock, or at once on `recheck`
+        (throttled to once a second); stop the owner when the lease is lost."""
+        early = asyncio.Event()
+        self._rechecks.add(early)
+        try:
+            await self._renew_until_lost(dep_id, fence, owner, early)
+        finally:
+            self._rechecks.discard(early)
+
+    async def _renew_until_lost(self, dep_id: int, fence: int, owner: asyncio.Task[Any] | None,
+                                early: asyncio.Event) -> None:
         while True:
-            await self._clock.sleep(self._ws.lease_s / 3)
+            started = self._clock.monotonic()
+            await first_of(self._clock.sleep(self._ws.lease_s / 3), early.wait())
+            early.clear()
+            spent = self._clock.monotonic() - started
+            if spent < _RECHECK_MIN_S:
+                await self._clock.sleep(_RECHECK_MIN_S - spent)
             try:
                 await self._store.renew(dep_id, fence=fence, now=self._clock.now(),
                                         lease_s=self._ws.lease_s)
@@ -456,6 +478,20 @@ class Deploying:
                                deadline=deadline, settings=self._ws.follow, on_progress=progress,
                                retries=retries)
         return ending_of(outcome, self._ws.rollout_timeout_s)
+
+
+_RECHECK_MIN_S = 1.0
+
+
+async def first_of(*waits: Awaitable[Any]) -> None:
+    """Wait until the first of `waits` is done; cancel (and await) the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def ending_of(outcome: Outcome, timeout_s: float) -> Ending:

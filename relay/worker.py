@@ -25,6 +25,7 @@ from relay.deploying import (
     Outcomes,
     TriggerRefused,
     WorkerSettings,
+    first_of,
 )
 from relay.deployment import Deployment, DeploymentStatus
 from relay.metrics import Metrics
@@ -75,9 +76,16 @@ class Worker:
         running a deployment of each, there is nothing to claim until those end (and their
         end wakes the loop), so the claim is skipped.
         """
-        if clusters is not None and self._running_clusters.issuperset(clusters):
+        if clusters is None:  # the store's news (another replica): perhaps a cancel
+            self._deploying.recheck()
+        elif self._running_clusters.issuperset(clusters):
             return
         self._wake.set()
+
+    @property
+    def running(self) -> frozenset[int]:
+        """Ids of the deployments this worker is working on now."""
+        return frozenset(self._tasks)
 
     def canceled(self, dep: Deployment) -> None:
         """`dep` was canceled through the admin API (its fence moved): stop following it now
@@ -86,7 +94,7 @@ class Worker:
         if task is not None:
             task.cancel()  # its release then finds the fence moved: nothing is written
         self._outcomes.ended(dep)
-        self.wake()
+        self._wake.set()
 
     async def prime(self) -> None:
         """Set the per-cluster last-success gauge from the store (best effort)."""
@@ -115,14 +123,7 @@ class Worker:
         """Wait for a wake-up, or `pause_s` of the worker's clock, whichever comes first."""
         if self._wake.is_set():
             return
-        sleeper = asyncio.ensure_future(self._clock.sleep(pause_s))
-        waiter = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waiter.cancel()
-            await asyncio.gather(sleeper, waiter, return_exceptions=True)
+        await first_of(self._clock.sleep(pause_s), self._wake.wait())
 
     async def stop(self) -> None:
         """Stop claiming; let triggers in flight end (bounded); leave the rest to resume."""
@@ -170,7 +171,7 @@ class Worker:
     def _forget(self, dep: Deployment, _task: asyncio.Task[None]) -> None:
         self._tasks.pop(dep.id, None)
         self._running_clusters.discard(dep.cluster)
-        self.wake()
+        self._wake.set()
 
     async def _refresh_gauges(self) -> None:
         """Set the queue gauges from the store, at most once per `gauge_interval_s`."""

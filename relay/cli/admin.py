@@ -23,7 +23,7 @@ from relay.cli.output import dump_json, pairs, table
 TOKEN_ENV = "RELAY_ADMIN_TOKEN"
 URL_ENV = "RELAY_URL"
 DEFAULT_URL = "http://127.0.0.1:8080"
-FINAL = {"succeeded", "failed", "timed_out", "superseded", "skipped", "error"}
+FINAL = {"succeeded", "failed", "timed_out", "superseded", "skipped", "error", "canceled"}
 
 
 class AdminError(Exception):
@@ -61,6 +61,7 @@ def register(sub: Any) -> None:
     p = actions.add_parser("show", parents=[_common(suppress=True)], help="one deployment")
     p.add_argument("id", type=int)
     p.set_defaults(func=_main, run=_show)
+    _register_cancel(actions)
 
     p = sub.add_parser("deploy", parents=[common], help="deploy a version to a cluster by hand",
                        description="Queue a deliberate deployment (never skipped as older: "
@@ -218,3 +219,24 @@ def _progress_text(dep: dict[str, Any]) -> str:
         return ""
     return (f"{p['replaced']}/{p['of']} containers replaced, "
             f"{p['running']}/{p['replicas']} running, cluster status {p['status']}")
+
+
+# -- relay deployments cancel (issue 11) ------------------------------------------------------
+
+
+def _register_cancel(actions: Any) -> None:
+    p = actions.add_parser(
+        "cancel", parents=[_common(suppress=True)], help="stop a queued or running deployment",
+        description="End a queued, triggering or rolling deployment `canceled`: relay stops "
+        "following it and does not touch the platform (a trigger already sent is not undone).")
+    p.add_argument("id", type=int, help="the deployment's id")
+    p.set_defaults(func=_main, run=_cancel)
+
+
+async def _cancel(api: AdminApi, args: argparse.Namespace) -> int:
+    data = await api.call("POST", f"/api/deployments/{args.id}/cancel")
+    if args.json:
+        dump_json(data)
+    else:
+        print(f"deployment {data['id']} canceled (cluster {data['cluster']})")
+    return EXIT_OK
