@@ -1,4 +1,5 @@
-"""Cancel (issue 11): a queued or rolling deployment ends `canceled`; relay lets it go."""
+"""Cancel and stop (issue 11): a deployment ends `canceled` by hand, `failed` when someone else
+sets another version; relay lets it go."""
 
 from __future__ import annotations
 
@@ -91,3 +92,14 @@ async def test_a_cancel_on_another_replica_is_noticed_at_once(
     finally:
         await elsewhere.close()
         await here.close()
+
+
+async def test_a_version_set_outside_relay_fails_the_rollout_at_once(harness: Factory) -> None:
+    h = await harness(step_s=3600)  # the rollout would only time out
+    [dep_id] = await h.push(after=sha("ours"))
+    await h.wait_status(dep_id, DeploymentStatus.ROLLING_OUT)
+    theirs = sha("someone-else")
+    await h.api.update(10702, {"version_control": {"version": theirs}})
+    final = await h.final(dep_id)
+    assert final.status is DeploymentStatus.FAILED
+    assert final.error == f"version changed to {theirs} outside relay"

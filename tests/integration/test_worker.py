@@ -423,3 +423,25 @@ async def test_worker_loop_survives_an_unexpected_error(flaky_store: ClaimFailsO
     assert final.status is DeploymentStatus.SUCCEEDED
     assert flaky_store.failed
     assert any(e["event"] == "worker loop error; retrying" for e in logs)
+
+
+async def test_last_success_gauge_is_set_on_success_and_primed_from_the_store(
+        harness: Factory, tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "primed.db")
+    try:
+        earlier = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+        await store.enqueue(NewDeployment(cluster=10703, action="version", version="a" * 40),
+                            now=earlier)
+        claim = await store.claim(owner="before", now=earlier, lease_s=30)
+        assert claim is not None
+        await store.finish(claim.deployment.id, fence=claim.fence,
+                           status=DeploymentStatus.SUCCEEDED, now=earlier)
+        h = await harness(store=store)
+        name = "relay_cluster_last_success_timestamp_seconds"
+        await eventually(lambda: metric(h, name, cluster="10703") == earlier.timestamp())
+        [dep_id] = await h.push(after=sha("gauge"))
+        final = await h.final(dep_id)
+        assert final.finished_at is not None
+        assert metric(h, name, cluster="10702") == final.finished_at.timestamp()
+    finally:
+        await store.close()
