@@ -1,0 +1,57 @@
+"""The pure parts of relay/deploying.py: hook URL checks, the trigger table, endings."""
+
+from __future__ import annotations
+
+import pytest
+
+from relay.config import Action
+from relay.deploying import TRIGGERS, ending_of, hook_refusal
+from relay.deployment import DeploymentStatus
+from relay.follow import Outcome
+from relay.rollout import Progress, Verdict
+
+ALLOWED = frozenset({"api.example", "hooks.example:8443", "[::1]:9000", "10.0.0.7"})
+
+
+@pytest.mark.parametrize("url", [
+    "https://api.example/hook",  # a bare host: any port
+    "http://api.example:8080/hook",
+    "https://HOOKS.example:8443/x",  # host:port: that port (case-insensitive host)
+    "http://[::1]:9000/x",
+    "http://10.0.0.7:1234/x",
+])
+def test_allowed_hook_urls(url: str) -> None:
+    assert hook_refusal(url, ALLOWED) is None
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("https://hooks.example/x", "web_hook_url host 'hooks.example:443' is not the API's host "
+                                "nor in cluster_api.hook_hosts"),
+    ("https://hooks.example:9443/x", "web_hook_url host 'hooks.example:9443' is not"),
+    ("http://[::1]:9001/x", "web_hook_url host '[::1]:9001' is not"),
+    ("ftp://api.example/x", "web_hook_url must be an http(s) URL, not 'ftp'"),
+    ("file:///etc/passwd", "web_hook_url must be an http(s) URL, not 'file'"),
+    ("//api.example/x", "web_hook_url must be an http(s) URL, not 'schemeless'"),
+    ("http://api.example:99999/x", "web_hook_url is not a valid URL"),
+])
+def test_refused_hook_urls_say_why(url: str, reason: str) -> None:
+    refused = hook_refusal(url, ALLOWED)
+    assert refused is not None and refused.startswith(reason)
+
+
+def test_every_action_has_a_trigger() -> None:
+    assert set(TRIGGERS) == set(Action)
+    assert TRIGGERS[Action.VERSION].reads_back_version
+    assert not TRIGGERS[Action.HOOK].reads_back_version
+
+
+def test_endings_of_a_follow() -> None:
+    p = Progress(replaced=1, of=2, running=2, replicas=2)
+    assert ending_of(Outcome(Verdict.SUCCEEDED, None, p, 0, 3), 60).status \
+        is DeploymentStatus.SUCCEEDED
+    failed = ending_of(Outcome(Verdict.FAILED, None, p, 1, 3, error="cluster status x_fail"), 60)
+    assert (failed.status, failed.error) == (DeploymentStatus.FAILED, "cluster status x_fail")
+    timed = ending_of(Outcome(None, None, p, 0, 9), 60)
+    assert timed.status is DeploymentStatus.TIMED_OUT
+    assert timed.error == "no verdict after 60 s: 1/2 containers replaced, 2/2 running"
+    assert timed.extra == {"api_errors": 0, "polls": 9}
