@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -18,13 +19,13 @@ from relay.config import Settings
 from relay.deployment import DeploymentStatus, NewDeployment
 from relay.follow import FollowSettings
 from relay.rollout import Observation
-from relay.simulator import SIM_STATE
+from relay.simulator import SIM_FAULTS, SIM_STATE, parse_fault
 from relay.store.base import Claim
 from relay.store.sqlite import SQLiteStore
 from relay.worker import WorkerSettings
 from tests.factories import ADMIN_HEADERS, API_TOKEN, VC_PASSWORD
 from tests.fakes import FakeClock, eventually
-from tests.harness import Factory, Harness
+from tests.harness import FAST, Factory, Harness
 from tests.payloads import github_headers, github_push, sha
 
 
@@ -445,3 +446,41 @@ async def test_last_success_gauge_is_set_on_success_and_primed_from_the_store(
         assert metric(h, name, cluster="10702") == final.finished_at.timestamp()
     finally:
         await store.close()
+
+
+async def test_a_held_trigger_of_a_dead_worker_is_waited_out_before_triggering_again(
+    harness: Factory,
+) -> None:
+    """Issue 16: a PUT held at the API longer than the lease must not land after a newer one."""
+    old, new = sha("held-old"), sha("held-new")
+    held: list[asyncio.Task[int]] = []
+
+    async def put(sim: TestServer, version: str) -> int:
+        async with ClientSession() as s, s.put(
+            sim.make_url("/api/v1/apps/10702"), json={"version_control": {"version": version}},
+            headers={"Authorization": f"Token {API_TOKEN}"},
+        ) as resp:
+            return resp.status
+
+    async def died_while_its_put_is_held(sim: TestServer, settings: Settings) -> None:
+        store, claim = await dead_worker_claim(settings, old)
+        try:
+            await store.save_snapshot(claim.deployment.id, fence=claim.fence,
+                                      snapshot=snapshot_of(sim, 10702))
+            await store.mark_triggering(claim.deployment.id, fence=claim.fence,
+                                        now=datetime.now(UTC))
+        finally:
+            await store.close()
+        sim.app[SIM_FAULTS].add(parse_fault("latency:apps.update:1.0:count=1"))
+        held.append(asyncio.create_task(put(sim, old)))  # lands one second from now
+
+    worker = dataclasses.replace(FAST, trigger_max_s=1.5)
+    h = await harness(step_s=0.05, before_start=died_while_its_put_is_held, worker=worker)
+    [newer] = await h.push(before=old, after=new)
+    assert (await h.final(1)).status is DeploymentStatus.SUCCEEDED
+    final = await h.final(newer)
+    assert final.status is DeploymentStatus.SUCCEEDED, final.error
+    assert await held[0] == 200
+    assert (await h.api.get(10702)).version == new
+    # The resumed deployment found the held PUT's effect: it was not triggered again.
+    assert [b["version_control"]["version"] for b in h.puts(10702)] == [old, new]
