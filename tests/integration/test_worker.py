@@ -22,6 +22,7 @@ from relay.rollout import Observation
 from relay.simulator import SIM_FAULTS, SIM_STATE, parse_fault
 from relay.store.base import Claim
 from relay.store.sqlite import SQLiteStore
+from relay.typedefs import SETTINGS
 from relay.worker import WorkerSettings
 from tests.factories import ADMIN_HEADERS, API_TOKEN, VC_PASSWORD
 from tests.fakes import FakeClock, eventually
@@ -484,3 +485,25 @@ async def test_a_held_trigger_of_a_dead_worker_is_waited_out_before_triggering_a
     assert (await h.api.get(10702)).version == new
     # The resumed deployment found the held PUT's effect: it was not triggered again.
     assert [b["version_control"]["version"] for b in h.puts(10702)] == [old, new]
+
+
+async def test_leases_are_renewed_on_the_workers_clock(harness: Factory) -> None:
+    clock = FakeClock()  # three days behind the real clock: a renewal on real time shows
+    start = clock.now()
+    worker = WorkerSettings(rollout_timeout_s=100_000, lease_s=30, idle_poll_s=0.05,
+                            follow=FollowSettings(watch_timeout_s=2, request_timeout_s=2,
+                                                  min_poll_interval_s=1.0))
+    h = await harness(step_s=3600, clock=clock, worker=worker)  # the rollout never ends
+    [dep_id] = await h.push(after=sha("lease-clock"))
+    await h.wait_status(dep_id, DeploymentStatus.ROLLING_OUT)
+    await eventually(lambda: 10.0 in clock.sleeps)  # a renewal wait: lease_s / 3
+    assert 0.05 in clock.sleeps  # the idle wait goes through the clock too
+    path = h.client.app[SETTINGS].store.url.removeprefix("sqlite:///")
+
+    def renewed() -> bool:
+        with sqlite3.connect(path) as conn:
+            (expires,) = conn.execute("SELECT lease_expires_at FROM deployments WHERE id = ?",
+                                      (dep_id,)).fetchone()
+        return start.timestamp() + 30 < expires < start.timestamp() + 86_400
+
+    await eventually(renewed)
