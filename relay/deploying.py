@@ -357,8 +357,10 @@ class Deploying:
         try:
             final = await asyncio.shield(write)
         except asyncio.CancelledError:
-            final = await write  # committed or not, learn which before giving up
-            self._outcomes.ended(final, **extra, **ending.extra)
+            # Committed or not, learn which before giving up; the cancel wins either way.
+            with contextlib.suppress(Exception):
+                final = await write
+                self._outcomes.ended(final, **extra, **ending.extra)
             raise
         self._outcomes.ended(final, **extra, **ending.extra)
         return final
@@ -375,13 +377,16 @@ class Deploying:
 
     async def _renew_until_lost(self, dep_id: int, fence: int, owner: asyncio.Task[Any] | None,
                                 early: asyncio.Event) -> None:
+        period = self._ws.lease_s / 3
+        last = self._clock.monotonic()
         while True:
-            started = self._clock.monotonic()
-            await first_of(self._clock.sleep(self._ws.lease_s / 3), early.wait())
+            await first_of(self._clock.sleep(period), early.wait())
             early.clear()
-            spent = self._clock.monotonic() - started
-            if spent < _RECHECK_MIN_S:
-                await self._clock.sleep(_RECHECK_MIN_S - spent)
+            # Woken early: still no more than one renewal per second (or per period).
+            gap = min(_RECHECK_MIN_S, period) - (self._clock.monotonic() - last)
+            if gap > 0:
+                await self._clock.sleep(gap)
+            last = self._clock.monotonic()
             try:
                 await self._store.renew(dep_id, fence=fence, now=self._clock.now(),
                                         lease_s=self._ws.lease_s)
