@@ -420,7 +420,8 @@ class Deploying:
             log.info("resumed deployment: trigger already took effect; following")
         else:
             if claim.snapshot is None:
-                history = claim.history or await self._store.history(dep.cluster)
+                history = (claim.history if claim.history is not None
+                           else await self._store.history(dep.cluster))
                 reason = skip_reason(dep, cluster_version=now.version,
                                      cluster_failed=is_failure_status(now.status),
                                      history=history)
