@@ -1,17 +1,17 @@
 """Run one claimed deployment: (skip?) -> snapshot -> trigger -> follow -> finish, once.
 
 The worker (relay/worker.py) keeps only the loop: claims, tasks, leases, gauges. Everything
-about one deployment is here, and it ends in one place:
+about one deployment is here (the triggers in relay/triggers.py), and it ends in one place:
 
 1. `_decide` works the deployment out to an `Ending` (a final status and its reason). The
    one catch-all of relay lives here: a deployment that raises something unexpected ends
    `error`, "internal error: <type>".
 2. `_finish` commits that status with the claim's fence. The store moves only an open
    deployment, so a deployment ends exactly once (a cancel or a takeover wins: LeaseLost).
-3. `Outcomes.ended`, the post-finish seam, runs only after the final status is committed, in
-   a shielded `finally` (model: procrastinate's worker): metrics, the canonical log line, then
-   every listener, each one guarded. Nothing there can finish the deployment again. A future
-   outbox (reporting back to git hosts, notifications) writes here.
+3. `Outcomes.ended` (relay/outcomes.py), the post-finish seam, runs only after the final
+   status is committed, shielded from cancellation (model: procrastinate's worker):
+   metrics, the canonical log line, then every listener, each one guarded. Nothing there can
+   finish the deployment again. A future outbox (reporting back, notifications) writes there.
 """
 
 from __future__ import annotations
@@ -19,46 +19,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import structlog
 
 from relay.clock import Clock
 from relay.cluster.client import RetryTally
 from relay.cluster.errors import ClusterApiError
-from relay.cluster.models import Cluster, Container
+from relay.cluster.models import Cluster
 from relay.cluster.retry import RetryPolicy
-from relay.config import Action, Route, Settings
+from relay.config import Settings
 from relay.deployment import Deployment, DeploymentStatus
-from relay.follow import FollowSettings, Outcome, follow, observe, read_cluster
+from relay.follow import FollowSettings, Outcome, WatchApi, follow, observe, read_cluster
 from relay.metrics import Metrics
+from relay.outcomes import Outcomes
 from relay.rollout import Judge, Observation, Progress, Verdict, is_failure_status
 from relay.scheduling import skip_reason
 from relay.store import Store, StoreError
 from relay.store.base import Claim, LeaseLost
+from relay.triggers import (
+    TRIGGERS,
+    Trigger,
+    TriggerApi,
+    TriggerInput,
+    TriggerRefused,
+    allowed_hook_hosts,
+    route_of,
+)
 
 log = structlog.get_logger("relay.worker")
 
 
-class ClusterApi(Protocol):
+class ClusterApi(TriggerApi, WatchApi, Protocol):
     """What a deployment needs of the cluster API (relay.cluster.ClusterClient)."""
-
-    async def get(self, cluster_id: int, *, retries: RetryTally | None = None) -> Cluster: ...
-
-    async def update(self, cluster_id: int, patch: dict[str, Any], *,
-                     retries: RetryTally | None = None) -> None: ...
-
-    async def watch(
-        self, cluster_id: int, *, timeout_s: float | None = None,
-        retries: RetryTally | None = None,
-    ) -> tuple[Container, ...]: ...
-
-    async def post_hook(self, url: str, body: bytes, headers: dict[str, str], *,
-                        retries: RetryTally | None = None) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +94,6 @@ class WorkerSettings:
         return self.follow.request_timeout_s * RetryPolicy().attempts
 
 
-class TriggerRefused(Exception):
-    """The trigger cannot or must not be sent: the deployment ends `error`."""
-
-
 @dataclass(frozen=True, slots=True)
 class Ending:
     """How a deployment ends, before it is committed."""
@@ -109,158 +101,6 @@ class Ending:
     status: DeploymentStatus
     error: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # for the canonical log line
-
-
-# -- the post-finish seam ---------------------------------------------------------------------
-
-FinalListener = Callable[[Deployment], None]
-StatusListener = Callable[[int, DeploymentStatus], None]
-
-
-class Outcomes:
-    """What happens once a status is committed: metrics, the log line, listeners (guarded)."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-        self.listeners: list[FinalListener] = []
-        self.status_listeners: list[StatusListener] = []
-
-    def status(self, dep_id: int, status: DeploymentStatus) -> None:
-        """A status was committed (open or final): tell the status listeners."""
-        for listener in self.status_listeners:
-            _guarded(listener, dep_id, status)
-
-    def ended(self, dep: Deployment, **extra: Any) -> None:
-        """`dep` reached its committed final status: count it, log it, tell the listeners.
-
-        Never raises: a listener that raises is logged and the others still run.
-        """
-        m = self._metrics
-        cluster = str(dep.cluster)
-        try:
-            m.deployments.labels(cluster=cluster, action=dep.action.value,
-                                 outcome=dep.status.value).inc()
-            if dep.status is DeploymentStatus.SUCCEEDED and dep.finished_at is not None:
-                m.last_success.labels(cluster=cluster).set(dep.finished_at.timestamp())
-            rollout_s = None
-            if dep.triggered_at and dep.finished_at:
-                rollout_s = (dep.finished_at - dep.triggered_at).total_seconds()
-                m.deployment_duration.labels(cluster=cluster, outcome=dep.status.value).observe(
-                    rollout_s)
-            total_s = ((dep.finished_at - dep.created_at).total_seconds()
-                       if dep.finished_at else None)
-            level = log.info if dep.status in _QUIET else log.warning
-            level("deployment finished", deployment_id=dep.id, cluster=dep.cluster,
-                  action=dep.action.value, version=dep.version, outcome=dep.status.value,
-                  error=dep.error, superseded_by=dep.superseded_by, rollout_s=rollout_s,
-                  total_s=total_s, attempts=dep.attempts, **extra)
-        except Exception:  # noqa: BLE001 - the seam never raises
-            log.exception("recording a finished deployment failed", deployment_id=dep.id)
-        self.status(dep.id, dep.status)
-        for listener in self.listeners:
-            _guarded(listener, dep)
-
-
-_QUIET = frozenset({DeploymentStatus.SUCCEEDED, DeploymentStatus.SUPERSEDED,
-                    DeploymentStatus.SKIPPED, DeploymentStatus.CANCELED})
-
-
-def _guarded(listener: Callable[..., None], *args: Any) -> None:
-    try:
-        listener(*args)
-    except Exception:  # noqa: BLE001 - a listener's failure is its own
-        log.exception("deployment listener failed", listener=getattr(listener, "__name__",
-                                                                       type(listener).__name__))
-
-
-# -- triggers, one per action -----------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class TriggerInput:
-    """What a trigger needs: the deployment, the cluster as read before it, its route."""
-
-    api: ClusterApi
-    deployment: Deployment
-    cluster: Cluster
-    route: Route | None  # the route that planned it (None: by hand, or a route since removed)
-    hook_hosts: frozenset[str]  # allowed web hook hosts, "host" or "host:port"
-    payload: Callable[[], Awaitable[tuple[bytes, dict[str, str]]]]  # the hook's body, headers
-    retries: RetryTally
-
-
-@dataclass(frozen=True, slots=True)
-class Trigger:
-    """How one action triggers a rollout, and whether the new version reads back."""
-
-    send: Callable[[TriggerInput], Awaitable[None]]
-    reads_back_version: bool
-
-
-async def _send_version(t: TriggerInput) -> None:
-    """PUT only the version plus the route's configured block: never a value read back."""
-    block = (t.route.version_control.to_api()
-             if t.route is not None and t.route.version_control is not None else {})
-    patch = {"version_control": {**block, "version": t.deployment.version}}
-    await t.api.update(t.deployment.cluster, patch, retries=t.retries)
-
-
-async def _send_hook(t: TriggerInput) -> None:
-    """POST the delivery as received to the cluster's web_hook_url, on an allowed host only."""
-    url = t.cluster.web_hook_url
-    if not url:
-        raise TriggerRefused(f"cluster {t.deployment.cluster} has no web_hook_url")
-    refused = hook_refusal(url, t.hook_hosts)
-    if refused is not None:
-        raise TriggerRefused(refused)
-    body, headers = await t.payload()
-    await t.api.post_hook(url, body, headers, retries=t.retries)
-
-
-TRIGGERS: Mapping[Action, Trigger] = {
-    Action.VERSION: Trigger(_send_version, reads_back_version=True),
-    Action.HOOK: Trigger(_send_hook, reads_back_version=False),
-}
-
-
-def hook_refusal(url: str, allowed: frozenset[str]) -> str | None:
-    """Why a web hook URL must not be posted to (None: it may).
-
-    Only http(s) URLs; the host must be in `allowed`, whose entries are "host" (any port) or
-    "host:port" (that port only; "[v6]:port" for IPv6). Hosts compare case-insensitively.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-    except ValueError:
-        return "web_hook_url is not a valid URL"
-    if parts.scheme.lower() not in ("http", "https"):
-        return f"web_hook_url must be an http(s) URL, not {parts.scheme or 'schemeless'!r}"
-    host = (parts.hostname or "").lower()
-    shown = f"[{host}]" if ":" in host else host
-    if host in allowed or f"{shown}:{port}" in allowed:
-        return None
-    return (f"web_hook_url host {f'{shown}:{port}'!r} is not the API's host nor in "
-            "cluster_api.hook_hosts")
-
-
-def allowed_hook_hosts(settings: Settings) -> frozenset[str]:
-    """The API's own host (any port) and `cluster_api.hook_hosts`, lower-cased."""
-    api = settings.cluster_api
-    base = api.base_url if not api.embedded else "http://127.0.0.1"
-    hosts = {h.lower() for h in api.hook_hosts}
-    hosts.add((urlsplit(base).hostname or "").lower())
-    if api.embedded:
-        hosts.update({"localhost", "127.0.0.1", settings.server.host.lower()})
-    return frozenset(hosts)
-
-
-def route_of(dep: Deployment, routes: Sequence[Route]) -> Route | None:
-    """The route that planned `dep` (the first of its cluster when it names none)."""
-    for route in routes:
-        if route.cluster == dep.cluster and (
-                dep.route_index is None or route.index == dep.route_index):
-            return route
-    return None
 
 
 class InFlight:

@@ -18,19 +18,13 @@ import structlog
 
 from relay.clock import Clock
 from relay.config import Settings
-from relay.deploying import (
-    ClusterApi,
-    Deploying,
-    InFlight,
-    Outcomes,
-    TriggerRefused,
-    WorkerSettings,
-    first_of,
-)
+from relay.deploying import ClusterApi, Deploying, InFlight, WorkerSettings, first_of
 from relay.deployment import Deployment, DeploymentStatus
 from relay.metrics import Metrics
+from relay.outcomes import Outcomes
 from relay.store import Store, StoreError
 from relay.store.base import Claim, LeaseLost
+from relay.triggers import TriggerRefused
 
 __all__ = ["ClusterApi", "TriggerRefused", "Worker", "WorkerSettings"]
 

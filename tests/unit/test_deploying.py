@@ -1,14 +1,16 @@
-"""The pure parts of relay/deploying.py: hook URL checks, the trigger table, endings."""
+"""The pure parts of relay/deploying.py and relay/triggers.py: hook URL checks, the trigger
+table, endings."""
 
 from __future__ import annotations
 
 import pytest
 
 from relay.config import Action
-from relay.deploying import TRIGGERS, ending_of, hook_refusal
+from relay.deploying import ending_of
 from relay.deployment import DeploymentStatus
 from relay.follow import Outcome
 from relay.rollout import Progress, Verdict
+from relay.triggers import TRIGGERS, hook_refusal
 
 ALLOWED = frozenset({"api.example", "hooks.example:8443", "[::1]:9000", "10.0.0.7"})
 
