@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
 from relay.rollout import Observation
 from relay.scheduling import History
+from relay.store import sqlite_deliveries as deliveries
 from relay.store import sqlite_queue as queue
 from relay.store.base import (
     Accepted,
@@ -37,14 +38,9 @@ from relay.store.base import (
     StoreError,
 )
 from relay.store.rows import (
-    DELIVERY_COLUMNS,
     DEPLOYMENT_COLUMNS,
-    INSERT_COLUMNS,
     QUEUE_SUMMARY_SQL,
-    delivery_from_row,
     deployment_from_row,
-    headers_json,
-    insert_values,
     migrations,
     summary_from_rows,
 )
@@ -203,10 +199,10 @@ class SQLiteStore:
     async def accept(
         self, delivery: NewDelivery, deployments: Sequence[NewDeployment]
     ) -> Accepted:
-        return await self._accepts.submit(lambda c: _accept(c, delivery, deployments))
+        return await self._accepts.submit(lambda c: deliveries.accept(c, delivery, deployments))
 
     async def get_delivery(self, delivery_id: str) -> StoredDelivery | None:
-        return await self._run(_get_delivery, self._db(), delivery_id)
+        return await self._run(deliveries.get_delivery, self._db(), delivery_id)
 
     async def get_deployment(self, deployment_id: int) -> Deployment | None:
         def query() -> Deployment | None:
@@ -239,7 +235,7 @@ class SQLiteStore:
         self, deployment: NewDeployment, *, delivery_id: str | None = None, now: datetime
     ) -> Deployment:
         def tx(conn: sqlite3.Connection) -> Deployment:
-            return _insert_deployment(conn, deployment, delivery_id, now)
+            return deliveries.insert_deployment(conn, deployment, delivery_id, now)
 
         return await self._run_write(self._write, tx)
 
@@ -302,65 +298,6 @@ class SQLiteStore:
 
     async def history(self, cluster: int) -> History:
         return await self._run(queue.history, self._db(), cluster)
-
-
-def _accept(
-    conn: sqlite3.Connection, d: NewDelivery, deployments: Sequence[NewDeployment]
-) -> Accepted:
-    cur = conn.execute(
-        f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (source, delivery_key) DO NOTHING",
-        (
-            d.delivery_id, d.source, d.delivery_key, d.event, d.event_name, iso(d.received_at),
-            d.content_type, headers_json(d.headers), d.body, d.repo, d.ref, d.before, d.after,
-            d.commit, iso(d.head_commit_at), d.ignored,
-        ),
-    )
-    if cur.rowcount == 0:
-        existing = _get_delivery_by_key(conn, d.source, d.delivery_key)
-        return Accepted(existing.delivery.delivery_id, True, existing.deployments)
-    created = tuple(
-        _insert_deployment(conn, dep, d.delivery_id, d.received_at)
-        for dep in deployments
-    )
-    return Accepted(d.delivery_id, False, created)
-
-
-def _insert_deployment(
-    conn: sqlite3.Connection, dep: NewDeployment, delivery_id: str | None, now: datetime
-) -> Deployment:
-    values = insert_values(dep, delivery_id, now, time=iso, flag=int)
-    marks = ", ".join("?" for _ in values)
-    row = conn.execute(
-        f"INSERT INTO deployments ({INSERT_COLUMNS}) VALUES ({marks}) "
-        f"RETURNING {DEPLOYMENT_COLUMNS}",
-        values,
-    ).fetchone()
-    return deployment_from_row(row)
-
-
-def _get_delivery(conn: sqlite3.Connection, delivery_id: str) -> StoredDelivery | None:
-    row = conn.execute(
-        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = ?", (delivery_id,)
-    ).fetchone()
-    return _with_deployments(conn, row) if row else None
-
-
-def _get_delivery_by_key(conn: sqlite3.Connection, source: str, key: str) -> StoredDelivery:
-    row = conn.execute(
-        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE source = ? AND delivery_key = ?",
-        (source, key),
-    ).fetchone()
-    return _with_deployments(conn, row)
-
-
-def _with_deployments(conn: sqlite3.Connection, row: sqlite3.Row) -> StoredDelivery:
-    deps = conn.execute(
-        f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE delivery_id = ? ORDER BY id",
-        (row["delivery_id"],),
-    )
-    return StoredDelivery(delivery_from_row(row), tuple(deployment_from_row(r) for r in deps))
 
 
 def _filters(*, cluster: int | None, status: DeploymentStatus | None) -> tuple[str, list[Any]]:
