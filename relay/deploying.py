@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -143,13 +143,6 @@ class Deploying:
         self._outcomes = outcomes
         self._in_flight = in_flight
         self._hook_hosts = allowed_hook_hosts(settings)
-        self._rechecks: set[asyncio.Event] = set()  # one per lease renewer
-
-    def recheck(self) -> None:
-        """Renew every lease now (at most once a second each): a deployment canceled on
-        another replica is noticed at the next wake-up, not only at the next renewal."""
-        for event in self._rechecks:
-            event.set()
 
     async def run(self, claim: Claim) -> Deployment | None:
         """Work `claim` to its end and commit it; the final row, or None when it ended
@@ -161,7 +154,6 @@ class Deploying:
         if claim.resumed:
             log.info("resuming deployment", status=dep.status.value,
                      snapshot=claim.snapshot is not None)
-        renewer = asyncio.create_task(self._renew(dep.id, claim.fence, asyncio.current_task()))
         try:
             try:
                 ending = await self._decide(claim, retries)
@@ -184,8 +176,6 @@ class Deploying:
                 await asyncio.shield(self._store.release(dep.id, fence=claim.fence))
             raise
         finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
             structlog.contextvars.unbind_contextvars("deployment_id", "cluster")
         return None
 
@@ -204,39 +194,6 @@ class Deploying:
             raise
         self._outcomes.ended(final, **extra, **ending.extra)
         return final
-
-    async def _renew(self, dep_id: int, fence: int, owner: asyncio.Task[Any] | None) -> None:
-        """Extend the lease every lease_s / 3 of the worker's clock, or at once on `recheck`
-        (throttled to once a second); stop the owner when the lease is lost."""
-        early = asyncio.Event()
-        self._rechecks.add(early)
-        try:
-            await self._renew_until_lost(dep_id, fence, owner, early)
-        finally:
-            self._rechecks.discard(early)
-
-    async def _renew_until_lost(self, dep_id: int, fence: int, owner: asyncio.Task[Any] | None,
-                                early: asyncio.Event) -> None:
-        period = self._ws.lease_s / 3
-        last = self._clock.monotonic()
-        while True:
-            await first_of(self._clock.sleep(period), early.wait())
-            early.clear()
-            # Woken early: still no more than one renewal per second (or per period).
-            gap = min(_RECHECK_MIN_S, period) - (self._clock.monotonic() - last)
-            if gap > 0:
-                await self._clock.sleep(gap)
-            last = self._clock.monotonic()
-            try:
-                await self._store.renew(dep_id, fence=fence, now=self._clock.now(),
-                                        lease_s=self._ws.lease_s)
-            except LeaseLost:
-                log.warning("lease lost (canceled or taken over); stopping work on it")
-                if owner is not None:
-                    owner.cancel()
-                return
-            except StoreError as exc:
-                log.warning("lease renewal failed; will retry", error=str(exc))
 
     async def _decide(self, claim: Claim, retries: RetryTally) -> Ending:
         dep = claim.deployment
@@ -324,20 +281,6 @@ class Deploying:
                                deadline=deadline, settings=self._ws.follow, on_progress=progress,
                                retries=retries)
         return ending_of(outcome, self._ws.rollout_timeout_s)
-
-
-_RECHECK_MIN_S = 1.0
-
-
-async def first_of(*waits: Awaitable[Any]) -> None:
-    """Wait until the first of `waits` is done; cancel (and await) the others."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def ending_of(outcome: Outcome, timeout_s: float) -> Ending:

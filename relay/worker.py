@@ -12,13 +12,14 @@ import contextlib
 import functools
 import socket
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import structlog
 
 from relay.clock import Clock
 from relay.config import Settings
-from relay.deploying import ClusterApi, Deploying, InFlight, WorkerSettings, first_of
+from relay.deploying import ClusterApi, Deploying, InFlight, WorkerSettings
 from relay.deployment import Deployment, DeploymentStatus
 from relay.metrics import Metrics
 from relay.outcomes import Outcomes
@@ -29,6 +30,72 @@ from relay.triggers import TriggerRefused
 __all__ = ["ClusterApi", "TriggerRefused", "Worker", "WorkerSettings"]
 
 log = structlog.get_logger("relay.worker")
+
+RECHECK_MIN_S = 1.0  # a lease is renewed early (on a wake-up) at most this often
+
+
+class Leases:
+    """Keeps the leases of the deployments a worker runs, on the worker's clock.
+
+    Each is renewed every `lease_s / 3`, and early on `recheck` (a wake-up from the store:
+    perhaps a cancel on another replica), at most once per min(RECHECK_MIN_S, lease_s / 3).
+    A lost lease (taken over, canceled) cancels the task working on the deployment.
+    """
+
+    def __init__(self, store: Store, clock: Clock, lease_s: float) -> None:
+        self._store = store
+        self._clock = clock
+        self._lease_s = lease_s
+        self._early: set[asyncio.Event] = set()
+
+    def recheck(self) -> None:
+        """Renew every lease now (throttled), so a moved fence is noticed at once."""
+        for event in self._early:
+            event.set()
+
+    async def keep(self, dep_id: int, fence: int, owner: asyncio.Task[Any] | None) -> None:
+        """Renew until cancelled; on LeaseLost cancel `owner` and return."""
+        early = asyncio.Event()
+        self._early.add(early)
+        try:
+            await self._renew_until_lost(dep_id, fence, owner, early)
+        finally:
+            self._early.discard(early)
+
+    async def _renew_until_lost(self, dep_id: int, fence: int, owner: asyncio.Task[Any] | None,
+                                early: asyncio.Event) -> None:
+        period = self._lease_s / 3
+        last = self._clock.monotonic()
+        while True:
+            await first_of(self._clock.sleep(period), early.wait())
+            early.clear()
+            gap = min(RECHECK_MIN_S, period) - (self._clock.monotonic() - last)
+            if gap > 0:  # woken early, too soon after the last renewal
+                await self._clock.sleep(gap)
+            last = self._clock.monotonic()
+            try:
+                await self._store.renew(dep_id, fence=fence, now=self._clock.now(),
+                                        lease_s=self._lease_s)
+            except LeaseLost:
+                log.warning("lease lost (canceled or taken over); stopping work on it",
+                            deployment_id=dep_id)
+                if owner is not None:
+                    owner.cancel()
+                return
+            except StoreError as exc:
+                log.warning("lease renewal failed; will retry", deployment_id=dep_id,
+                            error=str(exc))
+
+
+async def first_of(*waits: Awaitable[Any]) -> None:
+    """Wait until the first of `waits` is done; cancel (and await) the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Worker:
@@ -50,6 +117,7 @@ class Worker:
         self._gauges_at = float("-inf")
         self._in_flight = InFlight()
         self._outcomes = Outcomes(metrics)
+        self._leases = Leases(store, clock, self._ws.lease_s)
         self._deploying = Deploying(store, api, settings, worker_settings=self._ws, clock=clock,
                                     metrics=metrics, outcomes=self._outcomes,
                                     in_flight=self._in_flight)
@@ -71,7 +139,7 @@ class Worker:
         end wakes the loop), so the claim is skipped.
         """
         if clusters is None:  # the store's news (another replica): perhaps a cancel
-            self._deploying.recheck()
+            self._leases.recheck()
         elif self._running_clusters.issuperset(clusters):
             return
         self._wake.set()
@@ -160,7 +228,15 @@ class Worker:
         task.add_done_callback(functools.partial(self._forget, dep))
 
     async def _run(self, claim: Claim) -> None:
-        await self._deploying.run(claim)
+        dep = claim.deployment
+        renewer = asyncio.create_task(
+            self._leases.keep(dep.id, claim.fence, asyncio.current_task()),
+            name=f"lease-{dep.id}")
+        try:
+            await self._deploying.run(claim)
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
 
     def _forget(self, dep: Deployment, _task: asyncio.Task[None]) -> None:
         self._tasks.pop(dep.id, None)
