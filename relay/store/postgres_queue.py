@@ -188,9 +188,10 @@ async def cancel(conn: asyncpg.Connection, dep_id: int, now: datetime,
                  reason: str) -> Deployment:
     """End an open deployment `canceled`, whoever holds it; NotFound / Conflict otherwise."""
     row = await conn.fetchrow(
-        f"UPDATE deployments SET {_END} WHERE id = $1 AND $2::bigint IS NULL "
-        f"AND status = ANY($6::text[]) RETURNING {DEPLOYMENT_COLUMNS}",
-        dep_id, None, DeploymentStatus.CANCELED.value, now, reason, list(OPEN),
+        "UPDATE deployments SET status = $2, finished_at = $3, error = $4, lease_owner = NULL, "
+        "lease_expires_at = NULL, fence = fence + 1 "
+        f"WHERE id = $1 AND status = ANY($5::text[]) RETURNING {DEPLOYMENT_COLUMNS}",
+        dep_id, DeploymentStatus.CANCELED.value, now, reason, list(OPEN),
     )
     if row is not None:
         await notify(conn)  # the replica following it looks again at once
