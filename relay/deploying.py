@@ -68,8 +68,8 @@ class WorkerSettings:
     shutdown_grace_s: float = 5.0
     gauge_interval_s: float = 1.0  # queue gauges are read from the store at most this often
     follow: FollowSettings = FollowSettings()
-    # The longest one trigger can take (request timeout x attempts); None: the request
-    # timeout x RetryPolicy's default attempts. A resumed `triggering` deployment waits this
+    # The longest one trigger can take; None: from the request timeout and the client's
+    # default RetryPolicy (`trigger_hold_s`). A resumed `triggering` deployment waits this
     # long from the stored start of the old attempt before triggering again.
     trigger_max_s: float | None = None
 
@@ -88,10 +88,13 @@ class WorkerSettings:
 
     @property
     def trigger_hold_s(self) -> float:
-        """`trigger_max_s`, or its default."""
+        """`trigger_max_s`, or the longest the client's default RetryPolicy lets one call
+        take: request timeout x attempts, at most its total budget plus one request timeout
+        (10 s requests: 55 s)."""
         if self.trigger_max_s is not None:
             return self.trigger_max_s
-        return self.follow.request_timeout_s * RetryPolicy().attempts
+        timeout, policy = self.follow.request_timeout_s, RetryPolicy()
+        return min(timeout * policy.attempts, policy.total_s + timeout)
 
 
 @dataclass(frozen=True, slots=True)

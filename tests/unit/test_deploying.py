@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from relay.config import Action
-from relay.deploying import ending_of
+from relay.deploying import WorkerSettings, ending_of
 from relay.deployment import DeploymentStatus
-from relay.follow import Outcome
+from relay.follow import FollowSettings, Outcome
 from relay.rollout import Progress, Verdict
 from relay.triggers import TRIGGERS, hook_refusal
 
@@ -57,3 +57,9 @@ def test_endings_of_a_follow() -> None:
     assert timed.status is DeploymentStatus.TIMED_OUT
     assert timed.error == "no verdict after 60 s: 1/2 containers replaced, 2/2 running"
     assert timed.extra == {"api_errors": 0, "polls": 9}
+
+
+def test_the_trigger_wait_out_is_the_clients_longest_call() -> None:
+    assert WorkerSettings(follow=FollowSettings(request_timeout_s=10)).trigger_hold_s == 55
+    assert WorkerSettings(follow=FollowSettings(request_timeout_s=2)).trigger_hold_s == 20
+    assert WorkerSettings(trigger_max_s=1.5).trigger_hold_s == 1.5
