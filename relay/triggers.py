@@ -113,11 +113,13 @@ def allowed_hook_hosts(settings: Settings) -> frozenset[str]:
 
 
 def route_of(dep: Deployment, routes: Sequence[Route]) -> Route | None:
-    """The route that planned `dep` (the first of its cluster when it names none)."""
-    for route in routes:
-        if route.cluster == dep.cluster and (
-                dep.route_index is None or route.index == dep.route_index):
-            return route
-    return None
+    """The route whose `version_control` block goes with `dep`'s trigger, or None.
 
-
+    The one that planned it (`route_index`) while it still names the same cluster and
+    action; else (by hand, or the routes were reloaded since) the first route of that
+    cluster and action. Only the block's configured fields and password come from it.
+    """
+    same = [r for r in routes if r.cluster == dep.cluster and r.action is dep.action]
+    planned = [r for r in same if r.index == dep.route_index]
+    found = planned or same
+    return found[0] if found else None

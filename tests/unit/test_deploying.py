@@ -3,14 +3,18 @@ table, endings."""
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
 import pytest
 
 from relay.config import Action
 from relay.deploying import WorkerSettings, ending_of
-from relay.deployment import DeploymentStatus
+from relay.deployment import Deployment, DeploymentStatus
 from relay.follow import FollowSettings, Outcome
 from relay.rollout import Progress, Verdict
-from relay.triggers import TRIGGERS, hook_refusal
+from relay.triggers import TRIGGERS, hook_refusal, route_of
+from tests.factories import routes
 
 ALLOWED = frozenset({"api.example", "hooks.example:8443", "[::1]:9000", "10.0.0.7"})
 
@@ -63,3 +67,15 @@ def test_the_trigger_wait_out_is_the_clients_longest_call() -> None:
     assert WorkerSettings(follow=FollowSettings(request_timeout_s=10)).trigger_hold_s == 55
     assert WorkerSettings(follow=FollowSettings(request_timeout_s=2)).trigger_hold_s == 20
     assert WorkerSettings(trigger_max_s=1.5).trigger_hold_s == 1.5
+
+
+def test_the_route_of_a_deployment_survives_a_reload_that_moved_the_indexes() -> None:
+    table = routes(vc=True)  # 0: 10702 version (with a block), 1: 10800 hook, 2: 10703
+    dep = Deployment(id=1, cluster=10702, action=Action.VERSION, version="a" * 40, source=None,
+                     repo=None, ref=None, delivery_id=None, status=DeploymentStatus.QUEUED,
+                     created_at=datetime(2026, 1, 1, tzinfo=UTC), route_index=0)
+    assert route_of(dep, table) is table[0]
+    reloaded = tuple(dataclasses.replace(r, index=i) for i, r in enumerate(reversed(table)))
+    found = route_of(dep, reloaded)  # index 0 is now another cluster's route
+    assert found is not None and found.cluster == 10702 and found.version_control is not None
+    assert route_of(dataclasses.replace(dep, cluster=1), table) is None
