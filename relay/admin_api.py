@@ -18,7 +18,8 @@ from relay.openapi import openapi_document
 from relay.routing import explain, verdicts_to_json
 from relay.store import StoredDelivery
 from relay.store.admin_reads import DeliveryFilter, DeploymentFilter, decode_cursor
-from relay.typedefs import CLOCK, SETTINGS, STORE
+from relay.store.base import Conflict, NotFound
+from relay.typedefs import CLOCK, METRICS, SETTINGS, STORE, WORKER
 from relay.web import HTTPProblem, wake_worker
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -36,6 +37,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/deliveries/{delivery_id}", _guard(get_delivery))
     app.router.add_post("/api/deliveries/{delivery_id}/redeliver", _guard(redeliver))
     app.router.add_get("/api/routes/explain", _guard(explain_routes))
+    app.router.add_post("/api/deployments/{id}/cancel", _guard(cancel_deployment))
 
 
 @web.middleware
@@ -132,7 +134,7 @@ async def create_deployment(request: web.Request) -> web.Response:
     store = request.app[STORE]
     known = await store.known_versions(cluster, version) if check.is_short_sha(version) else ()
     expansion = check.expand_version(version, known)
-    planned = NewDeployment(cluster=cluster, action=action or route.action.value,
+    planned = NewDeployment(cluster=cluster, action=Action(action) if action else route.action,
                             version=expansion.version, manual=True, route_index=route.index)
     dep = await store.enqueue(planned, now=request.app[CLOCK].now())
     wake_worker(request.app)
@@ -267,3 +269,32 @@ def _source_param(value: str) -> Source:
         return Source(value)
     except ValueError:
         raise HTTPProblem(400, "source must be github, gitlab or gitea") from None
+
+
+# -- cancel (issue 11) ------------------------------------------------------------------------
+
+
+async def cancel_deployment(request: web.Request) -> web.Response:
+    """End a queued or active deployment `canceled`: 200 + the deployment, 404 unknown, 409
+    already final; relay stops following it and does not touch the platform (a trigger
+    already sent is not undone)."""
+    check.check_query(request.query, allowed=())
+    if (await request.read()).strip():
+        check.json_object(await request.read(), allowed=())
+    dep_id = _int_param(request.match_info["id"], "deployment id")
+    try:
+        dep = await request.app[STORE].cancel(
+            dep_id, now=request.app[CLOCK].now(), reason="canceled through the admin API")
+    except NotFound:
+        raise HTTPProblem(404, f"deployment {dep_id} not found") from None
+    except Conflict as exc:
+        raise HTTPProblem(409, f"deployment {dep_id} is already {exc.deployment.status.value}: "
+                               "nothing to cancel") from None
+    worker = request.app.get(WORKER)
+    if worker is not None:
+        worker.canceled(dep)  # stops following it here, counts and logs its end
+    else:
+        request.app[METRICS].deployments.labels(
+            cluster=str(dep.cluster), action=dep.action.value, outcome=dep.status.value).inc()
+    audit(request, "cancel", deployment_id=dep.id, cluster=dep.cluster)
+    return web.json_response(deployment_json(dep))

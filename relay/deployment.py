@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from relay.config import Action
+from relay.events import Source
+
 
 class DeploymentStatus(enum.StrEnum):
-    """CONTRACT section 5."""
+    """The status of a deployment: three open ones, then final ones (see docs/deployments)."""
 
     QUEUED = "queued"
     TRIGGERING = "triggering"
@@ -20,7 +23,22 @@ class DeploymentStatus(enum.StrEnum):
     SUPERSEDED = "superseded"
     SKIPPED = "skipped"
     ERROR = "error"
+    CANCELED = "canceled"  # stopped by hand: relay stops following it, never touches the platform
 
+    @property
+    def is_open(self) -> bool:
+        """Queued, triggering or rolling out: the deployment may still change."""
+        return self in OPEN_STATUSES
+
+
+OPEN_STATUSES = frozenset({DeploymentStatus.QUEUED, DeploymentStatus.TRIGGERING,
+                           DeploymentStatus.ROLLING_OUT})
+FINAL_STATUSES = frozenset(DeploymentStatus) - OPEN_STATUSES
+
+
+def _coerce(value: Any, kind: type[enum.StrEnum]) -> Any:
+    """An enum member for a member or its string value (callers that still pass `.value`)."""
+    return value if value is None or isinstance(value, kind) else kind(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +46,20 @@ class NewDeployment:
     """A deployment to queue: from a matched route, a manual request or a redelivery."""
 
     cluster: int
-    action: str
+    action: Action
     version: str
-    source: str | None = None
+    source: Source | None = None
     repo: str | None = None
     ref: str | None = None
     before: str | None = None  # the push's `before`, for the "older commit" rule
     head_commit_at: datetime | None = None
     manual: bool = False  # deliberate (admin API): never skipped for being older
     route_index: int | None = None
+    forced: bool = False  # a force push (GitHub "forced": true): never older
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action", _coerce(self.action, Action))
+        object.__setattr__(self, "source", _coerce(self.source, Source))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +68,9 @@ class Deployment:
 
     id: int
     cluster: int
-    action: str
+    action: Action
     version: str
-    source: str | None
+    source: Source | None
     repo: str | None
     ref: str | None
     delivery_id: str | None
@@ -63,15 +86,21 @@ class Deployment:
     attempts: int = 0
     route_index: int | None = None
     progress: dict[str, Any] | None = None  # latest rollout progress seen by the worker
+    forced: bool = False  # a force push: never older (CONTRACT section 5)
+    trigger_started_at: datetime | None = None  # when the last trigger attempt began
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action", _coerce(self.action, Action))
+        object.__setattr__(self, "source", _coerce(self.source, Source))
 
     def to_json(self) -> dict[str, Any]:
         """The DEPLOYMENT object of CONTRACT sections 4 and 5."""
         return {
             "id": self.id,
             "cluster": self.cluster,
-            "action": self.action,
+            "action": self.action.value,
             "version": self.version,
-            "source": self.source,
+            "source": self.source.value if self.source is not None else None,
             "repo": self.repo,
             "ref": self.ref,
             "delivery_id": self.delivery_id,

@@ -13,16 +13,18 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from relay.clock import Clock
+from relay.cluster.client import RetryTally
 from relay.cluster.errors import ClusterApiError, NotFound
 from relay.cluster.models import Cluster, Container
 from relay.rollout import Judge, Observation, Progress, Verdict
 
 
 class WatchApi(Protocol):
-    async def get(self, cluster_id: int) -> Cluster: ...
+    async def get(self, cluster_id: int, *, retries: RetryTally | None = None) -> Cluster: ...
 
     async def watch(
-        self, cluster_id: int, *, timeout_s: float | None = None
+        self, cluster_id: int, *, timeout_s: float | None = None,
+        retries: RetryTally | None = None,
     ) -> tuple[Container, ...]: ...
 
 
@@ -54,6 +56,24 @@ def observe(cluster: Cluster) -> Observation:
     )
 
 
+async def read_cluster(api: WatchApi, cluster_id: int, *, clock: Clock, deadline: float,
+                       settings: FollowSettings, retries: RetryTally | None = None) -> Cluster:
+    """GET the cluster, a failed answer retried as `follow` retries it (bounded backoff).
+
+    Raises NotFound at once; any other ClusterApiError once `deadline` (monotonic) passed.
+    """
+    errors = 0
+    while True:
+        try:
+            return await api.get(cluster_id, retries=retries)
+        except NotFound:
+            raise
+        except ClusterApiError:
+            errors += 1
+            if not await _pause(clock, deadline, _backoff(errors, settings)):
+                raise
+
+
 async def follow(
     api: WatchApi,
     cluster_id: int,
@@ -63,14 +83,18 @@ async def follow(
     deadline: float,
     settings: FollowSettings,
     on_progress: Callable[[Observation, Progress], Awaitable[None]] | None = None,
+    retries: RetryTally | None = None,
 ) -> Outcome:
-    """Loop GET + watch until the rollout succeeds or fails, or `deadline` (monotonic) passes."""
+    """Loop GET + watch until the rollout succeeds or fails, or `deadline` (monotonic) passes.
+
+    `retries` counts the client's retries of this rollout's calls (endpoint -> count).
+    """
     armed = judge.initial_fail_armed()
     errors = polls = 0
     last: Observation | None = None
     while True:
         try:
-            now = observe(await api.get(cluster_id))
+            now = observe(await api.get(cluster_id, retries=retries))
         except NotFound as exc:
             return Outcome(Verdict.FAILED, last, None, errors + 1, polls,
                            error=f"cluster {cluster_id} no longer exists ({exc.detail})")
@@ -86,15 +110,15 @@ async def follow(
         verdict = judge.verdict(now, fail_armed=armed)
         if verdict is not Verdict.GOING:
             return Outcome(verdict, now, judge.progress(now), errors, polls,
-                           error=f"cluster status {now.status}" if verdict is Verdict.FAILED
-                           else None)
+                           error=judge.failure(now) if verdict is Verdict.FAILED else None)
         remaining = deadline - clock.monotonic()
         if remaining <= 0:
             return Outcome(None, now, judge.progress(now), errors, polls)
         polls += 1
         started = clock.monotonic()
         try:
-            await _watch(api, cluster_id, min(settings.watch_timeout_s, remaining), settings)
+            await _watch(api, cluster_id, min(settings.watch_timeout_s, remaining), settings,
+                         retries)
         except (ClusterApiError, TimeoutError):
             errors += 1
             await _pause(clock, deadline, _backoff(errors, settings))
@@ -104,10 +128,11 @@ async def follow(
             await _pause(clock, deadline, settings.min_poll_interval_s - spent)
 
 
-async def _watch(api: WatchApi, cluster_id: int, timeout_s: float, s: FollowSettings) -> None:
+async def _watch(api: WatchApi, cluster_id: int, timeout_s: float, s: FollowSettings,
+                 retries: RetryTally | None) -> None:
     # The client's own read timeout bounds one attempt; this bounds its retries as well.
     async with asyncio.timeout(timeout_s + s.request_timeout_s):
-        await api.watch(cluster_id, timeout_s=timeout_s)
+        await api.watch(cluster_id, timeout_s=timeout_s, retries=retries)
 
 
 def _backoff(errors: int, settings: FollowSettings) -> float:

@@ -137,13 +137,14 @@ def _planned(push: PushEvent, route: Route, head_commit_at: datetime | None, *,
     """The deployment `route` asks for `push`: a matched delivery's, or a redelivery's."""
     return NewDeployment(
         cluster=route.cluster,
-        action=route.action.value,
+        action=route.action,
         version=push.commit,
-        source=push.source.value,
+        source=push.source,
         repo=push.repository,
         ref=push.ref,
         before=before,
         head_commit_at=head_commit_at,
         manual=manual,
         route_index=route.index,
+        forced=push.forced,
     )

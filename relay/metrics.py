@@ -22,7 +22,8 @@ API_ENDPOINTS = (
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 # Waiting behind a rollout of the same cluster takes minutes: buckets up to half an hour.
 _TRIGGER_BUCKETS = (*_LATENCY_BUCKETS, 300, 600, 900, 1800)
-FINAL_OUTCOMES = ("succeeded", "failed", "timed_out", "superseded", "skipped", "error")
+FINAL_OUTCOMES = ("succeeded", "failed", "timed_out", "superseded", "skipped", "error",
+                  "canceled")
 _ROLLOUT_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
@@ -70,6 +71,11 @@ class Metrics:
         self.api_retries = Counter(
             "relay_cluster_api_retries_total", "Cluster API requests retried.",
             ["endpoint"], registry=r,
+        )
+        self.last_success = Gauge(
+            "relay_cluster_last_success_timestamp_seconds",
+            "When the newest succeeded deployment of a cluster finished (Unix seconds).",
+            ["cluster"], registry=r,
         )
         self.build_info = Gauge(
             "relay_build_info", "Always 1; the version label tells the build.", ["version"],

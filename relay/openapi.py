@@ -171,6 +171,13 @@ def _paths() -> dict[str, Any]:
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": _ID}],
             "responses": {"200": _answer("the deployment", "Deployment"),
                           **_errors(400, 404)}}},
+        "/api/deployments/{id}/cancel": {"post": {
+            "operationId": "cancelDeployment",
+            "summary": "end a queued or running deployment `canceled` (the platform is not "
+                       "touched)",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": _ID}],
+            "responses": {"200": _answer("the canceled deployment", "Deployment"),
+                          **_errors(400, 404, 409)}}},
         "/api/deliveries": {"get": {
             "operationId": "listDeliveries", "summary": "stored deliveries, newest first",
             "parameters": [

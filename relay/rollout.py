@@ -66,7 +66,12 @@ class Judge:
         return armed or not is_failure_status(now.status)
 
     def verdict(self, now: Observation, *, fail_armed: bool) -> Verdict:
+        """FAILED on an armed `_fail` status or a version set outside relay; SUCCEEDED when
+        the snapshot's containers are all replaced, the count is complete and (action
+        version) the new version reads back; else GOING."""
         if fail_armed and is_failure_status(now.status):
+            return Verdict.FAILED
+        if self.foreign_version(now) is not None:
             return Verdict.FAILED
         old = set(self.snapshot.container_ids)
         replaced = not old.intersection(now.container_ids)
@@ -75,6 +80,20 @@ class Judge:
         if replaced and complete and version_ok:
             return Verdict.SUCCEEDED
         return Verdict.GOING
+
+    def foreign_version(self, now: Observation) -> str | None:
+        """A third version the cluster reports (neither the one before nor the one sent):
+        someone else changed it, this rollout will never read its version back."""
+        if self.version is None or now.version is None:
+            return None
+        return None if now.version in (self.version, self.snapshot.version) else now.version
+
+    def failure(self, now: Observation) -> str:
+        """Why `now` is a failure, for the deployment's `error`."""
+        foreign = self.foreign_version(now)
+        if foreign is not None:
+            return f"version changed to {foreign} outside relay"
+        return f"cluster status {now.status}"
 
     def progress(self, now: Observation) -> Progress:
         remaining = set(self.snapshot.container_ids).intersection(now.container_ids)

@@ -1,12 +1,31 @@
-"""Which deployment of a cluster runs next, which are superseded, which are skipped (pure)."""
+"""Which deployment of a cluster runs next, which are superseded, which are skipped (pure).
+
+The "older" rules (docs/deployments.md, "Order"), in the order they are asked:
+
+1. the parent chain: a push whose `before` is the cluster's version, or the version last
+   triggered there, continues it and is never older, whatever its commit dates say (only a
+   queued push built on its commit outranks it);
+2. a forced push (GitHub `"forced": true`: a rollback by `git push --force`) is never older;
+3. a push whose commit is the `before` of a push already deployed there (or of another queued
+   push) is older;
+4. otherwise commit times: a push whose head commit is older than that of the deployment last
+   triggered there (or of another queued push) is older. A head commit dated more than
+   FUTURE_TOLERANCE after relay received it (a clock gone wrong) ranks nothing: it makes
+   neither itself nor a later push older.
+
+A deployment asked for through the admin API (`manual`) is deliberate: never older.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from relay.config import Action
 from relay.deployment import Deployment
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,48 +34,100 @@ class Plan:
     superseded: tuple[Deployment, ...]  # each superseded by `run`
 
 
-def plan(queued: Sequence[Deployment], history: History | None = None) -> Plan:
-    """The most recently received queued deployment runs; the older ones are superseded.
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One deployment triggered on a cluster (and not refused), as the history reads it."""
 
-    CONTRACT section 5. The caller has checked that nothing of the cluster is active.
-    Git hosts may deliver out of order, so a push known to be older (than another queued
-    push, or than what the cluster already runs) never wins unless it was asked for by hand.
-    """
-    if not queued:
-        return Plan(None, ())
-    candidates = [d for d in queued if d.manual or not _known_older(d, queued, history)]
-    newest = max(candidates or queued, key=lambda d: (d.created_at, d.id))
-    return Plan(newest, tuple(d for d in queued if d is not newest))
-
-
-def _known_older(dep: Deployment, queued: Sequence[Deployment], history: History | None) -> bool:
-    others = [d for d in queued if d is not dep and not d.manual]
-    if any(d.before == dep.version for d in others):
-        return True  # another queued push was built on this commit
-    at = dep.head_commit_at
-    if at is not None and any(d.head_commit_at is not None and d.head_commit_at > at
-                              for d in others):
-        return True
-    return history is not None and _older_than_deployed(dep, history)
-
-
-def _older_than_deployed(dep: Deployment, history: History) -> bool:
-    last = history.last_head_commit_at
-    return dep.version in history.deployed_befores or (
-        last is not None and dep.head_commit_at is not None and dep.head_commit_at < last)
+    version: str
+    before: str | None
+    head_commit_at: datetime | None
+    received_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """What relay has deployed to one cluster, for the "older commit" rule."""
+    """What relay has deployed to one cluster, for the "older" rules."""
 
     deployed_befores: frozenset[str]  # `before` of pushes already triggered there
-    last_head_commit_at: datetime | None  # head commit time of the last triggered deployment
+    last_head_commit_at: datetime | None  # newest trusted head commit time triggered there
+    last_version: str | None = None  # the version last triggered there
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[HistoryEntry]) -> History:
+        """Entries newest first (triggered_at descending) -> History.
+
+        The newest trusted head commit time counts: a deployment by hand has none, and must
+        not turn the time rule off for the pushes that follow it; a future-dated one
+        (`trusted_time`) ranks nothing.
+        """
+        listed = list(entries)
+        befores = frozenset(e.before for e in listed if e.before)
+        last = next((t for e in listed
+                     if (t := trusted_time(e.head_commit_at, e.received_at)) is not None), None)
+        version = listed[0].version if listed else None
+        return cls(deployed_befores=befores, last_head_commit_at=last, last_version=version)
+
+
+EMPTY_HISTORY = History(deployed_befores=frozenset(), last_head_commit_at=None)
+
+
+def trusted_time(head_commit_at: datetime | None, received_at: datetime) -> datetime | None:
+    """The head commit time, or None when absent or dated more than FUTURE_TOLERANCE after
+    relay received the push (the committer's clock was wrong: the date says nothing)."""
+    if head_commit_at is None or head_commit_at > received_at + FUTURE_TOLERANCE:
+        return None
+    return head_commit_at
+
+
+def plan(queued: Sequence[Deployment], history: History | None = None) -> Plan:
+    """The most recently received queued deployment runs; the older ones are superseded.
+
+    The caller has checked that nothing of the cluster is active. Git hosts may deliver out
+    of order, so a push known to be older (than another queued push, or than what the
+    cluster already runs) never wins unless it was asked for by hand.
+    """
+    if not queued:
+        return Plan(None, ())
+    history = history or EMPTY_HISTORY
+    candidates = [d for d in queued
+                  if older_reason(d, history=history, cluster_version=None,
+                                  queued=queued) is None]
+    newest = max(candidates or queued, key=lambda d: (d.created_at, d.id))
+    return Plan(newest, tuple(d for d in queued if d is not newest))
+
+
+def older_reason(dep: Deployment, *, history: History, cluster_version: str | None,
+                 queued: Sequence[Deployment] = ()) -> str | None:
+    """Why `dep` is known to be older than what runs or waits for its cluster (None: it is not).
+
+    `queued`: the other queued deployments of the cluster (`dep` among them is ignored).
+    """
+    if dep.manual or dep.forced:
+        return None  # deliberate, or a deliberate rewrite (rule 2)
+    others = [d for d in queued if d is not dep and not d.manual]
+    if any(d.before == dep.version for d in others):
+        return f"commit {dep.version[:12]} is older: a queued push is built on it"
+    if dep.before is not None and dep.before in {cluster_version, history.last_version} - {None}:
+        return None  # rule 1: it continues what the cluster runs
+    if dep.version in history.deployed_befores:
+        return f"commit {dep.version[:12]} is older: a later push built on it is already deployed"
+    at = trusted_time(dep.head_commit_at, dep.created_at)
+    if at is None:
+        return None
+    last = history.last_head_commit_at
+    if last is not None and at < last:
+        return (f"head commit of {dep.version[:12]} ({at.isoformat()}) is older "
+                f"than the one last deployed ({last.isoformat()})")
+    for d in others:
+        theirs = trusted_time(d.head_commit_at, d.created_at)
+        if theirs is not None and theirs > at:
+            return f"head commit of {dep.version[:12]} is older than that of a queued push"
+    return None
 
 
 def skip_reason(dep: Deployment, *, cluster_version: str | None, cluster_failed: bool = False,
                 history: History) -> str | None:
-    """Why a deployment must not run (None: run it). CONTRACT section 5.
+    """Why a deployment must not run (None: run it).
 
     A commit that is already the cluster's version is skipped: the platform would not roll
     anything. Deployments asked for through the admin API are deliberate: never skipped for
@@ -64,14 +135,6 @@ def skip_reason(dep: Deployment, *, cluster_version: str | None, cluster_failed:
     failed rollout) runs even for the version the cluster reports.
     """
     same = cluster_version is not None and cluster_version == dep.version
-    if same and not (dep.manual and (dep.action == "hook" or cluster_failed)):
+    if same and not (dep.manual and (dep.action is Action.HOOK or cluster_failed)):
         return f"commit {dep.version[:12]} is already the cluster's version"
-    if dep.manual:
-        return None
-    if dep.version in history.deployed_befores:
-        return f"commit {dep.version[:12]} is older: a later push built on it is already deployed"
-    last = history.last_head_commit_at
-    if last is not None and dep.head_commit_at is not None and dep.head_commit_at < last:
-        return (f"head commit of {dep.version[:12]} ({dep.head_commit_at.isoformat()}) is older "
-                f"than the one last deployed ({last.isoformat()})")
-    return None
+    return older_reason(dep, history=history, cluster_version=cluster_version)

@@ -276,7 +276,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     try:
-        await asyncio.wait_for(request.app[STORE].ping(), READY_TIMEOUT_S)
+        # A write probe: not ready while writes fail (full disk, database file removed).
+        await asyncio.wait_for(request.app[STORE].ready(), READY_TIMEOUT_S)
     except (TimeoutError, StoreError) as exc:
         # The detail (which names the database) goes to the log, not to anonymous callers.
         log.warning("not ready", store_error=str(exc) or "store did not answer in time")

@@ -34,10 +34,12 @@ class Finals:
 
     def __init__(self) -> None:
         self.done: dict[int, Deployment] = {}
+        self.calls: dict[int, int] = {}  # how often each deployment was reported final
         self._waiters: dict[int, asyncio.Future[Deployment]] = {}
 
     def __call__(self, dep: Deployment) -> None:
         self.done[dep.id] = dep
+        self.calls[dep.id] = self.calls.get(dep.id, 0) + 1
         waiter = self._waiters.pop(dep.id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(dep)

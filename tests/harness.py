@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,7 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
                     settings: Settings | None = None, watch_timeout_s: float = 2.0,
                     store: Store | None = None,
                     before_start: Callable[[TestServer, Settings], Awaitable[None]] | None = None,
+                    listeners: Sequence[Callable[[Deployment], None]] = (),
                     ) -> Harness:
         sim = TestServer(create_simulator_app(token=API_TOKEN, step_s=step_s,
                                               public_url=public_url, watch_timeout_s=5))
@@ -101,6 +102,8 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
                          retry=RetryPolicy.no_wait(attempts=4))
         client = await aiohttp_client(app)
         finals, statuses = Finals(), Statuses()
+        for listener in listeners:  # called before the harness's own
+            client.app[WORKER].add_listener(listener)
         client.app[WORKER].add_listener(finals)
         client.app[WORKER].add_status_listener(statuses)
         return Harness(client, sim, client.app[API], finals, statuses, registry)

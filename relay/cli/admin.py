@@ -115,6 +115,7 @@ def register(sub: Any) -> None:
     p.add_argument("--interval", type=float, default=1.0, metavar="S",
                    help="seconds between two polls (default 1)")
     p.set_defaults(func=_main, run=_wait)
+    _register_cancel(actions)
 
     p = sub.add_parser("deploy", parents=[common], help="deploy a version to a cluster by hand",
                        description="Queue a deliberate deployment (never skipped as older: "
@@ -363,3 +364,23 @@ async def _show_delivery(api: AdminApi, args: argparse.Namespace) -> int:
            for d in data["deployments"]], keep=("ID", "VERSION"), colour=status_colour)
     return EXIT_OK
 
+
+# -- relay deployments cancel (issue 11) ------------------------------------------------------
+
+
+def _register_cancel(actions: Any) -> None:
+    p = actions.add_parser(
+        "cancel", parents=[_common(suppress=True)], help="stop a queued or running deployment",
+        description="End a queued, triggering or rolling deployment `canceled`: relay stops "
+        "following it and does not touch the platform (a trigger already sent is not undone).")
+    p.add_argument("id", type=int, help="the deployment's id")
+    p.set_defaults(func=_main, run=_cancel)
+
+
+async def _cancel(api: AdminApi, args: argparse.Namespace) -> int:
+    data = await api.call("POST", f"/api/deployments/{args.id}/cancel")
+    if args.json:
+        dump_json(data)
+    else:
+        print(f"deployment {data['id']} canceled (cluster {data['cluster']})")
+    return EXIT_OK

@@ -9,8 +9,8 @@ as done.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
-from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -46,9 +46,9 @@ from relay.secret import Secret
 
 log = structlog.get_logger("relay.cluster")
 
-# Set by a caller that wants the retries of its own calls counted (the worker, per
-# deployment: each asyncio task has its own context, so concurrent deployments don't mix).
-RETRIES: ContextVar[dict[str, int] | None] = ContextVar("relay_cluster_retries", default=None)
+# A caller that wants the retries of its own calls counted passes a tally (`retries=`): the
+# worker passes one per deployment, endpoint -> retries.
+RetryTally = Counter[str]
 
 MAX_PAGE = 30  # seed section 4: 0 < limit <= 30
 _USER_AGENT = f"relay/{__version__}"
@@ -102,9 +102,11 @@ class ClusterClient:
                                 may_retry=before_it_reached_the_server)
         return parse_created(data)
 
-    async def update(self, cluster_id: int, patch: Mapping[str, Any]) -> None:
+    async def update(self, cluster_id: int, patch: Mapping[str, Any], *,
+                     retries: RetryTally | None = None) -> None:
         """Seed section 3 (PUT sets fields: idempotent, so retried)."""
-        await self._call("apps.update", "PUT", f"/api/v1/apps/{_id(cluster_id)}", body=patch)
+        await self._call("apps.update", "PUT", f"/api/v1/apps/{_id(cluster_id)}", body=patch,
+                         retries=retries)
 
     async def list(self, *, limit: int = 20, offset: int = 0) -> ClusterPage:
         """Seed section 4: one page of at most 30."""
@@ -131,9 +133,11 @@ class ClusterClient:
             if not fresh or offset >= page.total:
                 return
 
-    async def get(self, cluster_id: int) -> Cluster:
-        """Seed section 5."""
-        return parse_cluster(await self._json("apps.get", "GET", f"/api/v1/apps/{_id(cluster_id)}"))
+    async def get(self, cluster_id: int, *, retries: RetryTally | None = None) -> Cluster:
+        """Seed section 5. A malformed answer raises BadResponse (not retried here: the
+        worker retries it with its own backoff, before the trigger as during the follow)."""
+        return parse_cluster(await self._json("apps.get", "GET", f"/api/v1/apps/{_id(cluster_id)}",
+                                              retries=retries))
 
     async def delete(self, cluster_id: int) -> None:
         """Seed section 6; a 404 after an attempt that may have deleted it counts as done."""
@@ -147,18 +151,19 @@ class ClusterClient:
         path = f"/api/v1/apps/{_id(cluster_id)}/replications/{_id(replicas)}/actions/resize"
         await self._call("apps.resize", "PUT", path)
 
-    async def watch(self, cluster_id: int, *, timeout_s: float | None = None
-                    ) -> tuple[Container, ...]:
+    async def watch(self, cluster_id: int, *, timeout_s: float | None = None,
+                    retries: RetryTally | None = None) -> tuple[Container, ...]:
         """Seed section 8: long-poll; returns the containers on a change or on timeout."""
         held = self._watch_timeout_s if timeout_s is None else timeout_s
         params = None if timeout_s is None else {"timeout": f"{timeout_s:g}"}
         timeout = request_timeout(held + self._request_timeout_s,
                                   connect_s=self._request_timeout_s)
         data = await self._json("watch", "GET", f"/api/v1/watch/apps/{_id(cluster_id)}",
-                                params=params, client_timeout=timeout)
+                                params=params, client_timeout=timeout, retries=retries)
         return parse_containers(data)
 
-    async def post_hook(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+    async def post_hook(self, url: str, body: bytes, headers: Mapping[str, str], *,
+                        retries: RetryTally | None = None) -> int:
         """POST `body` to a web_hook_url with the given headers only (no token, no redirects).
 
         Retried only when it surely did not reach the platform, as create is: a second POST
@@ -171,7 +176,7 @@ class ClusterClient:
         req = Exchange("hook", "POST", url, request_timeout(self._request_timeout_s),
                        headers=sent, data=body, skip_auto_headers=skip,
                        max_bytes=self._max_response_bytes)
-        return (await self._send(req, before_it_reached_the_server)).status
+        return (await self._send(req, before_it_reached_the_server, retries=retries)).status
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -179,9 +184,11 @@ class ClusterClient:
                     body: Mapping[str, Any] | None = None,
                     params: Mapping[str, str] | None = None,
                     client_timeout: aiohttp.ClientTimeout | None = None,
-                    may_retry: RetryPredicate = always) -> Any:
+                    may_retry: RetryPredicate = always,
+                    retries: RetryTally | None = None) -> Any:
         answer = await self._call(endpoint, method, path, body=body, params=params,
-                                  client_timeout=client_timeout, may_retry=may_retry)
+                                  client_timeout=client_timeout, may_retry=may_retry,
+                                  retries=retries)
         try:
             return json.loads(answer.body)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
@@ -191,7 +198,8 @@ class ClusterClient:
                     body: Mapping[str, Any] | None = None,
                     params: Mapping[str, str] | None = None,
                     client_timeout: aiohttp.ClientTimeout | None = None,
-                    may_retry: RetryPredicate = always, gone_is_done: bool = False) -> Answer:
+                    may_retry: RetryPredicate = always, gone_is_done: bool = False,
+                    retries: RetryTally | None = None) -> Answer:
         headers = {"Authorization": f"Token {self._token.reveal()}",
                    "Accept": "application/json", "User-Agent": _USER_AGENT}
         data = None
@@ -202,10 +210,10 @@ class ClusterClient:
                        client_timeout or request_timeout(self._request_timeout_s),
                        headers=headers, params=params, data=data,
                        max_bytes=self._max_response_bytes)
-        return await self._send(req, may_retry, gone_is_done=gone_is_done)
+        return await self._send(req, may_retry, gone_is_done=gone_is_done, retries=retries)
 
     async def _send(self, req: Exchange, may_retry: RetryPredicate, *,
-                    gone_is_done: bool = False) -> Answer:
+                    gone_is_done: bool = False, retries: RetryTally | None = None) -> Answer:
         ambiguous = False  # an earlier attempt failed in a way that may have done the work
 
         async def attempt() -> Answer:
@@ -220,16 +228,15 @@ class ClusterClient:
                 ambiguous = ambiguous or not isinstance(exc, Unavailable) or exc.reached
                 raise
 
-        retrying = self._retry.retrying(may_retry, self._on_retry(req.endpoint))
+        retrying = self._retry.retrying(may_retry, self._on_retry(req.endpoint, retries))
         return await retrying(attempt)
 
-    def _on_retry(self, endpoint: str) -> OnRetry:
+    def _on_retry(self, endpoint: str, tally: RetryTally | None) -> OnRetry:
         def on_retry(error: ClusterApiError, attempt: int, wait_s: float) -> None:
             if self._metrics is not None:
                 self._metrics.api_retries.labels(endpoint=endpoint).inc()
-            tally = RETRIES.get()
             if tally is not None:
-                tally[endpoint] = tally.get(endpoint, 0) + 1
+                tally[endpoint] += 1
             log.info("cluster_api_retry", endpoint=endpoint, attempt=attempt,
                      wait_s=round(wait_s, 3), error=str(error))
         return on_retry

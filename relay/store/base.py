@@ -1,4 +1,22 @@
-"""The store interface: what the web layer and the worker need from SQLite or PostgreSQL."""
+"""The store interface: what the web layer and the worker need from SQLite or PostgreSQL.
+
+Invariants every implementation keeps (tests/integration/test_store.py runs them on both):
+
+- **Fence on every write.** A claim moves the deployment's `fence` on and hands it out; every
+  later write about that deployment (renew, snapshot, progress, rolling out, finish, release)
+  says `WHERE id = ? AND fence = ?` and raises LeaseLost when the fence moved: a worker whose
+  lease was taken over (or whose deployment was canceled) writes nothing.
+- **One active deployment per cluster.** At most one deployment of a cluster is `triggering`
+  or `rolling_out`; SQLite by its single writer, PostgreSQL by a per-cluster transaction lock
+  backed by a partial unique index.
+- **Atomic claim.** Choosing a deployment, moving it to `triggering` and taking its lease is
+  one transaction: two workers never hold the same deployment.
+- **Supersede inside the claim.** The queued deployments `scheduling.plan` does not pick are
+  ended `superseded` in the same transaction as the claim of the one it picks.
+- **Finish moves only an open deployment.** `finish` and `cancel` end a deployment that is
+  still queued, triggering or rolling out, and move the fence on; a second `finish` (or a
+  finish after a cancel) is refused with LeaseLost, so a deployment ends exactly once.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +38,19 @@ class StoreError(Exception):
 
 
 class LeaseLost(Exception):
-    """Another worker took this deployment over (its fence moved on): stop working on it."""
+    """Another worker took this deployment over, or it ended (its fence moved on): stop."""
+
+
+class NotFound(LookupError):
+    """No deployment with that id."""
+
+
+class Conflict(Exception):
+    """The deployment is already final: it cannot be canceled (or finished) again."""
+
+    def __init__(self, message: str, deployment: Deployment) -> None:
+        super().__init__(message)
+        self.deployment = deployment
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +68,7 @@ class Claim:
     snapshot: Observation | None  # the cluster before the trigger, once stored
     resumed: bool  # taken over from an expired lease (after a crash or on another replica)
     superseded: tuple[Deployment, ...] = ()  # older queued ones this claim finished
+    history: History | None = None  # the cluster's history as the claim's plan read it
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +130,17 @@ class Accepted:
 class Store(Protocol):
     """Implemented by SQLiteStore and PostgresStore; every method may raise StoreError."""
 
-    async def ping(self) -> None: ...
+    async def ping(self) -> None:
+        """A cheap read; raise StoreError when the store cannot be reached or is gone."""
+        ...
+
+    async def ready(self) -> None:
+        """Raise StoreError unless the store can take writes now.
+
+        Not ready when the last write failed (until a write succeeds again) or when a small
+        write probe fails (SQLite: also when the path no longer names the open file).
+        """
+        ...
 
     async def close(self) -> None: ...
 
@@ -166,11 +207,14 @@ class Store(Protocol):
 
     async def renew(self, deployment_id: int, *, fence: int, now: datetime,
                     lease_s: float) -> None:
-        """Extend the lease; raise LeaseLost when another worker holds it now."""
+        """Extend the lease to `now` (the worker's clock) + `lease_s`; raise LeaseLost when
+        another worker holds it now or the deployment ended (canceled)."""
         ...
 
     async def save_snapshot(self, deployment_id: int, *, fence: int,
-                            snapshot: Observation) -> None: ...
+                            snapshot: Observation) -> None:
+        """Store the cluster as seen before the trigger (a resume judges against it)."""
+        ...
 
     async def save_progress(self, deployment_id: int, *, fence: int,
                             progress: dict[str, Any]) -> None: ...
@@ -178,13 +222,36 @@ class Store(Protocol):
     async def mark_rolling_out(self, deployment_id: int, *, fence: int,
                                triggered_at: datetime) -> None: ...
 
+    async def mark_triggering(self, deployment_id: int, *, fence: int, now: datetime) -> None:
+        """Record that a trigger attempt starts now (`trigger_started_at`)."""
+        ...
+
     async def finish(self, deployment_id: int, *, fence: int, status: DeploymentStatus,
                      now: datetime, error: str | None = None) -> Deployment:
-        """Record a final status and drop the lease; raise LeaseLost if it is not ours."""
+        """Record a final status, drop the lease and move the fence; return the final row.
+
+        Raise LeaseLost when the fence is not ours or the deployment is no longer open (it
+        was finished, canceled or taken over): a deployment ends once.
+        """
+        ...
+
+    async def cancel(self, deployment_id: int, *, now: datetime, reason: str) -> Deployment:
+        """End a queued or active deployment `canceled` with `reason`; move its fence.
+
+        A worker following it gets LeaseLost on its next write. Raise NotFound for an
+        unknown id and Conflict for a deployment already final.
+        """
+        ...
+
+    async def last_successes(self) -> dict[int, datetime]:
+        """cluster -> finished_at of its newest succeeded deployment (primes a gauge)."""
         ...
 
     async def release(self, deployment_id: int, *, fence: int) -> None:
         """Give the lease up at once (graceful shutdown): the next claim resumes it."""
         ...
 
-    async def history(self, cluster: int) -> History: ...
+    async def history(self, cluster: int) -> History:
+        """What was triggered on `cluster` (newest 200, refused ones left out), for the
+        "older" rules of relay/scheduling.py; built from rows by rows.history_from_rows."""
+        ...

@@ -40,6 +40,7 @@ from relay.store.postgres_notify import Listener
 from relay.store.rows import (
     DELIVERY_COLUMNS,
     DEPLOYMENT_COLUMNS,
+    QUEUE_SUMMARY_SQL,
     deployment_from_row,
     migrations,
     summary_from_rows,
@@ -77,6 +78,7 @@ class PostgresStore:
         self._connect_timeout_s = connect_timeout_s
         self._query_timeout_s = query_timeout_s
         self._pool: asyncpg.Pool | None = None
+        self.last_write_error: str | None = None  # None once a write succeeded again
         self._listener = Listener(self._connect_listener, queue.NOTIFY_CHANNEL,
                                   ping_timeout_s=query_timeout_s, describe=self._describe)
 
@@ -137,7 +139,13 @@ class PostgresStore:
 
     async def _tx(self, work: Work[T]) -> T:
         """Run `work` in one transaction: all of it is committed, or none."""
-        return await self._call(work, transaction=True)
+        try:
+            result = await self._call(work, transaction=True)
+        except StoreError as exc:
+            self.last_write_error = str(exc)
+            raise
+        self.last_write_error = None
+        return result
 
     async def _read(self, work: Work[T]) -> T:
         return await self._call(work, transaction=False)
@@ -151,6 +159,12 @@ class PostgresStore:
 
     async def ping(self) -> None:
         await self._read(lambda c: c.fetchval("SELECT 1"))
+
+    async def ready(self) -> None:
+        """A write probe (one row rewritten): raises StoreError unless a write commits now."""
+        await self._tx(lambda c: c.execute(
+            "INSERT INTO write_probe (id, at) VALUES (1, now()) "
+            "ON CONFLICT (id) DO UPDATE SET at = excluded.at"))
 
     async def close(self) -> None:
         await self._listener.close()
@@ -237,9 +251,7 @@ class PostgresStore:
         return await self._tx(tx)
 
     async def queue_summary(self) -> QueueSummary:
-        rows = await self._read(lambda c: c.fetch(
-            "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM deployments "
-            "WHERE status IN ('queued', 'triggering', 'rolling_out') GROUP BY status"))
+        rows = await self._read(lambda c: c.fetch(QUEUE_SUMMARY_SQL))
         return summary_from_rows((r["status"], r["n"], r["oldest"]) for r in rows)
 
     # -- the worker's side -------------------------------------------------------------------
@@ -262,6 +274,16 @@ class PostgresStore:
                             progress: dict[str, Any]) -> None:
         await self._tx(lambda c: queue.fenced_update(
             c, deployment_id, fence, "progress = $3::jsonb", json.dumps(progress)))
+
+    async def mark_triggering(self, deployment_id: int, *, fence: int, now: datetime) -> None:
+        await self._tx(lambda c: queue.fenced_update(
+            c, deployment_id, fence, "trigger_started_at = $3", now))
+
+    async def cancel(self, deployment_id: int, *, now: datetime, reason: str) -> Deployment:
+        return await self._tx(lambda c: queue.cancel(c, deployment_id, now, reason))
+
+    async def last_successes(self) -> dict[int, datetime]:
+        return await self._read(queue.last_successes)
 
     async def mark_rolling_out(self, deployment_id: int, *, fence: int,
                                triggered_at: datetime) -> None:

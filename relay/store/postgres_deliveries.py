@@ -10,16 +10,22 @@ from datetime import datetime
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
-from relay.deployment import Deployment, DeploymentStatus, NewDeployment
+from relay.deployment import Deployment, NewDeployment
 from relay.store import postgres_queue as queue
 from relay.store.base import Accepted, NewDelivery, StoredDelivery, StoreError
 from relay.store.rows import (
     DELIVERY_COLUMNS,
     DEPLOYMENT_COLUMNS,
+    INSERT_COLUMNS,
     delivery_from_row,
     deployment_from_row,
     headers_json,
+    insert_values,
 )
+
+
+def _same(value: datetime | None) -> datetime | None:
+    return value
 
 
 async def accept(
@@ -55,14 +61,12 @@ async def accept(
 async def insert_deployment(
     conn: asyncpg.Connection, dep: NewDeployment, delivery_id: str | None, now: datetime
 ) -> Deployment:
+    values = insert_values(dep, delivery_id, now, time=_same, flag=bool)
+    marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
     row = await conn.fetchrow(
-        "INSERT INTO deployments (cluster, action, version, source, repo, ref, delivery_id, "
-        "route_index, manual, before_sha, head_commit_at, status, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+        f"INSERT INTO deployments ({INSERT_COLUMNS}) VALUES ({marks}) "
         f"RETURNING {DEPLOYMENT_COLUMNS}",
-        dep.cluster, dep.action, dep.version, dep.source, dep.repo, dep.ref, delivery_id,
-        dep.route_index, dep.manual, dep.before, dep.head_commit_at,
-        DeploymentStatus.QUEUED.value, now,
+        *values,
     )
     return deployment_from_row(row)
 

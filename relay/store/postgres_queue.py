@@ -28,8 +28,17 @@ import structlog
 from relay.deployment import Deployment, DeploymentStatus
 from relay.rollout import Observation
 from relay.scheduling import History, Plan, plan
-from relay.store.base import Claim, LeaseLost
-from relay.store.rows import DEPLOYMENT_COLUMNS, deployment_from_row
+from relay.store.base import Claim, Conflict, LeaseLost, NotFound
+from relay.store.rows import (
+    DEPLOYMENT_COLUMNS,
+    HISTORY_COLUMNS,
+    HISTORY_DEPTH,
+    HISTORY_ORDER,
+    HISTORY_WHERE,
+    OPEN,
+    deployment_from_row,
+    history_from_rows,
+)
 
 log = structlog.get_logger("relay.store")
 
@@ -37,7 +46,6 @@ CLUSTER_LOCK = 0x72656C63  # advisory lock namespace "relc": one key per cluster
 MIGRATION_LOCK = (0x7265_6C6D, 0)  # "relm": schema migrations
 NOTIFY_CHANNEL = "relay_work"
 _ACTIVE = "status IN ('triggering', 'rolling_out')"
-_HISTORY_DEPTH = 200
 _CANDIDATES = 20  # clusters looked at per claim; the rest wait for the next one
 
 
@@ -84,12 +92,13 @@ async def _start_cluster(conn: asyncpg.Connection, cluster: int, owner: str, now
         "ORDER BY id FOR UPDATE",
         cluster,
     )
-    decided = plan([deployment_from_row(r) for r in rows], await history(conn, cluster))
+    known = await history(conn, cluster)
+    decided = plan([deployment_from_row(r) for r in rows], known)
     if decided.run is None:
         return None
     try:
         async with conn.transaction():  # a savepoint: a refusal leaves the claim usable
-            return await _start(conn, decided, owner, now, expires)
+            return await _start(conn, decided, owner, now, expires, known)
     except asyncpg.UniqueViolationError:
         # Unreachable while the lock above is honoured; the index is the last word.
         log.warning("claim refused by the one-active-per-cluster index", cluster=cluster)
@@ -97,7 +106,7 @@ async def _start_cluster(conn: asyncpg.Connection, cluster: int, owner: str, now
 
 
 async def _start(conn: asyncpg.Connection, decided: Plan, owner: str, now: datetime,
-                 expires: datetime) -> Claim:
+                 expires: datetime, known: History) -> Claim:
     run = decided.run
     assert run is not None
     old_ids = [d.id for d in decided.superseded]
@@ -115,7 +124,7 @@ async def _start(conn: asyncpg.Connection, decided: Plan, owner: str, now: datet
     )
     superseded = await _get_many(conn, old_ids)
     return Claim(deployment_from_row(row), int(row["fence"]), None, resumed=False,
-                 superseded=superseded)
+                 superseded=superseded, history=known)
 
 
 def cluster_key(cluster: int) -> int:
@@ -158,28 +167,57 @@ async def fenced_update(conn: asyncpg.Connection, dep_id: int, fence: int, assig
     return row
 
 
+_END = ("status = $3, finished_at = $4, error = $5, lease_owner = NULL, "
+        "lease_expires_at = NULL, fence = fence + 1")
+
+
 async def finish(conn: asyncpg.Connection, dep_id: int, fence: int, status: DeploymentStatus,
                  now: datetime, error: str | None) -> Deployment:
-    row = await fenced_update(
-        conn, dep_id, fence,
-        "status = $3, finished_at = $4, error = $5, lease_owner = NULL, lease_expires_at = NULL",
-        status.value, now, error,
+    """End an open deployment whose fence is ours (and move the fence); else LeaseLost."""
+    row = await conn.fetchrow(
+        f"UPDATE deployments SET {_END} WHERE id = $1 AND fence = $2 "
+        f"AND status = ANY($6::text[]) RETURNING {DEPLOYMENT_COLUMNS}",
+        dep_id, fence, status.value, now, error, list(OPEN),
     )
+    if row is None:
+        raise LeaseLost(f"deployment {dep_id}: already ended or taken over (fence {fence})")
     return deployment_from_row(row)
+
+
+async def cancel(conn: asyncpg.Connection, dep_id: int, now: datetime,
+                 reason: str) -> Deployment:
+    """End an open deployment `canceled`, whoever holds it; NotFound / Conflict otherwise."""
+    row = await conn.fetchrow(
+        "UPDATE deployments SET status = $2, finished_at = $3, error = $4, lease_owner = NULL, "
+        "lease_expires_at = NULL, fence = fence + 1 "
+        f"WHERE id = $1 AND status = ANY($5::text[]) RETURNING {DEPLOYMENT_COLUMNS}",
+        dep_id, DeploymentStatus.CANCELED.value, now, reason, list(OPEN),
+    )
+    if row is not None:
+        await notify(conn)  # the replica following it looks again at once
+        return deployment_from_row(row)
+    found = await conn.fetchrow(
+        f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = $1", dep_id)
+    if found is None:
+        raise NotFound(f"no deployment {dep_id}")
+    dep = deployment_from_row(found)
+    raise Conflict(f"deployment {dep_id} is already {dep.status.value}", dep)
+
+
+async def last_successes(conn: asyncpg.Connection) -> dict[int, datetime]:
+    rows = await conn.fetch(
+        "SELECT cluster, MAX(finished_at) AS at FROM deployments WHERE status = 'succeeded' "
+        "GROUP BY cluster")
+    return {int(r["cluster"]): r["at"] for r in rows if r["at"] is not None}
 
 
 async def history(conn: asyncpg.Connection, cluster: int) -> History:
     rows = await conn.fetch(
-        "SELECT before_sha, head_commit_at FROM deployments WHERE cluster = $1 "
-        "AND triggered_at IS NOT NULL AND status != 'error' "
-        "ORDER BY triggered_at DESC, id DESC LIMIT $2",
-        cluster, _HISTORY_DEPTH,
+        f"SELECT {HISTORY_COLUMNS} FROM deployments WHERE cluster = $1 AND {HISTORY_WHERE} "
+        f"{HISTORY_ORDER} LIMIT $2",
+        cluster, HISTORY_DEPTH,
     )
-    befores = frozenset(r["before_sha"] for r in rows if r["before_sha"])
-    # The newest head commit time known: a deployment by hand has none, and must not turn
-    # the "older commit" rule off for the pushes that follow it.
-    last = next((r["head_commit_at"] for r in rows if r["head_commit_at"] is not None), None)
-    return History(deployed_befores=befores, last_head_commit_at=last)
+    return history_from_rows(rows)
 
 
 async def notify(conn: asyncpg.Connection) -> None:

@@ -1,13 +1,25 @@
-"""Row <-> value conversions shared by the SQL stores (columns are named alike in both)."""
+"""What the SQL stores share, free of SQL dialect: column lists, row <-> value conversions,
+the cluster history built from rows, and the queue-summary query (columns named alike in both).
+
+The claims stay in sqlite_queue.py and postgres_queue.py: their locking differs.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from importlib import resources
 from typing import Any, Protocol
 
-from relay.deployment import Deployment, DeploymentStatus, parse_iso
+from relay.deployment import (
+    OPEN_STATUSES,
+    Deployment,
+    DeploymentStatus,
+    NewDeployment,
+    parse_iso,
+)
+from relay.scheduling import History, HistoryEntry
 from relay.store.base import NewDelivery, QueueSummary
 
 
@@ -20,8 +32,26 @@ class Row(Protocol):
 DEPLOYMENT_COLUMNS = (
     "id, cluster, action, version, source, repo, ref, delivery_id, status, created_at, "
     "triggered_at, finished_at, error, superseded_by, before_sha, head_commit_at, manual, "
-    "attempts, route_index, progress"
+    "attempts, route_index, progress, forced, trigger_started_at"
 )
+# The columns a new deployment is inserted with, in the order of `insert_values`.
+INSERT_COLUMNS = (
+    "cluster, action, version, source, repo, ref, delivery_id, route_index, manual, before_sha, "
+    "head_commit_at, forced, status, created_at"
+)
+OPEN = tuple(s.value for s in sorted(OPEN_STATUSES))  # ('queued', 'rolling_out', 'triggering')
+_OPEN_SQL = ", ".join(f"'{s}'" for s in OPEN)
+# Open rows only (an index range, cheap however long the history): QueueSummary's source.
+QUEUE_SUMMARY_SQL = (
+    "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM deployments "
+    f"WHERE status IN ({_OPEN_SQL}) GROUP BY status"
+)
+# What `history_from_rows` reads: newest first, triggered and not refused (one placeholder
+# for the cluster, one for the depth, in each dialect's own spelling).
+HISTORY_COLUMNS = "version, before_sha, head_commit_at, created_at"
+HISTORY_WHERE = "triggered_at IS NOT NULL AND status != 'error'"
+HISTORY_ORDER = "ORDER BY triggered_at DESC, id DESC"
+HISTORY_DEPTH = 200
 DELIVERY_COLUMNS = (
     "delivery_id, source, delivery_key, event, event_name, received_at, content_type, headers, "
     "body, repo, ref, before_sha, after_sha, commit_sha, head_commit_at, ignored"
@@ -51,8 +81,44 @@ def deployment_from_row(row: Row) -> Deployment:
         manual=bool(row["manual"]),
         attempts=int(row["attempts"]),
         route_index=row["route_index"],
-        progress=json.loads(row["progress"]) if row["progress"] else None,
+        progress=_json_value(row["progress"]),
+        forced=bool(row["forced"]),
+        trigger_started_at=parse_iso(_text(row["trigger_started_at"])),
     )
+
+
+def insert_values(dep: NewDeployment, delivery_id: str | None, now: datetime, *,
+                  time: Callable[[datetime | None], Any],
+                  flag: Callable[[bool], Any]) -> tuple[Any, ...]:
+    """The values of INSERT_COLUMNS for a new queued deployment.
+
+    `time` and `flag` turn a datetime and a bool into what the dialect stores (SQLite: ISO
+    text and 0/1; PostgreSQL: the values themselves).
+    """
+    return (
+        dep.cluster, dep.action.value, dep.version,
+        dep.source.value if dep.source is not None else None, dep.repo, dep.ref, delivery_id,
+        dep.route_index, flag(dep.manual), dep.before, time(dep.head_commit_at),
+        flag(dep.forced), DeploymentStatus.QUEUED.value, time(now),
+    )
+
+
+def history_from_rows(rows: Iterable[Row]) -> History:
+    """HISTORY_COLUMNS rows, newest first -> the History of one cluster."""
+    entries = []
+    for r in rows:
+        created = parse_iso(_text(r["created_at"]))
+        assert created is not None  # NOT NULL column
+        entries.append(HistoryEntry(version=r["version"], before=r["before_sha"],
+                                    head_commit_at=parse_iso(_text(r["head_commit_at"])),
+                                    received_at=created))
+    return History.from_entries(entries)
+
+
+def _json_value(value: Any) -> Any:
+    if not value:
+        return None
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def delivery_from_row(row: Row) -> NewDelivery:

@@ -4,12 +4,19 @@ Every statement runs on one dedicated thread that owns the connection, so the ev
 blocks on disk and writes never interleave. Write transactions start with BEGIN IMMEDIATE: the
 write lock is taken up front, so two writers (threads or processes) can never deadlock on a
 read-to-write upgrade; a second process waits up to `busy_timeout_ms` for the lock.
+
+Before every write (and on `ping`) the store checks that its path still names the file it
+has open (same device and inode): when the directory was removed, writes would otherwise go
+into deleted files and be lost at the next start. A missing file is a StoreError (the web
+layer answers 503, /readyz is not ready); a path that names another file again (the volume is
+back, the file was restored) is reopened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +28,7 @@ from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
 from relay.rollout import Observation
 from relay.scheduling import History
 from relay.store import admin_reads as reads
+from relay.store import sqlite_deliveries as deliveries
 from relay.store import sqlite_queue as queue
 from relay.store.base import (
     Accepted,
@@ -31,11 +39,9 @@ from relay.store.base import (
     StoreError,
 )
 from relay.store.rows import (
-    DELIVERY_COLUMNS,
     DEPLOYMENT_COLUMNS,
-    delivery_from_row,
+    QUEUE_SUMMARY_SQL,
     deployment_from_row,
-    headers_json,
     migrations,
     summary_from_rows,
 )
@@ -52,8 +58,11 @@ class SQLiteStore:
         self._busy_timeout_ms = busy_timeout_ms
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
+        self.last_write_error: str | None = None  # None once a write succeeded again
         # Deliveries are written in group transactions: many per fsync (sqlite_batch.py).
-        self._accepts = GroupCommit(self._run, self._db, label=f"sqlite {self.path}")
+        self._accepts = GroupCommit(self._run_write, self._checked_db,
+                                    label=f"sqlite {self.path}")
 
     def __repr__(self) -> str:
         return f"SQLiteStore(path={str(self.path)!r})"
@@ -79,9 +88,21 @@ class SQLiteStore:
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"sqlite {self.path}: {exc}") from exc
 
+    async def _run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """`_run` for a write: remembers whether the last write failed (for `ready`)."""
+        try:
+            result = await self._run(fn, *args)
+        except StoreError as exc:
+            self.last_write_error = str(exc)
+            raise
+        self.last_write_error = None
+        return result
+
     def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        st = os.stat(self.path)
+        self._identity = (st.st_dev, st.st_ino)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -117,9 +138,31 @@ class SQLiteStore:
             raise sqlite3.OperationalError("store is closed")
         return self._conn
 
+    def _checked_db(self) -> sqlite3.Connection:
+        """The connection, once the path is known to name the open file (store thread only).
+
+        Raises OperationalError when the file is gone; reopens the path when it names
+        another file (restored), so the store recovers by itself.
+        """
+        conn = self._db()
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise sqlite3.OperationalError(
+                f"the database file is gone ({exc.strerror}): was its directory removed?"
+            ) from exc
+        if (st.st_dev, st.st_ino) != self._identity:
+            self._conn = None
+            conn.close()
+            if not self.path.parent.is_dir():
+                raise sqlite3.OperationalError("the database directory is gone")
+            self._connect()
+            conn = self._db()
+        return conn
+
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` in one IMMEDIATE transaction: all of it is committed, or none."""
-        conn = self._db()
+        conn = self._checked_db()
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn)
@@ -133,7 +176,16 @@ class SQLiteStore:
     # -- Store interface ---------------------------------------------------------------------
 
     async def ping(self) -> None:
-        await self._run(lambda: self._db().execute("SELECT 1").fetchone())
+        await self._run(lambda: self._checked_db().execute("SELECT 1").fetchone())
+
+    async def ready(self) -> None:
+        """A write probe (one row rewritten): raises StoreError unless a write lands now."""
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO write_probe (id, at) VALUES (1, ?) "
+                         "ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                         (iso(datetime.now(UTC)),))
+
+        await self._run_write(self._write, probe)
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -148,10 +200,10 @@ class SQLiteStore:
     async def accept(
         self, delivery: NewDelivery, deployments: Sequence[NewDeployment]
     ) -> Accepted:
-        return await self._accepts.submit(lambda c: _accept(c, delivery, deployments))
+        return await self._accepts.submit(lambda c: deliveries.accept(c, delivery, deployments))
 
     async def get_delivery(self, delivery_id: str) -> StoredDelivery | None:
-        return await self._run(_get_delivery, self._db(), delivery_id)
+        return await self._run(deliveries.get_delivery, self._db(), delivery_id)
 
     async def get_deployment(self, deployment_id: int) -> Deployment | None:
         def query() -> Deployment | None:
@@ -201,15 +253,13 @@ class SQLiteStore:
         self, deployment: NewDeployment, *, delivery_id: str | None = None, now: datetime
     ) -> Deployment:
         def tx(conn: sqlite3.Connection) -> Deployment:
-            return _insert_deployment(conn, deployment, delivery_id, now)
+            return deliveries.insert_deployment(conn, deployment, delivery_id, now)
 
-        return await self._run(self._write, tx)
+        return await self._run_write(self._write, tx)
 
     async def queue_summary(self) -> QueueSummary:
         def query() -> QueueSummary:
-            rows = self._db().execute(
-                "SELECT status, COUNT(*), MIN(created_at) FROM deployments "
-                "WHERE status IN ('queued', 'triggering', 'rolling_out') GROUP BY status")
+            rows = self._db().execute(QUEUE_SUMMARY_SQL)
             return summary_from_rows((s, n, oldest) for s, n, oldest in rows)
 
         return await self._run(query)
@@ -217,104 +267,55 @@ class SQLiteStore:
     # -- the worker's side -------------------------------------------------------------------
 
     async def claim(self, *, owner: str, now: datetime, lease_s: float) -> Claim | None:
-        return await self._run(self._write, lambda c: queue.claim(c, owner, now, lease_s))
+        return await self._run_write(self._write, lambda c: queue.claim(c, owner, now, lease_s))
 
     async def renew(self, deployment_id: int, *, fence: int, now: datetime,
                     lease_s: float) -> None:
         args = (now.timestamp() + lease_s,)
-        await self._run(self._write, lambda c: queue.fenced_update(
+        await self._run_write(self._write, lambda c: queue.fenced_update(
             c, deployment_id, fence, "lease_expires_at = ?", args))
 
     async def save_snapshot(self, deployment_id: int, *, fence: int,
                             snapshot: Observation) -> None:
         args = (snapshot.to_json(),)
-        await self._run(self._write, lambda c: queue.fenced_update(
+        await self._run_write(self._write, lambda c: queue.fenced_update(
             c, deployment_id, fence, "snapshot = ?", args))
 
     async def save_progress(self, deployment_id: int, *, fence: int,
                             progress: dict[str, Any]) -> None:
         args = (json.dumps(progress),)
-        await self._run(self._write, lambda c: queue.fenced_update(
+        await self._run_write(self._write, lambda c: queue.fenced_update(
             c, deployment_id, fence, "progress = ?", args))
+
+    async def mark_triggering(self, deployment_id: int, *, fence: int, now: datetime) -> None:
+        args = (iso(now),)
+        await self._run_write(self._write, lambda c: queue.fenced_update(
+            c, deployment_id, fence, "trigger_started_at = ?", args))
+
+    async def cancel(self, deployment_id: int, *, now: datetime, reason: str) -> Deployment:
+        return await self._run_write(self._write, lambda c: queue.cancel(
+            c, deployment_id, now, reason))
+
+    async def last_successes(self) -> dict[int, datetime]:
+        return await self._run(queue.last_successes, self._db())
 
     async def mark_rolling_out(self, deployment_id: int, *, fence: int,
                                triggered_at: datetime) -> None:
         args = (iso(triggered_at),)
-        await self._run(self._write, lambda c: queue.fenced_update(
+        await self._run_write(self._write, lambda c: queue.fenced_update(
             c, deployment_id, fence, "status = 'rolling_out', triggered_at = ?", args))
 
     async def finish(self, deployment_id: int, *, fence: int, status: DeploymentStatus,
                      now: datetime, error: str | None = None) -> Deployment:
-        return await self._run(self._write, lambda c: queue.finish(
+        return await self._run_write(self._write, lambda c: queue.finish(
             c, deployment_id, fence, status, now, error))
 
     async def release(self, deployment_id: int, *, fence: int) -> None:
-        await self._run(self._write, lambda c: queue.fenced_update(
+        await self._run_write(self._write, lambda c: queue.fenced_update(
             c, deployment_id, fence, "lease_owner = NULL, lease_expires_at = NULL", ()))
 
     async def history(self, cluster: int) -> History:
         return await self._run(queue.history, self._db(), cluster)
-
-
-def _accept(
-    conn: sqlite3.Connection, d: NewDelivery, deployments: Sequence[NewDeployment]
-) -> Accepted:
-    cur = conn.execute(
-        f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (source, delivery_key) DO NOTHING",
-        (
-            d.delivery_id, d.source, d.delivery_key, d.event, d.event_name, iso(d.received_at),
-            d.content_type, headers_json(d.headers), d.body, d.repo, d.ref, d.before, d.after,
-            d.commit, iso(d.head_commit_at), d.ignored,
-        ),
-    )
-    if cur.rowcount == 0:
-        existing = _get_delivery_by_key(conn, d.source, d.delivery_key)
-        return Accepted(existing.delivery.delivery_id, True, existing.deployments)
-    created = tuple(
-        _insert_deployment(conn, dep, d.delivery_id, d.received_at) for dep in deployments
-    )
-    return Accepted(d.delivery_id, False, created)
-
-
-def _insert_deployment(
-    conn: sqlite3.Connection, dep: NewDeployment, delivery_id: str | None, now: datetime
-) -> Deployment:
-    row = conn.execute(
-        "INSERT INTO deployments (cluster, action, version, source, repo, ref, delivery_id, "
-        "route_index, manual, before_sha, head_commit_at, status, created_at) "
-        f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {DEPLOYMENT_COLUMNS}",
-        (
-            dep.cluster, dep.action, dep.version, dep.source, dep.repo, dep.ref, delivery_id,
-            dep.route_index, int(dep.manual), dep.before, iso(dep.head_commit_at),
-            DeploymentStatus.QUEUED.value, iso(now),
-        ),
-    ).fetchone()
-    return deployment_from_row(row)
-
-
-def _get_delivery(conn: sqlite3.Connection, delivery_id: str) -> StoredDelivery | None:
-    row = conn.execute(
-        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = ?", (delivery_id,)
-    ).fetchone()
-    return _with_deployments(conn, row) if row else None
-
-
-def _get_delivery_by_key(conn: sqlite3.Connection, source: str, key: str) -> StoredDelivery:
-    row = conn.execute(
-        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE source = ? AND delivery_key = ?",
-        (source, key),
-    ).fetchone()
-    return _with_deployments(conn, row)
-
-
-def _with_deployments(conn: sqlite3.Connection, row: sqlite3.Row) -> StoredDelivery:
-    deps = conn.execute(
-        f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE delivery_id = ? ORDER BY id",
-        (row["delivery_id"],),
-    )
-    return StoredDelivery(delivery_from_row(row), tuple(deployment_from_row(r) for r in deps))
 
 
 def _filters(*, cluster: int | None, status: DeploymentStatus | None) -> tuple[str, list[Any]]:

@@ -12,11 +12,20 @@ from datetime import datetime
 from relay.deployment import Deployment, DeploymentStatus, iso, parse_iso
 from relay.rollout import Observation
 from relay.scheduling import History, plan
-from relay.store.base import Claim, LeaseLost
-from relay.store.rows import DEPLOYMENT_COLUMNS, deployment_from_row
+from relay.store.base import Claim, Conflict, LeaseLost, NotFound
+from relay.store.rows import (
+    DEPLOYMENT_COLUMNS,
+    HISTORY_COLUMNS,
+    HISTORY_DEPTH,
+    HISTORY_ORDER,
+    HISTORY_WHERE,
+    OPEN,
+    deployment_from_row,
+    history_from_rows,
+)
 
 _ACTIVE = ("triggering", "rolling_out")
-_HISTORY_DEPTH = 200
+_OPEN_IN = ", ".join("?" for _ in OPEN)
 
 
 def claim(conn: sqlite3.Connection, owner: str, now: datetime, lease_s: float) -> Claim | None:
@@ -45,7 +54,8 @@ def claim(conn: sqlite3.Connection, owner: str, now: datetime, lease_s: float) -
             (found["cluster"],),
         )
     ]
-    decided = plan(queued, history(conn, found["cluster"]))
+    known = history(conn, found["cluster"])
+    decided = plan(queued, known)
     assert decided.run is not None
     for old in decided.superseded:
         conn.execute(
@@ -59,7 +69,8 @@ def claim(conn: sqlite3.Connection, owner: str, now: datetime, lease_s: float) -
     )
     fence = _take(conn, decided.run.id, owner, expires)
     superseded = tuple(_get(conn, d.id) for d in decided.superseded)
-    return Claim(_get(conn, decided.run.id), fence, None, resumed=False, superseded=superseded)
+    return Claim(_get(conn, decided.run.id), fence, None, resumed=False, superseded=superseded,
+                 history=known)
 
 
 def _take(conn: sqlite3.Connection, dep_id: int, owner: str, expires: float) -> int:
@@ -90,27 +101,52 @@ def fenced_update(
         raise LeaseLost(f"deployment {dep_id}: lease taken over (fence {fence} is stale)")
 
 
+_END = ("status = ?, finished_at = ?, error = ?, lease_owner = NULL, lease_expires_at = NULL, "
+        "fence = fence + 1")
+
+
 def finish(
     conn: sqlite3.Connection, dep_id: int, fence: int, status: DeploymentStatus,
     now: datetime, error: str | None,
 ) -> Deployment:
-    fenced_update(
-        conn, dep_id, fence,
-        "status = ?, finished_at = ?, error = ?, lease_owner = NULL, lease_expires_at = NULL",
-        (status.value, iso(now), error),
+    """End an open deployment whose fence is ours (and move the fence); else LeaseLost."""
+    cur = conn.execute(
+        f"UPDATE deployments SET {_END} WHERE id = ? AND fence = ? AND status IN ({_OPEN_IN})",
+        (status.value, iso(now), error, dep_id, fence, *OPEN),
     )
+    if cur.rowcount != 1:
+        raise LeaseLost(f"deployment {dep_id}: already ended or taken over (fence {fence})")
     return _get(conn, dep_id)
+
+
+def cancel(conn: sqlite3.Connection, dep_id: int, now: datetime, reason: str) -> Deployment:
+    """End an open deployment `canceled`, whoever holds it; NotFound / Conflict otherwise."""
+    cur = conn.execute(
+        f"UPDATE deployments SET {_END} WHERE id = ? AND status IN ({_OPEN_IN})",
+        (DeploymentStatus.CANCELED.value, iso(now), reason, dep_id, *OPEN),
+    )
+    row = conn.execute(
+        f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ?", (dep_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no deployment {dep_id}")
+    found = deployment_from_row(row)
+    if cur.rowcount != 1:
+        raise Conflict(f"deployment {dep_id} is already {found.status.value}", found)
+    return found
+
+
+def last_successes(conn: sqlite3.Connection) -> dict[int, datetime]:
+    rows = conn.execute(
+        "SELECT cluster, MAX(finished_at) FROM deployments WHERE status = 'succeeded' "
+        "GROUP BY cluster").fetchall()
+    found = {int(r[0]): parse_iso(r[1]) for r in rows}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def history(conn: sqlite3.Connection, cluster: int) -> History:
     rows = conn.execute(
-        "SELECT before_sha, head_commit_at FROM deployments WHERE cluster = ? "
-        "AND triggered_at IS NOT NULL AND status != 'error' ORDER BY triggered_at DESC, id DESC "
-        "LIMIT ?",
-        (cluster, _HISTORY_DEPTH),
+        f"SELECT {HISTORY_COLUMNS} FROM deployments WHERE cluster = ? AND {HISTORY_WHERE} "
+        f"{HISTORY_ORDER} LIMIT ?",
+        (cluster, HISTORY_DEPTH),
     ).fetchall()
-    befores = frozenset(r["before_sha"] for r in rows if r["before_sha"])
-    # The newest head commit time known: a deployment by hand has none, and must not turn
-    # the "older commit" rule off for the pushes that follow it.
-    last = next((parse_iso(r["head_commit_at"]) for r in rows if r["head_commit_at"]), None)
-    return History(deployed_befores=befores, last_head_commit_at=last)
+    return history_from_rows(rows)

@@ -13,7 +13,7 @@ import pytest
 from relay.deployment import DeploymentStatus, NewDeployment
 from relay.rollout import Observation
 from relay.store import NewDelivery, Store, StoreError
-from relay.store.base import LeaseLost
+from relay.store.base import Conflict, LeaseLost, NotFound
 from relay.store.postgres import PostgresStore
 from relay.store.sqlite import SQLiteStore
 
@@ -150,7 +150,7 @@ async def test_data_survives_reopen_and_migrations_run_once(tmp_path: Path) -> N
         await second.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,)]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         conn.close()
@@ -265,3 +265,62 @@ async def test_history_lists_triggered_deployments(store: Store) -> None:
     history = await store.history(10702)
     assert history.deployed_befores == frozenset({"v0"})
     assert history.last_head_commit_at == NOW
+
+
+# -- cancel ---------------------------------------------------------------------------------
+
+
+async def test_cancel_ends_a_queued_deployment_and_it_is_never_claimed(store: Store) -> None:
+    accepted = await store.accept(delivery(), [planned()])
+    [dep] = accepted.deployments
+    canceled = await store.cancel(dep.id, now=NOW, reason="by hand")
+    assert canceled.status is DeploymentStatus.CANCELED
+    assert canceled.error == "by hand" and canceled.finished_at == NOW
+    assert await store.claim(owner="w", now=NOW, lease_s=30) is None
+    with pytest.raises(Conflict) as refused:
+        await store.cancel(dep.id, now=NOW, reason="again")
+    assert refused.value.deployment.status is DeploymentStatus.CANCELED
+    with pytest.raises(NotFound):
+        await store.cancel(dep.id + 1000, now=NOW, reason="nobody")
+
+
+async def test_cancel_moves_the_fence_of_a_running_deployment(store: Store) -> None:
+    await store.accept(delivery(), [planned()])
+    claim = await store.claim(owner="w", now=NOW, lease_s=30)
+    assert claim is not None
+    await store.mark_rolling_out(claim.deployment.id, fence=claim.fence, triggered_at=NOW)
+    await store.cancel(claim.deployment.id, now=NOW, reason="by hand")
+    with pytest.raises(LeaseLost):
+        await store.renew(claim.deployment.id, fence=claim.fence, now=NOW, lease_s=30)
+    with pytest.raises(LeaseLost):
+        await store.finish(claim.deployment.id, fence=claim.fence,
+                           status=DeploymentStatus.SUCCEEDED, now=NOW)
+    stored = await store.get_deployment(claim.deployment.id)
+    assert stored is not None and stored.status is DeploymentStatus.CANCELED
+    # The cluster is free again: a new push for it can be claimed.
+    await store.accept(delivery("abc-2"), [planned(version="c" * 40)])
+    assert await store.claim(owner="w", now=NOW, lease_s=30) is not None
+
+
+async def test_forced_is_stored_with_the_deployment(store: Store) -> None:
+    accepted = await store.accept(delivery(), [planned(forced=True)])
+    [dep] = accepted.deployments
+    assert dep.forced
+    stored = await store.get_deployment(dep.id)
+    assert stored is not None and stored.forced
+
+
+async def test_ready_probes_a_write(store: Store) -> None:
+    await store.ready()
+    await store.ready()  # the probe row is rewritten, not added
+
+
+async def test_last_successes_per_cluster(store: Store) -> None:
+    assert await store.last_successes() == {}
+    await store.accept(delivery(), [planned()])
+    claim = await store.claim(owner="w", now=NOW, lease_s=30)
+    assert claim is not None
+    later = NOW + timedelta(minutes=3)
+    await store.finish(claim.deployment.id, fence=claim.fence,
+                       status=DeploymentStatus.SUCCEEDED, now=later)
+    assert await store.last_successes() == {10702: later}

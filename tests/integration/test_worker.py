@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -18,13 +19,14 @@ from relay.config import Settings
 from relay.deployment import DeploymentStatus, NewDeployment
 from relay.follow import FollowSettings
 from relay.rollout import Observation
-from relay.simulator import SIM_STATE
+from relay.simulator import SIM_FAULTS, SIM_STATE, parse_fault
 from relay.store.base import Claim
 from relay.store.sqlite import SQLiteStore
+from relay.typedefs import SETTINGS
 from relay.worker import WorkerSettings
 from tests.factories import ADMIN_HEADERS, API_TOKEN, VC_PASSWORD
 from tests.fakes import FakeClock, eventually
-from tests.harness import Factory, Harness
+from tests.harness import FAST, Factory, Harness
 from tests.payloads import github_headers, github_push, sha
 
 
@@ -423,3 +425,85 @@ async def test_worker_loop_survives_an_unexpected_error(flaky_store: ClaimFailsO
     assert final.status is DeploymentStatus.SUCCEEDED
     assert flaky_store.failed
     assert any(e["event"] == "worker loop error; retrying" for e in logs)
+
+
+async def test_last_success_gauge_is_set_on_success_and_primed_from_the_store(
+        harness: Factory, tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "primed.db")
+    try:
+        earlier = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+        await store.enqueue(NewDeployment(cluster=10703, action="version", version="a" * 40),
+                            now=earlier)
+        claim = await store.claim(owner="before", now=earlier, lease_s=30)
+        assert claim is not None
+        await store.finish(claim.deployment.id, fence=claim.fence,
+                           status=DeploymentStatus.SUCCEEDED, now=earlier)
+        h = await harness(store=store)
+        name = "relay_cluster_last_success_timestamp_seconds"
+        await eventually(lambda: metric(h, name, cluster="10703") == earlier.timestamp())
+        [dep_id] = await h.push(after=sha("gauge"))
+        final = await h.final(dep_id)
+        assert final.finished_at is not None
+        assert metric(h, name, cluster="10702") == final.finished_at.timestamp()
+    finally:
+        await store.close()
+
+
+async def test_a_held_trigger_of_a_dead_worker_is_waited_out_before_triggering_again(
+    harness: Factory,
+) -> None:
+    """Issue 16: a PUT held at the API longer than the lease must not land after a newer one."""
+    old, new = sha("held-old"), sha("held-new")
+    held: list[asyncio.Task[int]] = []
+
+    async def put(sim: TestServer, version: str) -> int:
+        async with ClientSession() as s, s.put(
+            sim.make_url("/api/v1/apps/10702"), json={"version_control": {"version": version}},
+            headers={"Authorization": f"Token {API_TOKEN}"},
+        ) as resp:
+            return resp.status
+
+    async def died_while_its_put_is_held(sim: TestServer, settings: Settings) -> None:
+        store, claim = await dead_worker_claim(settings, old)
+        try:
+            await store.save_snapshot(claim.deployment.id, fence=claim.fence,
+                                      snapshot=snapshot_of(sim, 10702))
+            await store.mark_triggering(claim.deployment.id, fence=claim.fence,
+                                        now=datetime.now(UTC))
+        finally:
+            await store.close()
+        sim.app[SIM_FAULTS].add(parse_fault("latency:apps.update:1.0:count=1"))
+        held.append(asyncio.create_task(put(sim, old)))  # lands one second from now
+
+    worker = dataclasses.replace(FAST, trigger_max_s=1.5)
+    h = await harness(step_s=0.05, before_start=died_while_its_put_is_held, worker=worker)
+    [newer] = await h.push(before=old, after=new)
+    assert (await h.final(1)).status is DeploymentStatus.SUCCEEDED
+    final = await h.final(newer)
+    assert final.status is DeploymentStatus.SUCCEEDED, final.error
+    assert await held[0] == 200
+    assert (await h.api.get(10702)).version == new
+    # The resumed deployment found the held PUT's effect: it was not triggered again.
+    assert [b["version_control"]["version"] for b in h.puts(10702)] == [old, new]
+
+
+async def test_leases_are_renewed_on_the_workers_clock(harness: Factory) -> None:
+    clock = FakeClock()  # three days behind the real clock: a renewal on real time shows
+    start = clock.now()
+    worker = WorkerSettings(rollout_timeout_s=100_000, lease_s=30, idle_poll_s=0.05,
+                            follow=FollowSettings(watch_timeout_s=2, request_timeout_s=2,
+                                                  min_poll_interval_s=1.0))
+    h = await harness(step_s=3600, clock=clock, worker=worker)  # the rollout never ends
+    [dep_id] = await h.push(after=sha("lease-clock"))
+    await h.wait_status(dep_id, DeploymentStatus.ROLLING_OUT)
+    await eventually(lambda: 10.0 in clock.sleeps)  # a renewal wait: lease_s / 3
+    assert 0.05 in clock.sleeps  # the idle wait goes through the clock too
+    path = h.client.app[SETTINGS].store.url.removeprefix("sqlite:///")
+
+    def renewed() -> bool:
+        with sqlite3.connect(path) as conn:
+            (expires,) = conn.execute("SELECT lease_expires_at FROM deployments WHERE id = ?",
+                                      (dep_id,)).fetchone()
+        return start.timestamp() + 30 < expires < start.timestamp() + 86_400
+
+    await eventually(renewed)

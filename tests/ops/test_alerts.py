@@ -29,7 +29,8 @@ PROMETHEUS_RULE = ROOT / "deploy" / "kubernetes" / "prometheusrule.yaml"
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 RUNBOOK_PREFIX = "https://github.com/acme/relay/blob/main/docs/runbooks.md#"
 
-FINAL_STATUSES = {"succeeded", "failed", "timed_out", "superseded", "skipped", "error"}
+FINAL_STATUSES = {"succeeded", "failed", "timed_out", "superseded", "skipped", "error",
+                  "canceled"}
 LABEL_VALUES = {  # label -> values relay can give it (CONTRACT section 6)
     "outcome": set(WEBHOOK_OUTCOMES) | FINAL_STATUSES,
     "event": set(WEBHOOK_EVENTS),

@@ -95,3 +95,24 @@ def test_shows_effect() -> None:
 
 def test_snapshot_round_trips_through_json() -> None:
     assert Observation.from_json(BEFORE.to_json()) == BEFORE
+
+
+@pytest.mark.parametrize(("now", "verdict"), [
+    (obs(status="updating", ids=("a", "b"), version="third"), Verdict.FAILED),
+    (obs(ids=("c", "d"), version="third"), Verdict.FAILED),  # even once replaced
+    (obs(status="updating", ids=("a", "b"), version="old"), Verdict.GOING),
+    (obs(status="updating", ids=("a", "b"), version=SHA), Verdict.GOING),
+    (obs(status="updating", ids=("a", "b"), version=None), Verdict.GOING),
+])
+def test_a_third_version_set_outside_relay_fails_the_rollout(now: Observation,
+                                                             verdict: Verdict) -> None:
+    judge = Judge(BEFORE, SHA)
+    assert judge.verdict(now, fail_armed=True) is verdict
+    if verdict is Verdict.FAILED:
+        assert judge.failure(now) == "version changed to third outside relay"
+
+
+def test_a_hook_rollout_knows_no_new_version_so_no_third_one() -> None:
+    judge = Judge(BEFORE, None)
+    assert judge.verdict(obs(status="updating", version="third"),
+                         fail_armed=True) is Verdict.GOING

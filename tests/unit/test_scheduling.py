@@ -5,20 +5,22 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from relay.deployment import Deployment, DeploymentStatus
-from relay.scheduling import History, plan, skip_reason
+from relay.scheduling import History, HistoryEntry, older_reason, plan, skip_reason
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 NO_HISTORY = History(deployed_befores=frozenset(), last_head_commit_at=None)
 
 
 def dep(i: int, version: str, *, before: str | None = None, manual: bool = False,
-        head_at: datetime | None = None) -> Deployment:
+        head_at: datetime | None = None, forced: bool = False) -> Deployment:
     return Deployment(
         id=i, cluster=10702, action="version", version=version, source="github",
         repo="acme/shop", ref="refs/heads/main", delivery_id=None,
         status=DeploymentStatus.QUEUED, created_at=T0 + timedelta(seconds=i), before=before,
-        head_commit_at=head_at, manual=manual,
+        head_commit_at=head_at, manual=manual, forced=forced,
     )
 
 
@@ -110,3 +112,83 @@ def test_manual_retry_of_a_failed_rollout_runs_for_the_reported_version() -> Non
     git = dep(2, "abc")
     assert skip_reason(git, cluster_version="abc", cluster_failed=True,
                        history=NO_HISTORY) is not None
+
+
+# -- the "older" rules, one table per rule (CONTRACT section 5) ---------------------------------
+
+DEPLOYED_B = History(deployed_befores=frozenset({"A"}), last_head_commit_at=T0,
+                     last_version="B")  # A, then B (before=A) deployed; B's head dated T0
+OLD = T0 - timedelta(days=1)
+
+
+@pytest.mark.parametrize(("candidate", "cluster_version", "older"), [
+    # before = the cluster's version: continues it, never older, whatever its dates say
+    (dep(1, "A", before="B", head_at=OLD), "B", False),
+    # before = the version last triggered there (the cluster reports something else)
+    (dep(1, "A", before="B", head_at=OLD), "X", False),
+    (dep(1, "A", before="B", head_at=OLD), None, False),
+    # before = neither: the other rules decide (A is B's before: older)
+    (dep(1, "A", before="Z", head_at=OLD), "B", True),
+])
+def test_rule_1_the_parent_chain_continues(candidate: Deployment, cluster_version: str | None,
+                                           older: bool) -> None:
+    reason = older_reason(candidate, history=DEPLOYED_B, cluster_version=cluster_version)
+    assert (reason is not None) is older, reason
+
+
+@pytest.mark.parametrize(("forced", "older"), [(True, False), (False, True)])
+def test_rule_2_a_forced_push_is_never_older(forced: bool, older: bool) -> None:
+    rollback = dep(1, "A", before="Z", head_at=OLD, forced=forced)  # Z: not the chain
+    reason = skip_reason(rollback, cluster_version="B", history=DEPLOYED_B)
+    assert (reason is not None) is older, reason
+
+
+@pytest.mark.parametrize(("version", "older"), [("A", True), ("C", False)])
+def test_rule_3_the_before_of_a_deployed_push_is_older(version: str, older: bool) -> None:
+    history = History(deployed_befores=frozenset({"A"}), last_head_commit_at=None,
+                      last_version="B")
+    reason = skip_reason(dep(1, version, before="Y"), cluster_version="B", history=history)
+    assert (reason is not None) is older, reason
+
+
+@pytest.mark.parametrize(("head_at", "older"), [
+    (T0 - timedelta(seconds=1), True),  # older than the last triggered head commit
+    (T0 + timedelta(seconds=1), False),
+    (None, False),  # no date: the time rule says nothing
+    (T0 + timedelta(days=2), False),  # future-dated: ranks nothing (and is not ranked)
+])
+def test_rule_4_commit_times_last(head_at: datetime | None, older: bool) -> None:
+    history = History(deployed_befores=frozenset(), last_head_commit_at=T0, last_version="B")
+    candidate = dep(1, "C", before="Y", head_at=head_at)
+    reason = skip_reason(candidate, cluster_version="B", history=history)
+    assert (reason is not None) is older, reason
+
+
+def test_a_future_dated_deployed_commit_ranks_no_later_push() -> None:
+    # A dated two days ahead was deployed; an unrelated push dated now is not older than it.
+    received = T0
+    history = History.from_entries([
+        HistoryEntry(version="A", before="Z", head_commit_at=T0 + timedelta(days=2),
+                     received_at=received),
+        HistoryEntry(version="Z", before=None, head_commit_at=T0 - timedelta(hours=1),
+                     received_at=received - timedelta(hours=1)),
+    ])
+    assert history.last_head_commit_at == T0 - timedelta(hours=1)
+    assert history.last_version == "A"
+    later = dep(5, "C", before="Q", head_at=T0)
+    assert skip_reason(later, cluster_version="A", history=history) is None
+
+
+def test_a_future_dated_queued_push_does_not_outrank_one_dated_now() -> None:
+    future = dep(1, "F", head_at=T0 + timedelta(days=2))
+    now = dep(2, "N", head_at=T0)
+    # N (received last) runs; F's date ranks nothing.
+    assert plan([future, now]).run is now
+    assert plan([now, dataclasses.replace(future, id=3, created_at=T0 + timedelta(seconds=3))]
+                ).run.id == 3  # type: ignore[union-attr]
+
+
+def test_a_forced_queued_push_is_not_older_than_the_push_built_on_its_commit() -> None:
+    b = dep(1, "B", before="A")
+    rollback = dep(2, "A", before="B", forced=True)
+    assert plan([b, rollback]).run is rollback
