@@ -79,6 +79,8 @@ class WorkerSettings:
         return cls(
             rollout_timeout_s=r.timeout_s,
             lease_s=r.lease_s,
+            trigger_max_s=_longest_call_s(settings.cluster_api.request_timeout_s,
+                                          RetryPolicy(total_s=settings.cluster_api.retry_total_s)),
             follow=FollowSettings(
                 watch_timeout_s=settings.cluster_api.watch_timeout_s,
                 request_timeout_s=settings.cluster_api.request_timeout_s,
@@ -93,8 +95,13 @@ class WorkerSettings:
         (10 s requests: 55 s)."""
         if self.trigger_max_s is not None:
             return self.trigger_max_s
-        timeout, policy = self.follow.request_timeout_s, RetryPolicy()
-        return min(timeout * policy.attempts, policy.total_s + timeout)
+        return _longest_call_s(self.follow.request_timeout_s, RetryPolicy())
+
+
+def _longest_call_s(request_timeout_s: float, policy: RetryPolicy) -> float:
+    """The longest one retried call can take, in seconds: `attempts` requests, and no attempt
+    starts after the policy's `total_s` (`cluster_api.retry_total_s`)."""
+    return min(request_timeout_s * policy.attempts, policy.total_s + request_timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
