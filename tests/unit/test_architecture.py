@@ -76,7 +76,7 @@ def lazy_relay_imports(source: str) -> list[tuple[str, int]]:
                 base = f"relay.{node.module}" if node.module else "relay"
                 names = [base] if node.module else [f"relay.{a.name}" for a in node.names]
             found.extend((n, node.lineno) for n in names if n == "relay" or n.startswith("relay."))
-    return found
+    return sorted(set(found))  # a nested function is walked twice
 
 
 def function_level_relay_imports() -> list[tuple[str, str, int]]:
