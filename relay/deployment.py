@@ -9,7 +9,7 @@ from typing import Any
 
 
 class DeploymentStatus(enum.StrEnum):
-    """CONTRACT section 5."""
+    """The statuses of a deployment (docs/operations.md, "Deployments")."""
 
     QUEUED = "queued"
     TRIGGERING = "triggering"
@@ -65,7 +65,7 @@ class Deployment:
     progress: dict[str, Any] | None = None  # latest rollout progress seen by the worker
 
     def to_json(self) -> dict[str, Any]:
-        """The DEPLOYMENT object of CONTRACT sections 4 and 5."""
+        """The deployment object of the admin API (`GET /api/deployments/{id}`)."""
         return {
             "id": self.id,
             "cluster": self.cluster,

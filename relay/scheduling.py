@@ -18,7 +18,8 @@ class Plan:
 def plan(queued: Sequence[Deployment], history: History | None = None) -> Plan:
     """The most recently received queued deployment runs; the older ones are superseded.
 
-    CONTRACT section 5. The caller has checked that nothing of the cluster is active.
+    The ordering rules of docs/operations.md ("Deployments"). The caller has checked that
+    nothing of the cluster is active.
     Git hosts may deliver out of order, so a push known to be older (than another queued
     push, or than what the cluster already runs) never wins unless it was asked for by hand.
     """
@@ -56,7 +57,7 @@ class History:
 
 def skip_reason(dep: Deployment, *, cluster_version: str | None, cluster_failed: bool = False,
                 history: History) -> str | None:
-    """Why a deployment must not run (None: run it). CONTRACT section 5.
+    """Why a deployment must not run (None: run it); the rules of docs/operations.md.
 
     A commit that is already the cluster's version is skipped: the platform would not roll
     anything. Deployments asked for through the admin API are deliberate: never skipped for

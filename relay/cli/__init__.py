@@ -1,6 +1,6 @@
 """The `relay` command: builds the parser from one module per command group and dispatches.
 
-Exit status (CONTRACT section 2): 0 success, 1 the operation failed, 2 bad usage or bad
+Exit status: 0 success, 1 the operation failed, 2 bad usage or bad
 configuration. Each command module exposes `register(subparsers)`, which adds its parsers and
 sets `func`, a callable taking the parsed namespace and returning the exit status.
 """

@@ -326,7 +326,7 @@ async def test_metrics_count_deliveries_by_outcome(client: TestClient[Any, Any])
         '1.0' in text
     assert 'relay_webhooks_received_total{event="ping",outcome="ignored",source="github"} 1.0' \
         in text
-    assert 'relay_build_info{version="' in text
+    assert 'relay_build_info{python="' in text and ',version="' in text
 
 
 async def test_one_canonical_log_line_per_delivery_without_secrets(
