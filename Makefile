@@ -31,14 +31,18 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	@. ./scripts/demo-env.sh >/dev/null && exec $(BIN)/relay demo push
 
+# pytest's exit status 5 means no test was collected (a PYTEST_ARGS that selects nothing, a
+# broken collection): that is a failure, said in words.
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no test was collected (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
+	exit $$rc
 
 # ruff, mypy in strict mode, and the import contracts of pyproject.toml ([tool.importlinter]).
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check relay tests bench
 	$(BIN)/mypy --strict relay
-	$(BIN)/lint-imports --no-cache
+	$(BIN)/lint-imports --no-cache --no-logo
 
 # The wheel and the sdist of the distribution relay-deploy, in dist/. relay/REVISION records
 # the commit they are built from (relay_build_info's revision label).
