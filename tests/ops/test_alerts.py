@@ -3,7 +3,8 @@ that relay really exposes, a runbook section per alert, and the Kubernetes Prome
 carrying the same rules.
 
 To rewrite deploy/kubernetes/prometheusrule.yaml after changing alerts.yml:
-    RELAY_WRITE_PROMETHEUSRULE=1 .venv/bin/python -m pytest tests/ops/test_alerts.py -k prometheusrule
+    RELAY_WRITE_PROMETHEUSRULE=1 .venv/bin/python -m pytest tests/ops/test_alerts.py \
+        -k prometheusrule
 """
 
 from __future__ import annotations
