@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/relay.yaml
 
-.PHONY: run demo test lint bench clean
+.PHONY: run demo test lint dist bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,26 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	@. ./scripts/demo-env.sh >/dev/null && exec $(BIN)/relay demo push
 
+# pytest's exit status 5 means no test was collected (a PYTEST_ARGS that selects nothing, a
+# broken collection): that is a failure, said in words.
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no test was collected (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
+	exit $$rc
 
+# ruff, mypy in strict mode, and the import contracts of pyproject.toml ([tool.importlinter]).
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check relay tests
+	$(BIN)/ruff check relay tests bench
+	$(BIN)/mypy --strict relay
+	$(BIN)/lint-imports --no-cache --no-logo
+
+# The wheel and the sdist of the distribution relay-deploy, in dist/. relay/REVISION records
+# the commit they are built from (relay_build_info's revision label).
+dist: $(VENV)/.installed-test
+	@if git rev-parse --verify -q HEAD >/dev/null 2>&1; then git rev-parse HEAD > relay/REVISION; \
+	else echo "make dist: not a git checkout: the revision will read unknown"; rm -f relay/REVISION; fi
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
 
 # The benchmarks (bench/README.md): about 6 minutes on 2 cores; appends to bench/RESULTS.md.
 # wrk drives the ingest benchmark and adnanh/webhook is its peer: both are Debian packages,
@@ -52,4 +67,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache relay.db relay.db-wal relay.db-shm
+	rm -rf $(VENV) .pytest_cache relay.db relay.db-wal relay.db-shm dist build relay/REVISION

@@ -1,4 +1,4 @@
-"""The admin API (`/api/*`, CONTRACT section 4): bearer-token protected, JSON in and out."""
+"""The admin API (`/api/*`, docs/admin.md): bearer-token protected, JSON in and out."""
 
 from __future__ import annotations
 

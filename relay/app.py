@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from relay import admin_api
 from relay import web as handlers
 from relay.clock import Clock, SystemClock
+from relay.cluster import ClusterClient, RetryPolicy
 from relay.config import Settings
 from relay.metrics import Metrics
 from relay.server import BODY_BUDGET, BodyBudget
@@ -96,12 +97,11 @@ def _api_ctx(given: ClusterApi | None, retry: Any) -> CleanupCtx:
             app[API] = given
             yield
             return
-        from relay.cluster import ClusterClient, RetryPolicy
-
         settings = app[SETTINGS]
         # One long-poll connection per rollout followed: no pool cap below the worker's own.
+        # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and ~/.netrc) apply, as for curl.
         session = aiohttp.ClientSession(
-            trust_env=False, connector=aiohttp.TCPConnector(limit=0, limit_per_host=0))
+            trust_env=True, connector=aiohttp.TCPConnector(limit=0, limit_per_host=0))
         try:
             app[API] = ClusterClient(
                 session, api_base_url(settings), settings.cluster_api.token,

@@ -12,7 +12,7 @@ from relay.events import Source
 
 
 class DeploymentStatus(enum.StrEnum):
-    """The status of a deployment: three open ones, then final ones (see docs/deployments)."""
+    """The statuses of a deployment (docs/operations.md, "Deployments")."""
 
     QUEUED = "queued"
     TRIGGERING = "triggering"
@@ -86,7 +86,7 @@ class Deployment:
     attempts: int = 0
     route_index: int | None = None
     progress: dict[str, Any] | None = None  # latest rollout progress seen by the worker
-    forced: bool = False  # a force push: never older (CONTRACT section 5)
+    forced: bool = False  # a force push: never older (docs/operations.md, "Deployments")
     trigger_started_at: datetime | None = None  # when the last trigger attempt began
 
     def __post_init__(self) -> None:
@@ -94,7 +94,7 @@ class Deployment:
         object.__setattr__(self, "source", _coerce(self.source, Source))
 
     def to_json(self) -> dict[str, Any]:
-        """The DEPLOYMENT object of CONTRACT sections 4 and 5."""
+        """The deployment object of the admin API (`GET /api/deployments/{id}`)."""
         return {
             "id": self.id,
             "cluster": self.cluster,

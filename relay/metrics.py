@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
-from relay import __version__
+from relay import __version__, revision
 
-# Fixed label sets (CONTRACT section 6): label values never come from a payload.
+# Fixed label sets (docs/metrics.md): label values never come from a payload.
 WEBHOOK_EVENTS = ("push", "tag_push", "ping", "other")
 WEBHOOK_OUTCOMES = (
     "accepted", "ignored", "duplicate", "unauthorized", "malformed", "too_large",
@@ -28,11 +36,20 @@ _ROLLOUT_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
 class Metrics:
-    """The metric families of one relay app, registered on `registry`."""
+    """The metric families of one relay app, registered on `registry`.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    With `process` (the default) the registry also carries the Python client's process
+    metrics (`process_*`: CPU seconds, resident memory, open file descriptors and their limit,
+    start time; Linux only) and `python_info`.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *,
+                 process: bool = True) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        if process:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
         self.webhooks_received = Counter(
             "relay_webhooks_received_total", "Webhook deliveries received, by outcome.",
             ["source", "event", "outcome"], registry=r,
@@ -78,10 +95,12 @@ class Metrics:
             ["cluster"], registry=r,
         )
         self.build_info = Gauge(
-            "relay_build_info", "Always 1; the version label tells the build.", ["version"],
-            registry=r,
+            "relay_build_info",
+            "Always 1; the labels tell the build: relay version, git revision, Python version.",
+            ["version", "revision", "python"], registry=r,
         )
-        self.build_info.labels(version=__version__).set(1)
+        self.build_info.labels(version=__version__, revision=revision(),
+                               python=platform.python_version()).set(1)
 
     def prime(self, *, sources: Iterable[str], deployments: Iterable[tuple[int, str]]) -> None:
         """Create every series the configuration implies at 0, so `increase()` and the alerts

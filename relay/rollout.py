@@ -1,4 +1,4 @@
-"""Is a rollout done, failed, or still going? (pure: CONTRACT section 5)
+"""Is a rollout done, failed, or still going? (pure; the statuses: docs/operations.md)
 
 The verdict compares what the cluster shows now with the snapshot stored before the trigger:
 a resumed deployment is judged against the same snapshot as the original run.
@@ -47,7 +47,7 @@ class Progress:
 
 
 def is_failure_status(status: str) -> bool:
-    """The seed lists create_fail; any status ending in _fail is a failure (seed notes)."""
+    """The API lists create_fail; any status ending in _fail is a failure (docs/cluster-api.md)."""
     return status.endswith("_fail")
 
 

@@ -127,7 +127,7 @@ def older_reason(dep: Deployment, *, history: History, cluster_version: str | No
 
 def skip_reason(dep: Deployment, *, cluster_version: str | None, cluster_failed: bool = False,
                 history: History) -> str | None:
-    """Why a deployment must not run (None: run it).
+    """Why a deployment must not run (None: run it); the rules of docs/operations.md.
 
     A commit that is already the cluster's version is skipped: the platform would not roll
     anything. Deployments asked for through the admin API are deliberate: never skipped for

@@ -5,7 +5,7 @@ The decisions are values made elsewhere: relay.hosts parses and verifies a deliv
 relay.ingest decides what it stores and queues; this module reads the request, carries the
 values to the store and answers. Answers and their precedence: 404 (source off), 413 (body
 too large), 415 (content encoding or type), 401 (authenticity), 400 (shape), then 503 when
-the store cannot take it (CONTRACT section 4; docs/metrics.md lists the outcomes).
+the store cannot take it (README.md "Operations"; docs/metrics.md lists the outcomes).
 """
 
 from __future__ import annotations
@@ -155,11 +155,16 @@ def _write_delivery_log(
     request.app[METRICS].webhooks_received.labels(
         source=entry.source.value, event=entry.event, outcome=outcome
     ).inc()
-    level = log.warning if status >= 500 else log.info
+    level = _LOG_LEVEL.get(outcome, log.warning if status >= 500 else log.info)
     level(
         "delivery", source=entry.source.value, hook_event=entry.event, outcome=outcome,
         status=status, duration_ms=round(duration_s * 1000, 2), **entry.fields,
     )
+
+
+# Outcomes an operator must see (docs/operations.md, "Logs"): a store that cannot write is an
+# error; a refused signature is a warning (a wrong secret, or someone probing).
+_LOG_LEVEL = {"store_error": log.error, "unauthorized": log.warning}
 
 
 def _store_error(exc: BaseException) -> str:
@@ -190,7 +195,7 @@ class EncodedBody(HTTPProblem):
 
 
 async def receive(request: web.Request) -> web.Response:
-    """Verify, store durably, answer: CONTRACT section 4. Errors go to error_middleware."""
+    """Verify, store durably, answer (README.md, "Operations"). Errors go to error_middleware."""
     entry = request[_DELIVERY_LOG]
     source = entry.source
     settings = request.app[SETTINGS]

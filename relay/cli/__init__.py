@@ -37,7 +37,16 @@ environment:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the whole `relay` parser (imports each command module lazily, here only)."""
-    from relay.cli import about, admin, clusters, config_cmds, demo, fakegit, service, simulator
+    from relay.cli import (
+        admin,
+        clusters,
+        completion,
+        config_cmds,
+        demo,
+        fakegit,
+        service,
+        simulator,
+    )
 
     parser = argparse.ArgumentParser(
         prog="relay",
@@ -47,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"relay {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (service, config_cmds, simulator, fakegit, clusters, admin, demo, about):
+    for module in (service, config_cmds, simulator, fakegit, clusters, admin, demo, completion):
         module.register(sub)
     return parser
 

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-# Final statuses of CONTRACT section 5 (and `canceled`, section 4's cancel).
+# Final statuses (docs/operations.md, "Deployments"), `canceled` included.
 FINAL = frozenset({"succeeded", "failed", "timed_out", "superseded", "skipped", "error",
                    "canceled"})
 # The worker's reason for a deployment of the version the cluster already runs

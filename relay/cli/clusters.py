@@ -1,4 +1,4 @@
-"""`relay clusters ...`: the cluster API from the command line (CONTRACT section 2).
+"""`relay clusters ...`: the cluster API (docs/cluster-api.md) from the command line.
 
 The token comes from RELAY_API_TOKEN and is never printed; `--api-url` defaults to
 RELAY_API_URL, else the simulator's default address. Exit 0 on success, 1 on an API error

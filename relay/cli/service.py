@@ -1,14 +1,18 @@
-"""`relay serve`: load the configuration, wire the app, serve until SIGTERM or Ctrl-C."""
+"""`relay serve`: load the configuration, wire the app, serve until SIGTERM or Ctrl-C; and
+`relay version`: what is running."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import platform
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from relay import __version__, revision
 from relay.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from relay.cli.config_cmds import load_or_report
 from relay.config import DEFAULT_CONFIG_PATH, Settings
@@ -24,6 +28,28 @@ def register(sub: Any) -> None:
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, metavar="PATH",
                    help=f"configuration file (default: {DEFAULT_CONFIG_PATH})")
     p.set_defaults(func=serve)
+
+    v = sub.add_parser(
+        "version",
+        help="print relay's version, git revision and Python version",
+        description="Print the version, the git commit relay was built from (or `unknown`) and "
+                    "the Python version: the labels of the relay_build_info metric.",
+    )
+    v.add_argument("--json", action="store_true",
+                   help='one JSON object: {"version", "revision", "python"}')
+    v.set_defaults(func=version)
+
+
+def version(args: argparse.Namespace) -> int:
+    """`relay version [--json]`: the build, as relay_build_info labels it. Always exit 0."""
+    build = {"version": __version__, "revision": revision(),
+             "python": platform.python_version()}
+    if args.json:
+        print(json.dumps(build))
+    else:
+        print(f"relay {build['version']} (revision {build['revision']}, "
+              f"Python {build['python']})")
+    return EXIT_OK
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""`relay simulator`: run the cluster API simulator on its own (CONTRACT section 2)."""
+"""`relay simulator`: run the cluster API simulator on its own (docs/cluster-api.md)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "simulator",
         help="run the cluster API simulator",
-        description="Run the NetEase Cloud cluster API simulator (seed/cluster-api.md).\n"
+        description="Run the NetEase Cloud cluster API simulator (docs/cluster-api.md).\n"
         f"The token it accepts is read from {TOKEN_ENV}; clients send "
         "'Authorization: Token ...'.\nIt never generates or prints a token.",
         epilog=GRAMMAR,

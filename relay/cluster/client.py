@@ -1,4 +1,4 @@
-"""The async client of the cluster API (seed sections 1-8) plus the web hook POST.
+"""The async client of the cluster API (docs/cluster-api.md §1-8) plus the web hook POST.
 
 Every call: `Authorization: Token <token>`, a timeout, one metric sample per attempt, and the
 retry policy passed in. Create is retried only when it surely did not reach the server (see
@@ -50,7 +50,7 @@ log = structlog.get_logger("relay.cluster")
 # worker passes one per deployment, endpoint -> retries.
 RetryTally = Counter[str]
 
-MAX_PAGE = 30  # seed section 4: 0 < limit <= 30
+MAX_PAGE = 30  # docs/cluster-api.md §4: 0 < limit <= 30
 _USER_AGENT = f"relay/{__version__}"
 # Headers a hook POST never forwards: relay's credentials and hop-by-hop / framing headers.
 _HOOK_DROP = frozenset({"authorization", "host", "content-length", "transfer-encoding",
@@ -90,7 +90,7 @@ class ClusterClient:
     def base_url(self) -> str:
         return self._base
 
-    # --- seed operations ---------------------------------------------------------------
+    # --- the API operations ------------------------------------------------------------
 
     async def images(self) -> ImageList:
         """Seed section 1."""

@@ -1,4 +1,4 @@
-"""Typed values of the cluster API (seed sections 1-8); `parsing.py` builds them from JSON.
+"""Typed values of the cluster API (docs/cluster-api.md §1-8); `parsing.py` builds them from JSON.
 
 Pure: no I/O. Raw dicts never leave the cluster package, except the opaque `env_var` and
 `extra` mappings of a `Cluster`.
@@ -73,7 +73,7 @@ class VersionControl:
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
-    """One app (seed section 5). `status` is kept as given, known or not."""
+    """One app (docs/cluster-api.md §5). `status` is kept as given, known or not."""
 
     id: int
     name: str = ""

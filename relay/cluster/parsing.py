@@ -3,7 +3,8 @@
 Pure: no I/O. A parser takes decoded JSON and either returns a value or raises `BadResponse`
 naming the operation and the field. Optional fields that are missing, null or of the wrong
 type become None / empty; only what a caller cannot do without (an id, a container id, a
-list total, a create's hook URL) is required. See the notes at the end of the seed.
+list total, a create's hook URL) is required. See docs/cluster-api.md, "How relay reads the
+unclear parts".
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The combined fake: the three hosts as sub-apps of one aiohttp app.
 
 Layout of `create_fake_git_app(...)` (mount it at `PREFIX`, `/fake-git`, so that the
-records are at `/fake-git/{source}/statuses` on relay's port, CONTRACT section 7):
+records are at `/fake-git/{source}/statuses` on relay's port, docs/githost.md):
     /github/...           the GitHub API         api.url: ORIGIN/fake-git/github
     /gitlab/api/v4/...    the GitLab API         api.url: ORIGIN/fake-git/gitlab/api/v4
     /gitea/api/v1/...     the Gitea API          api.url: ORIGIN/fake-git/gitea/api/v1

@@ -1,4 +1,4 @@
-"""Deploy gates (CONTRACT section 9): the pure decisions behind holds, checks, filters and
+"""Deploy gates (docs/gates.md): the pure decisions behind holds, checks, filters and
 rollback. No I/O, no clock reads: every function takes `now` and plain values.
 
 - `windows`: cron fire times and wall-clock durations in an IANA timezone (cronsim, zoneinfo)

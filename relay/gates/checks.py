@@ -7,7 +7,7 @@ Inputs are small frozen values a host client fills in from:
 - GitLab: the latest pipeline for the sha (`GET /projects/:id/pipelines?sha=...`, newest first).
 - Gitea: the combined status (`GET /repos/{o}/{r}/commits/{ref}/status`).
 
-Rules (CONTRACT section 9): green only when every counted check is green; red names every
+Rules (docs/gates.md): green only when every counted check is green; red names every
 failing one; anything else is pending. Nothing reported yet is pending, as in GitHub's own
 combined status ("pending if there are no statuses"): a route that waits for checks on a
 repository without CI waits until `timeout_s`. `contexts` names the required checks; empty:

@@ -1,6 +1,6 @@
 """Route filters: `skip_markers` on the head commit message, `paths` / `paths_ignore` (pure).
 
-A filtered push makes no deployment (CONTRACT section 9, at routing).
+A filtered push makes no deployment (docs/gates.md, at routing).
 
 Path globs use relay's glob dialect (relay.globs), matched case-sensitively against the
 repository-relative path (`src/app.py`, no leading `/`):

@@ -3,7 +3,7 @@
 Also which waiting status a new deployment starts in (`admit`) and whether a manual request
 may start during a hold (`refuse_manual`).
 
-CONTRACT section 9: a newer push for a cluster supersedes the older waiting ones
+docs/gates.md: a newer push for a cluster supersedes the older waiting ones
 (`waiting_checks`, `held` or `queued`), so only the newest is ever released; when the hold
 ends, the newest held deployment becomes `queued` by itself, exactly once. "Exactly once"
 rests on two things: this function is idempotent (applying its answer and asking again
@@ -91,7 +91,7 @@ def admit(*, wait_for_checks: bool, hold_active: bool, manual: bool = False,
           override_hold: bool = False) -> WaitingStatus:
     """The first waiting status of a new deployment, or the next one when its checks pass.
 
-    Gates in CONTRACT section 9 order: checks (`wait_for_checks`: the route waits for checks;
+    Gates in docs/gates.md order: checks (`wait_for_checks`: the route waits for checks;
     pass False once they are green; a manual deployment never waits for them), then holds
     (unless a manual deployment overrides the hold), then the queue.
     """

@@ -1,6 +1,6 @@
 """After an automatic deployment fails: roll back, pause the cluster, or nothing; quarantine (pure).
 
-CONTRACT section 9 (`routes[].on_failure: rollback`, `action: version` only). When an
+docs/gates.md (`routes[].on_failure: rollback`, `action: version` only). When an
 automatic deployment ends `failed` or `timed_out` and nothing newer for the cluster is waiting
 or queued, relay queues a `rollback` deployment of the last good version: the version of the
 newest `succeeded` deployment of that cluster, else the version in the failed deployment's
@@ -75,7 +75,7 @@ class RollbackDecision:
 def decide_rollback(failed: FailedDeployment, *, on_failure: OnFailure, action: str,
                     last_succeeded_version: str | None,
                     newer_waiting: bool) -> RollbackDecision:
-    """The decision for `failed`, a ladder in CONTRACT order.
+    """The decision for `failed`, a ladder in the order of docs/gates.md.
 
     `action`: the route's action (`version` or `hook`); `last_succeeded_version`: the version
     of the newest `succeeded` deployment of the cluster (None: none); `newer_waiting`: a
@@ -139,7 +139,7 @@ class QuarantineEntry:
 
     @property
     def reason(self) -> str:
-        """The `skipped` reason of CONTRACT section 9."""
+        """The `skipped` reason of docs/gates.md."""
         return f"quarantined after deployment {self.deployment_id} failed"
 
 

@@ -1,4 +1,4 @@
-"""Statuses and kinds the gates add to CONTRACT section 5 (pure values).
+"""Statuses and kinds the gates add to docs/operations.md (pure values).
 
 `relay.deployment.DeploymentStatus` does not have the two waiting statuses yet, and
 `Deployment` has no `kind`; these enums carry the contract's spellings until they move there.
@@ -18,7 +18,7 @@ class WaitingStatus(enum.StrEnum):
 
 
 class DeploymentKind(enum.StrEnum):
-    """Why a deployment exists (CONTRACT section 5, `kind`)."""
+    """Why a deployment exists (docs/operations.md, `kind`)."""
 
     PUSH = "push"
     MANUAL = "manual"

@@ -1,7 +1,7 @@
 """The small interface every git-host client implements, and the values it speaks.
 
 States are host-neutral here; each client maps them to its host's names in one table
-(CONTRACT section 7: GitHub / Gitea commit states `pending success failure error`, GitLab
+(docs/githost.md: GitHub / Gitea commit states `pending success failure error`, GitLab
 `pending running success failed canceled`; GitHub deployment states `queued in_progress
 success failure error inactive`, GitLab deployment statuses `running success failed
 canceled`). Pure: no I/O in this module.

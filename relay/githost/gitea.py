@@ -40,7 +40,7 @@ from relay.secret import Secret
 PAGE = 50  # Gitea's default maximum page size
 MAX_PAGES = 10
 
-# CONTRACT section 7, the Gitea column (as GitHub's: no `running`, no `canceled`).
+# docs/githost.md, the Gitea column (as GitHub's: no `running`, no `canceled`).
 COMMIT_STATES: dict[CommitState, str] = {
     CommitState.PENDING: "pending",
     CommitState.RUNNING: "pending",

@@ -42,7 +42,7 @@ COMPARE_FILES_MAX = 300  # GitHub lists at most 300 files in a comparison
 PAGE = 100
 MAX_PAGES = 5  # at most 500 statuses and 500 check runs are read per commit
 
-# CONTRACT section 7, the GitHub column: GitHub has no `running` or `canceled` commit state.
+# docs/githost.md, the GitHub column: GitHub has no `running` or `canceled` commit state.
 COMMIT_STATES: dict[CommitState, str] = {
     CommitState.PENDING: "pending",
     CommitState.RUNNING: "pending",

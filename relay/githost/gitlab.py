@@ -37,7 +37,7 @@ from relay.githost.shapes import Shape
 from relay.githost.transport import Transport, decode_json
 from relay.secret import Secret
 
-# CONTRACT section 7, the GitLab column.
+# docs/githost.md, the GitLab column.
 COMMIT_STATES: dict[CommitState, str] = {
     CommitState.PENDING: "pending",
     CommitState.RUNNING: "running",

@@ -1,4 +1,4 @@
-"""The cluster API simulator: a real aiohttp app implementing `seed/cluster-api.md`.
+"""The cluster API simulator: a real aiohttp app implementing docs/cluster-api.md.
 
 Used by tests, by `relay simulator`, and mounted in-process by `relay serve` when
 `cluster_api.base_url: embedded` (it works under any `add_subapp` prefix). Build it with

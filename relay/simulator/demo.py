@@ -7,7 +7,8 @@ import secrets
 from relay.simulator.model import CREATE_SUCC, Cluster, Constraint, Image, Volume
 from relay.simulator.state import SimState
 
-# The seed's two example images, plus public image 3 so the seed's create example works as is.
+# The API documentation's two example images, plus public image 3 so its create example works
+# as is.
 IMAGES = (
     Image(id=30202, name="4638_tomcat2", tag="v1", desc="v1", weight=0, custom=True),
     Image(id=3, name="tomcat", tag="8", desc="Tomcat 8 on CentOS", weight=5, custom=False),

@@ -1,4 +1,4 @@
-"""The request handlers of the cluster API (seed sections 1-8) and the cluster web hook."""
+"""The request handlers of the cluster API (docs/cluster-api.md §1-8) and the web hook."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from relay.simulator.validation import (
 from relay.simulator.views import cluster_view, containers_view, images_view
 
 NO_HOOK = 4041
-OK: dict[str, Any] = {}  # the seed documents a bare "200 OK"; answer an empty JSON object
+OK: dict[str, Any] = {}  # the API documents a bare "200 OK"; answer an empty JSON object
 
 routes = web.RouteTableDef()
 
@@ -105,7 +105,8 @@ async def resize(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/watch/apps/{id}", name="watch")
 async def watch(request: web.Request) -> web.Response:
-    """Long-poll (seed section 8): answer at the cluster's next change, or on timeout."""
+    """Long-poll (docs/cluster-api.md §8): answer at the cluster's next change, or on timeout.
+    """
     state, settings = request.app[SIM_STATE], request.app[SIM_SETTINGS]
     cluster = _cluster(request)
     raw = request.query.get("timeout")

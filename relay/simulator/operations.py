@@ -54,7 +54,8 @@ class Operations:
         self._start(cluster_id, self._finish_after_step(cluster_id))
 
     def roll(self, cluster_id: int, *, trigger: str) -> None:
-        """Replace every container, one per step (seed section 8: the watch sees each step)."""
+        """Replace every container, one per step (docs/cluster-api.md §8: the watch sees each
+        step)."""
         cluster = self._state.clusters[cluster_id]
         self._state.record_deploy(cluster_id, cluster.version, trigger)
         fail = self._faults.fails_version(cluster.version or "")

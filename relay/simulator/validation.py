@@ -48,7 +48,7 @@ def bad(code: int, msg: str) -> ApiError:
 def parse_spec(
     body: Any, *, find_image: Callable[[int, bool], Image | None], max_replicas: int
 ) -> ClusterSpec:
-    """Validate a create body (seed section 2); name uniqueness is checked by the caller."""
+    """Validate a create body (docs/cluster-api.md §2); the caller checks name uniqueness."""
     obj = _object(body, "body")
     _known(obj, CREATE_FIELDS, "is not a field of a cluster")
     for key in REQUIRED_FIELDS:
@@ -73,7 +73,7 @@ def parse_spec(
 
 
 def parse_patch(body: Any) -> ClusterPatch:
-    """Validate an update body (seed section 3): only the updatable fields are accepted."""
+    """Validate an update body (docs/cluster-api.md §3): only updatable fields are accepted."""
     obj = _object(body, "body")
     _known(obj, UPDATE_FIELDS, "cannot be updated")
     return ClusterPatch(

@@ -1,4 +1,4 @@
-"""The JSON shapes of the API's answers (seed sections 1, 5 and 8), built from model values."""
+"""The JSON shapes of the API's answers (docs/cluster-api.md §1, §5, §8), from model values."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def containers_view(containers: Iterable[Container]) -> list[dict[str, str]]:
 def cluster_view(
     cluster: Cluster, *, web_hook_url: str, mask: Callable[[str], str]
 ) -> dict[str, Any]:
-    """`GET /apps/{id}`: every field of the seed's example; the password masked."""
+    """`GET /apps/{id}`: every field of the API documentation's example; the password masked."""
     vc = dict(cluster.version_control)
     if "password" in vc:
         vc["password"] = mask(vc["password"])

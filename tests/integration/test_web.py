@@ -197,8 +197,11 @@ async def test_gitlab_without_idempotency_key_dedupes_on_the_body(
 
 
 async def test_wrong_secret_is_401(client: TestClient[Any, Any]) -> None:
-    resp = await post_github(client, github_push(), secret=b"wrong")
+    with capture_logs() as logs:
+        resp = await post_github(client, github_push(), secret=b"wrong")
     assert resp.status == 401
+    [line] = [e for e in logs if e["event"] == "delivery"]
+    assert line["log_level"] == "warning" and line["outcome"] == "unauthorized"
     assert "error" in await resp.json()
     assert await store_of(client).list_deployments() == ()
 
@@ -322,7 +325,7 @@ async def test_every_answer_writes_one_delivery_line_with_its_outcome(
     assert lines == [
         (404, "disabled", "info"), (413, "too_large", "info"),
         (415, "unsupported_media_type", "info"), (415, "unsupported_media_type", "info"),
-        (400, "malformed", "info"), (503, "store_error", "warning"),
+        (400, "malformed", "info"), (503, "store_error", "error"),
     ]
     store_line = [e for e in logs if e["event"] == "delivery"][-1]
     assert "closed" in store_line["store_error"] and store_line["error"].endswith("retry later")
@@ -358,7 +361,7 @@ async def test_metrics_count_deliveries_by_outcome(client: TestClient[Any, Any])
         '1.0' in text
     assert 'relay_webhooks_received_total{event="ping",outcome="ignored",source="github"} 1.0' \
         in text
-    assert 'relay_build_info{version="' in text
+    assert 'relay_build_info{python="' in text and ',version="' in text
 
 
 async def test_one_canonical_log_line_per_delivery_without_secrets(

@@ -3,7 +3,8 @@ that relay really exposes, a runbook section per alert, and the Kubernetes Prome
 carrying the same rules.
 
 To rewrite deploy/kubernetes/prometheusrule.yaml after changing alerts.yml:
-    RELAY_WRITE_PROMETHEUSRULE=1 .venv/bin/python -m pytest tests/test_alerts.py -k prometheusrule
+    RELAY_WRITE_PROMETHEUSRULE=1 .venv/bin/python -m pytest tests/ops/test_alerts.py \
+        -k prometheusrule
 """
 
 from __future__ import annotations
@@ -183,9 +184,9 @@ def render_prometheus_rule() -> str:
     }
     header = (
         "# relay's alerts for the Prometheus Operator: the groups of\n"
-        "# deploy/prometheus/alerts.yml, unchanged (tests/test_alerts.py checks it).\n"
+        "# deploy/prometheus/alerts.yml, unchanged (tests/ops/test_alerts.py checks it).\n"
         "# Do not edit by hand: edit alerts.yml, then\n"
-        "#   RELAY_WRITE_PROMETHEUSRULE=1 .venv/bin/python -m pytest tests/test_alerts.py"
+        "#   RELAY_WRITE_PROMETHEUSRULE=1 .venv/bin/python -m pytest tests/ops/test_alerts.py"
         " -k prometheusrule\n"
         "# Your Prometheus must select it: for kube-prometheus-stack, add the label its\n"
         "# ruleSelector wants (often `release: <release name>`).\n"

@@ -274,7 +274,7 @@ def test_builder_stage_makes_a_complete_wheel(tmp_path: Path) -> None:
     result = run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir",
                  str(tmp_path / "wheels"), ".", cwd=context)
     assert result.returncode == 0, result.stderr[-3000:]
-    [wheel] = (tmp_path / "wheels").glob("relay-*.whl")
+    [wheel] = (tmp_path / "wheels").glob("relay_deploy-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for source in (ROOT / "relay").rglob("*"):
         if source.is_file() and source.suffix in {".py", ".sql"}:

@@ -84,7 +84,7 @@ def test_unit_hardening_restart_and_stop_timeout() -> None:
     for key, value in expected.items():
         assert value in s.get(key, []), f"{key}={value} missing"
     assert set(s["RestrictAddressFamilies"][0].split()) == {"AF_INET", "AF_INET6", "AF_UNIX"}
-    assert s["RestartPreventExitStatus"] == ["2"]  # exit 2: bad configuration (CONTRACT 2)
+    assert s["RestartPreventExitStatus"] == ["2"]  # exit 2: bad configuration
     example = yaml.safe_load((ROOT / "config/examples/single-node-sqlite.yaml").read_text())
     stop = s["TimeoutStopSec"][0]
     assert stop.endswith("s") and float(stop[:-1]) > shutdown_bound_s(example)
@@ -105,3 +105,14 @@ def test_unit_env_example_fits_the_single_node_example(
     check_config_cli(config, env, monkeypatch, capsys)
     settings = load_config(config, env)
     assert settings.store.url == f"sqlite:///{tmp_path}/relay.db"
+
+
+# server.max_connections' default (docs/configuration.md): relay accepts at most that many.
+MAX_CONNECTIONS_DEFAULT = 900
+
+
+def test_unit_open_file_limit_is_well_above_the_connection_cap() -> None:
+    """1,024 open files (systemd's default soft limit) made every request fail under 1,074
+    idle sockets; the unit must leave room for the cap plus the store and the API client."""
+    [limit] = unit_settings()["LimitNOFILE"]
+    assert int(limit) >= 2 * MAX_CONNECTIONS_DEFAULT + 1024

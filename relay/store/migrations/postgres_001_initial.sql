@@ -53,7 +53,7 @@ CREATE INDEX deployments_by_cluster ON deployments (cluster, status, id);
 CREATE INDEX deployments_by_status ON deployments (status, id);
 CREATE INDEX deployments_by_delivery ON deployments (delivery_id);
 
--- The hard guarantee behind CONTRACT section 5 "at most one deployment per cluster is
+-- The hard guarantee behind docs/operations.md ("Deployments"): "at most one deployment per cluster is
 -- triggering or rolling_out": a second one fails to commit, whatever a replica believes.
 CREATE UNIQUE INDEX deployments_one_active_per_cluster ON deployments (cluster)
     WHERE status IN ('triggering', 'rolling_out');
