@@ -20,11 +20,6 @@ SCANNED = ["README.md", "docs", "relay", "deploy", "config", "bench", "scripts",
 OUTSIDE = re.compile(r"CONTRACT|\.\./shared|\bseed/|\bseed (?:section|notes|lists|operations)"
                      r"|\bthe seed\b")
 
-# Files of other areas that still point outside the repository. Each is fixed where the file
-# is rewritten (the hosts split of events.py and signatures.py, the config split, the web and
-# admin API work, the store); the strict xfail fails once the reference is gone, and then the
-# entry must go.
-PENDING: dict[str, str] = {}
 
 
 def links(doc: Path) -> list[str]:
@@ -82,17 +77,9 @@ def outside_references(rel: str) -> list[str]:
 
 
 def test_nothing_points_outside_the_repository() -> None:
-    found = [hit for rel in scanned_files() if rel not in PENDING
-             for hit in outside_references(rel)]
+    found = [hit for rel in scanned_files() for hit in outside_references(rel)]
     assert not found, ("these send a reader to files a clone does not have; write what they "
                        "need into docs/ instead:\n" + "\n".join(found))
-
-
-@pytest.mark.parametrize("rel", [
-    pytest.param(rel, marks=pytest.mark.xfail(strict=True, reason=f"pending: {why}"))
-    for rel, why in sorted(PENDING.items()) if (ROOT / rel).exists()])
-def test_pending_file_no_longer_points_outside(rel: str) -> None:
-    assert not outside_references(rel)
 
 
 def test_the_outside_reference_check_can_fail() -> None:
