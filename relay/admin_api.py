@@ -19,7 +19,7 @@ from relay.routing import explain, verdicts_to_json
 from relay.store import StoredDelivery
 from relay.store.admin_reads import DeliveryFilter, DeploymentFilter, decode_cursor
 from relay.store.base import Conflict, NotFound
-from relay.typedefs import CLOCK, METRICS, SETTINGS, STORE, WORKER
+from relay.typedefs import CLOCK, LIVE, METRICS, STORE, WORKER
 from relay.web import HTTPProblem, wake_worker
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -64,7 +64,7 @@ def _guard(handler: Handler) -> Handler:
     """Require `Authorization: Bearer <admin token>` (compared in constant time)."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        token = request.app[SETTINGS].admin.token
+        token = request.app[LIVE].current.admin.token
         if token is None:
             raise HTTPProblem(404, "the admin API is off: set the variable admin.token_env names")
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -130,7 +130,7 @@ async def create_deployment(request: web.Request) -> web.Response:
     if action is not None and (not isinstance(action, str)
                                or action not in {a.value for a in Action}):
         raise HTTPProblem(400, "'action' must be 'version' or 'hook'")
-    route = _route_for(request.app[SETTINGS].routes, cluster)
+    route = _route_for(request.app[LIVE].current.routes, cluster)
     store = request.app[STORE]
     known = await store.known_versions(cluster, version) if check.is_short_sha(version) else ()
     expansion = check.expand_version(version, known)
@@ -185,7 +185,7 @@ async def redeliver(request: web.Request) -> web.Response:
         check.json_object(await request.read(), allowed=())
     stored = await _stored_delivery(request)
     d = stored.delivery
-    planned = redelivery(d, request.app[SETTINGS].routes)  # NothingToDeploy: 409
+    planned = redelivery(d, request.app[LIVE].current.routes)  # NothingToDeploy: 409
     now = request.app[CLOCK].now()
     deps = [await request.app[STORE].enqueue(p, delivery_id=d.delivery_id, now=now)
             for p in planned]
@@ -207,7 +207,7 @@ async def explain_routes(request: web.Request) -> web.Response:
         raise HTTPProblem(400, "query parameters 'repo' and 'ref' are required")
     check.text_value(repo, "repo")
     check.text_value(ref, "ref", max_len=check.MAX_REF)
-    verdicts = explain(request.app[SETTINGS].routes, source=source, repo=repo, ref=ref)
+    verdicts = explain(request.app[LIVE].current.routes, source=source, repo=repo, ref=ref)
     return web.json_response(verdicts_to_json(verdicts, source=source, repo=repo, ref=ref))
 
 
@@ -220,7 +220,7 @@ def audit(request: web.Request, action: str, **fields: Any) -> None:
     The client is the peer address, or the first untrusted `X-Forwarded-For` entry when the
     peer is one of `server.trusted_proxies` (relay.admin_input.client_address).
     """
-    trusted = getattr(request.app[SETTINGS].server, "trusted_proxies", ())
+    trusted = getattr(request.app[LIVE].current.server, "trusted_proxies", ())
     client = check.client_address(request.remote, request.headers.get("X-Forwarded-For"),
                                   trusted)
     audit_log.info("audit", action=action, client=client, peer=request.remote, **fields)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -18,12 +19,15 @@ from relay import admin_api
 from relay import web as handlers
 from relay.clock import Clock, SystemClock
 from relay.cluster import ClusterClient, RetryPolicy
-from relay.config import Settings
+from relay.config import ConfigError, Settings
+from relay.live import LiveSettings, Reload
 from relay.metrics import Metrics
 from relay.server import BODY_BUDGET, BodyBudget
 from relay.store import Store, open_store
-from relay.typedefs import API, CLOCK, METRICS, SETTINGS, STORE, WORKER
+from relay.typedefs import API, CLOCK, LIVE, METRICS, SETTINGS, STORE, WORKER
 from relay.worker import ClusterApi, Worker
+
+log = structlog.get_logger("relay")
 
 EMBEDDED_PREFIX = "/simulator"
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -48,6 +52,7 @@ def create_app(
     app = web.Application(middlewares=[handlers.error_middleware],
                           handler_args=handlers.HANDLER_ARGS)
     app[SETTINGS] = settings
+    app[LIVE] = LiveSettings(settings)
     app[CLOCK] = clock if clock is not None else SystemClock()
     app[METRICS] = Metrics(registry)
     app[BODY_BUDGET] = BodyBudget(settings.server.max_body_memory_bytes)
@@ -61,6 +66,34 @@ def create_app(
     if settings.cluster_api.embedded:
         _mount_simulator(app, settings)
     return app
+
+
+def reload_settings(app: web.Application, load: Callable[[], Settings]) -> Reload | None:
+    """Re-read the configuration with `load` and put its reloadable sections in force.
+
+    `load` raises ConfigError for an invalid file: then every problem is logged at `error`
+    and the settings in force stay as they were (None is returned). Otherwise the new routes,
+    sources (with their secrets) and admin token apply to the next request and trigger;
+    sections that need a restart are named in a warning. Never raises.
+    """
+    try:
+        new = load()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("configuration reload refused", problem=str(problem))
+        log.error("configuration reload refused; the configuration in force is unchanged",
+                  problems=len(exc.problems))
+        return None
+    done = app[LIVE].reload(new)
+    app[METRICS].prime(sources=[s.value for s in new.sources],
+                       deployments={(r.cluster, r.action.value) for r in new.routes})
+    log.info("configuration reloaded", applied=list(done.applied),
+             routes=len(new.routes), sources=sorted(s.value for s in new.sources))
+    if done.needs_restart:
+        log.warning("configuration reloaded; these sections take effect only after a restart",
+                    sections=list(done.needs_restart))
+    handlers.wake_worker(app)  # a new route may make queued work runnable
+    return done
 
 
 def api_base_url(settings: Settings) -> str:
@@ -126,7 +159,7 @@ def _worker_ctx(enabled: bool, worker_settings: Any) -> CleanupCtx:
             yield
             return
         worker = Worker(app[STORE], app[API], app[SETTINGS], metrics=app[METRICS],
-                        clock=app[CLOCK], worker_settings=worker_settings)
+                        clock=app[CLOCK], worker_settings=worker_settings, live=app[LIVE])
         app[WORKER] = worker
         # Work stored by other replicas wakes this worker too (PostgreSQL LISTEN/NOTIFY).
         unsubscribe = await app[STORE].subscribe(worker.wake)

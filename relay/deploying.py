@@ -34,6 +34,7 @@ from relay.cluster.retry import RetryPolicy
 from relay.config import Settings
 from relay.deployment import Deployment, DeploymentStatus
 from relay.follow import FollowSettings, Outcome, WatchApi, follow, observe, read_cluster
+from relay.live import LiveSettings
 from relay.metrics import Metrics
 from relay.outcomes import Outcomes
 from relay.rollout import Judge, Observation, Progress, Verdict, is_failure_status
@@ -141,18 +142,18 @@ class InFlight:
 class Deploying:
     """Drives claimed deployments to their end; one instance serves every claim of a worker."""
 
-    def __init__(self, store: Store, api: ClusterApi, settings: Settings, *,
+    def __init__(self, store: Store, api: ClusterApi, live: LiveSettings, *,
                  worker_settings: WorkerSettings, clock: Clock, metrics: Metrics,
                  outcomes: Outcomes, in_flight: InFlight) -> None:
         self._store = store
         self._api = api
-        self._settings = settings
+        self._live = live  # the routes in force (a SIGHUP may replace them)
         self._ws = worker_settings
         self._clock = clock
         self._metrics = metrics
         self._outcomes = outcomes
         self._in_flight = in_flight
-        self._hook_hosts = allowed_hook_hosts(settings)
+        self._hook_hosts = allowed_hook_hosts(live.current)  # cluster_api: restart-only
 
     async def run(self, claim: Claim) -> Deployment | None:
         """Work `claim` to its end and commit it; the final row, or None when it ended
@@ -261,7 +262,7 @@ class Deploying:
             try:
                 await trigger.send(TriggerInput(
                     api=self._api, deployment=dep, cluster=cluster,
-                    route=route_of(dep, self._settings.routes), hook_hosts=self._hook_hosts,
+                    route=route_of(dep, self._live.current.routes), hook_hosts=self._hook_hosts,
                     payload=lambda: self._hook_payload(dep), retries=retries))
             except ClusterApiError as exc:
                 raise TriggerRefused(f"trigger refused: {exc}") from exc

@@ -10,11 +10,13 @@ from aiohttp import web
 
 from relay.clock import Clock
 from relay.config import Settings
+from relay.live import LiveSettings
 from relay.metrics import Metrics
 from relay.store import Store
 from relay.worker import ClusterApi, Worker
 
-SETTINGS = web.AppKey("settings", Settings)
+SETTINGS = web.AppKey("settings", Settings)  # as relay started: the restart-only sections
+LIVE = web.AppKey("live", LiveSettings)  # in force now: routes, sources, admin (SIGHUP)
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 CLOCK = web.AppKey("clock", Clock)

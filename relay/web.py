@@ -26,7 +26,7 @@ from relay.hosts import SOURCE_PATTERN
 from relay.ingest import delivery_id_for, ingest
 from relay.server import BODY_BUDGET, BodyOverLimit, read_body
 from relay.store import StoreError
-from relay.typedefs import CLOCK, METRICS, SETTINGS, STORE, WORKER
+from relay.typedefs import CLOCK, LIVE, METRICS, STORE, WORKER
 
 __all__ = [
     "HANDLER_ARGS",
@@ -198,7 +198,7 @@ async def receive(request: web.Request) -> web.Response:
     """Verify, store durably, answer (README.md, "Operations"). Errors go to error_middleware."""
     entry = request[_DELIVERY_LOG]
     source = entry.source
-    settings = request.app[SETTINGS]
+    settings = request.app[LIVE].current
     conf = settings.sources.get(source)
     if conf is None:
         raise HTTPProblem(404, f"source {source.value} is not enabled in this relay",

@@ -21,6 +21,7 @@ from relay.clock import Clock
 from relay.config import Settings
 from relay.deploying import ClusterApi, Deploying, InFlight, WorkerSettings
 from relay.deployment import Deployment, DeploymentStatus
+from relay.live import LiveSettings
 from relay.metrics import Metrics
 from relay.outcomes import Outcomes
 from relay.store import Store, StoreError
@@ -103,7 +104,7 @@ class Worker:
 
     def __init__(self, store: Store, api: ClusterApi, settings: Settings, *, metrics: Metrics,
                  clock: Clock, worker_settings: WorkerSettings | None = None,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, live: LiveSettings | None = None) -> None:
         self._store = store
         self._ws = worker_settings or WorkerSettings.from_settings(settings)
         self._metrics = metrics
@@ -118,7 +119,8 @@ class Worker:
         self._in_flight = InFlight()
         self._outcomes = Outcomes(metrics)
         self._leases = Leases(store, clock, self._ws.lease_s)
-        self._deploying = Deploying(store, api, settings, worker_settings=self._ws, clock=clock,
+        self._deploying = Deploying(store, api, live or LiveSettings(settings),
+                                    worker_settings=self._ws, clock=clock,
                                     metrics=metrics, outcomes=self._outcomes,
                                     in_flight=self._in_flight)
 

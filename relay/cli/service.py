@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import signal
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 from relay import __version__, revision
 from relay.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from relay.cli.config_cmds import load_or_report
-from relay.config import DEFAULT_CONFIG_PATH, Settings
+from relay.config import DEFAULT_CONFIG_PATH, Settings, load_settings
 
 
 def register(sub: Any) -> None:
@@ -62,7 +63,7 @@ def serve(args: argparse.Namespace) -> int:
     from relay.store import StoreError
 
     try:
-        asyncio.run(run_server(settings))
+        asyncio.run(run_server(settings, config_path=args.config))
     except StoreError as exc:  # e.g. PostgreSQL not answering at start: one line, exit 1
         print(f"relay: cannot open the store: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -73,11 +74,15 @@ def serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def run_server(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
-    """Serve until SIGTERM/SIGINT; then stop accepting, finish in-flight requests, clean up."""
+async def run_server(settings: Settings, *, ready: asyncio.Event | None = None,
+                     config_path: Path | None = None) -> None:
+    """Serve until SIGTERM/SIGINT; then stop accepting, finish in-flight requests, clean up.
+
+    With `config_path`, SIGHUP reloads the configuration from it (relay.app.reload_settings).
+    """
     import structlog
 
-    from relay.app import create_app
+    from relay.app import create_app, reload_settings
     from relay.server import ServerLimits, serve
 
     log = structlog.get_logger("relay")
@@ -86,6 +91,9 @@ async def run_server(settings: Settings, *, ready: asyncio.Event | None = None) 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if config_path is not None:  # SIGHUP re-reads the file (docs/operations.md, "Reloading")
+        loop.add_signal_handler(signal.SIGHUP, reload_settings, app,
+                                lambda: load_settings(config_path, os.environ))
     try:
         # relay.server: read timeouts, the connection cap and rate-limited accept errors.
         async with serve(app, host=settings.server.host, port=settings.server.port,
@@ -101,6 +109,6 @@ async def run_server(settings: Settings, *, ready: asyncio.Event | None = None) 
             await stop.wait()
             log.info("relay stopping")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         log.info("relay stopped")

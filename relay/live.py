@@ -1,0 +1,47 @@
+"""The settings in force: one holder, read on every use, replaced on a reload (SIGHUP).
+
+relay reads its configuration once at start. `relay serve` re-reads it on SIGHUP: when the new
+file is valid, the sections that can change in a running process (`RELOADABLE`: the routes,
+the sources with their secrets, the admin token) take effect for the next delivery, admin
+request and trigger; the other sections (listening address, store, cluster API, rollout,
+logging) keep their old values until a restart, and the reload says which of them changed.
+An invalid file changes nothing. docs/operations.md, "Reloading the configuration".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from relay.settings import Settings
+
+# The sections a reload applies; every other section needs a restart.
+RELOADABLE = ("sources", "admin", "routes")
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """What a reload did: `applied` sections changed and now in force; `needs_restart`
+    sections changed in the file but keep their old values until relay restarts."""
+
+    applied: tuple[str, ...]
+    needs_restart: tuple[str, ...]
+
+
+class LiveSettings:
+    """Holds the Settings in force; `current` is read on every use, never cached."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._current = settings
+
+    @property
+    def current(self) -> Settings:
+        return self._current
+
+    def reload(self, new: Settings) -> Reload:
+        """Put `new`'s reloadable sections in force; report what changed (pure, no I/O)."""
+        old = self._current
+        applied = tuple(name for name in RELOADABLE if getattr(old, name) != getattr(new, name))
+        needs_restart = tuple(f.name for f in fields(Settings) if f.name not in RELOADABLE
+                              and getattr(old, f.name) != getattr(new, f.name))
+        self._current = replace(old, **{name: getattr(new, name) for name in RELOADABLE})
+        return Reload(applied, needs_restart)
