@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/relay.yaml
 
-.PHONY: run demo test lint dist bench clean
+.PHONY: run demo test lint dist bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ bench: $(VENV)/.installed
 		echo "       ingest is skipped without wrk, and compared without webhook when it is absent."; \
 	fi
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The long fuzz run (bench/README.md): FUZZ_ARGS='--count 20000 --postgres URL' for PostgreSQL.
+# `make test` runs a short one (tests/integration/test_fuzz.py).
+fuzz: $(VENV)/.installed-test
+	$(BIN)/python -m bench.fuzz $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache relay.db relay.db-wal relay.db-shm dist build relay/REVISION
