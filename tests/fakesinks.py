@@ -88,8 +88,9 @@ def create_fake_sinks_app(sinks: FakeSinks) -> web.Application:
 async def serve_fake_sinks() -> AsyncIterator[FakeSinks]:
     """The fake on a loopback port; its `origin` is set. Hanging requests end on exit."""
     sinks = FakeSinks()
+    # No access log: its request line would show the path, which stands for a secret URL.
     server = TestServer(create_fake_sinks_app(sinks), host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(access_log=None)
     sinks.origin = str(server.make_url("")).rstrip("/")
     try:
         yield sinks

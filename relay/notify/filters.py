@@ -101,6 +101,7 @@ def url_problem(url: Secret) -> str | None:
         return f"url{where} is empty"
     try:
         parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError:
         return f"url{where} is not a valid URL"
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -83,7 +83,8 @@ def test_bad_settings_name_the_sink_and_the_problem(kw: dict[str, Any], message:
 
 @pytest.mark.parametrize("value", [
     "ftp://hooks.example.com/SECRETTOKEN", "hooks.example.com/SECRETTOKEN",
-    "https:///SECRETTOKEN", "http://[SECRETTOKEN/",
+    "https:///SECRETTOKEN", "http://[SECRETTOKEN/", "https://h:99999/SECRETTOKEN",
+    "https://h:x/SECRETTOKEN",
 ])
 def test_a_bad_url_is_refused_without_showing_it(value: str) -> None:
     problem = url_problem(Secret(value, "RELAY_SLACK_URL"))
