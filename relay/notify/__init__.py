@@ -4,6 +4,18 @@
 picks the configured sinks (`SinkSettings`) that want it; `render` makes the request a sink
 receives. Sending is an adapter of its own, relay.notify_send, so that this package stays
 free of I/O (the configuration, in the pure core, builds `SinkSettings`).
+
+How the outbox uses it:
+
+    # with the status change, in its transaction:
+    event = event_for(deployment.status)            # None: nobody is told
+    n = build_notification(deployment, event, at=now, public_url=report.public_url)
+    for sink in select_sinks(settings.notify, n):   # store (sink.name, n.to_json())
+        ...
+    # the sender, later, per stored message:
+    n = Notification.from_json(payload)
+    result = await relay.notify_send.send_notification(
+        session, sink, n, message_id=f"msg_{message_id}", now=time.time(), timeout_s=10)
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from relay.notify.message import (
     Outgoing,
     Tone,
     build_notification,
+    event_for,
     status_page_link,
 )
 from relay.notify.slack import build_slack
@@ -26,7 +39,7 @@ from relay.notify.webhook import build_webhook, signing_key
 
 __all__ = [
     "DEFAULT_ON", "RENDERERS", "Notification", "NotifyEvent", "Outgoing", "SinkSettings",
-    "SinkType", "Tone", "build_notification", "render", "select_sinks", "signing_key",
+    "SinkType", "Tone", "build_notification", "event_for", "render", "select_sinks", "signing_key",
     "status_page_link", "url_problem",
 ]
 

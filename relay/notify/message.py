@@ -206,6 +206,17 @@ def build_notification(deployment: Deployment, event: NotifyEvent | str, *, at: 
     )
 
 
+def event_for(status: str) -> NotifyEvent | None:
+    """The event a deployment's new status causes, or None (`queued`, `triggering`,
+    `rolling_out` notify nobody). A rollback is not a status: ask for `NotifyEvent.ROLLBACK`
+    when a rollback deployment is queued."""
+    try:
+        event = NotifyEvent(str(status))
+    except ValueError:
+        return None
+    return None if event is NotifyEvent.ROLLBACK else event
+
+
 def status_page_link(public_url: str | None, deployment_id: int) -> str | None:
     """`{public_url}/ui/deployments/{id}`, or None without a public URL."""
     if not public_url:

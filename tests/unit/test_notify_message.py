@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from relay.deployment import DeploymentStatus
-from relay.notify import NotifyEvent, Tone, build_notification
+from relay.notify import NotifyEvent, Tone, build_notification, event_for
 from relay.notify.message import Notification, format_duration, short_version
 from tests.notify_samples import FINISHED, OLD_SHA, SHA, deployment, notification
 
@@ -123,3 +123,13 @@ def test_a_damaged_stored_notification_is_refused_by_key() -> None:
 def test_a_negative_clock_step_gives_no_negative_duration() -> None:
     d = deployment(finished_at=deployment().triggered_at - timedelta(seconds=5))  # type: ignore[operator]
     assert build_notification(d, NotifyEvent.FAILED, at=FINISHED).duration_s == 0.0
+
+
+@pytest.mark.parametrize(("status", "event"), [
+    *[(s, None) for s in ("queued", "triggering", "rolling_out", "rollback", "nonsense")],
+    *[(s.value, NotifyEvent(s.value)) for s in DeploymentStatus if not s.is_open],
+    ("held", NotifyEvent.HELD), ("waiting_checks", NotifyEvent.WAITING_CHECKS),
+    (DeploymentStatus.FAILED, NotifyEvent.FAILED),
+])
+def test_event_for_a_status(status: str, event: NotifyEvent | None) -> None:
+    assert event_for(status) is event
