@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from relay import __version__
 from relay.cluster.errors import parse_retry_after
@@ -84,7 +85,10 @@ async def send_notification(session: aiohttp.ClientSession, sink: SinkSettings,
     headers = {**outgoing.headers, "User-Agent": USER_AGENT}
     timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=timeout_s)
     try:
-        async with session.post(sink.url.reveal(), data=outgoing.body, headers=headers,
+        # Sent verbatim (encoded=True): a Teams workflow URL's `sp=%2Ftriggers%2F...` and
+        # `sig=` must reach it as issued, not re-encoded.
+        async with session.post(URL(sink.url.reveal(), encoded=True), data=outgoing.body,
+                                headers=headers,
                                 timeout=timeout, allow_redirects=False) as resp:
             status, retry_after = resp.status, resp.headers.get("Retry-After")
             answer = await resp.content.read(ANSWER_LIMIT)

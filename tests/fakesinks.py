@@ -28,6 +28,7 @@ class Received:
     name: str
     headers: Mapping[str, str]
     body: bytes
+    raw_path: str = ""  # path and query as they arrived on the wire
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -71,7 +72,7 @@ class FakeSinks:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         body = await request.read()
-        self.received.append(Received(name, dict(request.headers), body))
+        self.received.append(Received(name, dict(request.headers), body, request.raw_path))
         canned = self.queued.pop(0) if self.queued else Canned()
         if canned.hang:
             await self.closing.wait()

@@ -62,6 +62,16 @@ async def test_teams_message_is_posted(fake: FakeSinks, session: aiohttp.ClientS
     assert fake.received[0].json()["attachments"][0]["content"]["type"] == "AdaptiveCard"
 
 
+async def test_the_url_is_sent_as_issued(fake: FakeSinks,
+                                         session: aiohttp.ClientSession) -> None:
+    """A Teams workflow URL: its percent-encoded query must not be re-encoded."""
+    query = "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=ab%2Bc%3D"
+    fake.answer(202)
+    result = await send(session, sink_for(fake.url("teams") + query, SinkType.TEAMS))
+    assert result.outcome is SendOutcome.SENT
+    assert fake.received[0].raw_path == "/sink/teams" + query
+
+
 async def test_a_signed_webhook_passes_the_reference_verifier(
         fake: FakeSinks, session: aiohttp.ClientSession) -> None:
     sink = sink_for(fake.url("audit"), SinkType.WEBHOOK, secret=Secret(WHSEC, "RELAY_S"),
