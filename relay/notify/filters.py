@@ -69,6 +69,9 @@ class SinkSettings:
         problem = url_problem(self.url)
         if problem is not None:
             raise ValueError(f"notify sink {self.name!r}: {problem}")
+        if self.secret is not None and self.type is not SinkType.WEBHOOK:
+            raise ValueError(f"notify sink {self.name!r}: a secret signs only type webhook "
+                             f"(this sink is {self.type.value})")
         if self.secret is not None:
             try:
                 signing_key(self.secret)

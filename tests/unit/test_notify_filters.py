@@ -74,7 +74,9 @@ def test_strings_are_accepted_and_checked() -> None:
     ({"on": []}, "on is empty"),
     ({"repos": ["acme/[shop"]}, "repos pattern 'acme/\\[shop': unclosed"),
     ({"url": Secret("", "RELAY_X")}, "url \\(from RELAY_X\\) is empty"),
-    ({"secret": Secret("whsec_!!!", "RELAY_S")}, "secret \\(from RELAY_S\\) starts with whsec_"),
+    ({"type": "webhook", "secret": Secret("whsec_!!!", "RELAY_S")},
+     "secret \\(from RELAY_S\\) starts with whsec_"),
+    ({"secret": Secret("k", "RELAY_S")}, "a secret signs only type webhook \\(this sink is slack"),
 ])
 def test_bad_settings_name_the_sink_and_the_problem(kw: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
