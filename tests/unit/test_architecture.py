@@ -9,6 +9,8 @@ import pytest
 
 RELAY = Path(__file__).resolve().parents[2] / "relay"
 CORE = ["events.py", "signatures.py", "routing.py", "globs.py", "rollout.py", "scheduling.py",
+        "notify/__init__.py", "notify/message.py", "notify/filters.py", "notify/slack.py",
+        "notify/teams.py", "notify/webhook.py",
         "deployment.py", "secret.py"]
 FORBIDDEN = ("aiohttp", "asyncio", "asyncpg", "sqlite3", "socket", "time", "structlog",
              "prometheus_client", "relay.store", "relay.cluster", "relay.web", "relay.app",
