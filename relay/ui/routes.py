@@ -86,6 +86,8 @@ class UiState:
 
 
 UI = web.AppKey("relay_ui", UiState)
+SESSION = web.RequestKey("relay_ui_session", Session)
+FORM = web.RequestKey[Any]("relay_ui_form")  # the POSTed form (a MultiDictProxy)
 
 
 def add_routes(app: web.Application) -> None:
@@ -163,7 +165,7 @@ def _harden(response: web.StreamResponse, *, cache: str = "no-store") -> web.Str
 def _render(request: web.Request, template: str, *, status: int = 200,
             **context: Any) -> web.Response:
     state = request.app[UI]
-    session: Session | None = request.get("ui_session")
+    session: Session | None = request.get(SESSION)
     html = state.env.get_template(template).render(
         csrf=state.signer.csrf(session.sid) if state.signer and session else "",
         signed_in=session is not None, path=request.path, now=request.app[CLOCK].now(),
@@ -192,14 +194,14 @@ def _page(handler: Handler) -> Handler:
                 raise web.HTTPSeeOther("/ui/sign-in?" + urlencode({"next": target}))
             return _problem(request, 403 if request.method != "GET" else 401,
                             "Sign in first: this needs a session.")
-        request["ui_session"] = session
+        request[SESSION] = session
         if request.method != "GET":
             form = await request.post()
             given = form.get("csrf")
             if not state.signer.csrf_ok(session.sid, given if isinstance(given, str) else None):
                 return _problem(request, 403, "The form's CSRF token is missing or wrong: "
                                               "reload the page and try again.")
-            request["ui_form"] = form
+            request[FORM] = form
         response = await handler(request)
         if not response.prepared:
             _harden(response)
@@ -209,7 +211,7 @@ def _page(handler: Handler) -> Handler:
 
 
 def _form(request: web.Request, name: str) -> str:
-    value = request["ui_form"].get(name, "")
+    value = request[FORM].get(name, "")
     return value.strip() if isinstance(value, str) else ""
 
 
