@@ -6,8 +6,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,10 @@ from prometheus_client import CollectorRegistry
 from relay.app import create_app
 from relay.config import ServerSettings
 from relay.deployment import DeploymentStatus
-from relay.store.sqlite import SQLiteStore
 from relay.ui.routes import UI
 from tests.factories import ADMIN_TOKEN, API_TOKEN, SECRET, make_settings
 from tests.payloads import github_headers, github_push
+from tests.ui_helpers import GatedStore
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
@@ -225,27 +224,9 @@ async def test_holds_page_without_gates_says_so(client: TestClient[Any, Any]) ->
     assert resp.status == 501
 
 
-class GatedStore(SQLiteStore):
-    """A store with the gates' hold methods, as the status page expects them."""
-
-    held: dict[int, tuple[str, datetime | None]]
-
-    async def pause(self, cluster: int, *, reason: str, until: datetime | None,
-                    now: datetime) -> None:
-        self.held[cluster] = (reason, until)
-
-    async def resume(self, cluster: int, *, now: datetime) -> None:
-        self.held.pop(cluster, None)
-
-    async def list_holds(self, *, now: datetime) -> Sequence[dict[str, Any]]:
-        return [{"cluster": c, "reason": r, "until": u, "kind": "pause", "active": True}
-                for c, (r, u) in self.held.items()]
-
-
 async def test_pause_and_resume_through_the_store_methods(
         aiohttp_client: ClientFactory, tmp_path: Path) -> None:
-    store = await GatedStore.open(tmp_path / "gated.db")
-    store.held = {}
+    store = await GatedStore.open_gated(tmp_path / "gated.db")
     try:
         app = create_app(make_settings(tmp_path), run_worker=False,
                          registry=CollectorRegistry(), store=store)
