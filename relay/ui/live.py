@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -28,28 +29,37 @@ NEWEST = 25  # the newest deployments looked at each tick (new rows, quick endin
 OPEN_LIMIT = 500  # open deployments looked at per status each tick
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A deployment as it is now, and its list row's event data, rendered once for all pages."""
+
+    deployment: Deployment
+    row: str
+
+
 class Subscription:
     """The changes one page has yet to receive (newest state per deployment id)."""
 
     def __init__(self, max_pending: int) -> None:
-        self._pending: dict[int, Deployment] = {}
+        self._pending: dict[int, Change] = {}
         self._max = max_pending
         self._ready = asyncio.Event()
         self.overflowed = False
         self.closed = False
 
-    def offer(self, dep: Deployment) -> None:
-        if dep.id not in self._pending and len(self._pending) >= self._max:
+    def offer(self, change: Change) -> None:
+        dep_id = change.deployment.id
+        if dep_id not in self._pending and len(self._pending) >= self._max:
             self.overflowed = True
         else:
-            self._pending[dep.id] = dep
+            self._pending[dep_id] = change
         self._ready.set()
 
     def close(self) -> None:
         self.closed = True
         self._ready.set()
 
-    async def next_batch(self, timeout_s: float) -> list[Deployment]:
+    async def next_batch(self, timeout_s: float) -> list[Change]:
         """The pending changes (oldest id first), or [] after `timeout_s` without any."""
         if not self._pending and not self.closed and not self.overflowed:
             with contextlib.suppress(TimeoutError):
@@ -70,10 +80,13 @@ def fingerprint(dep: Deployment) -> tuple[Any, ...]:
 class LiveFeed:
     """The shared poller. `run` is the task; `subscribe` a page's context manager."""
 
-    def __init__(self, store: Store, *, interval_s: float = 0.5, max_pending: int = 200,
-                 max_subscribers: int = 500) -> None:
+    def __init__(self, store: Store, *, render: Callable[[Deployment], str] = str,
+                 interval_s: float = 1.0, min_interval_s: float = 0.25,
+                 max_pending: int = 200, max_subscribers: int = 500) -> None:
         self._store = store
-        self.interval_s = interval_s
+        self._render = render
+        self.interval_s = interval_s  # the longest wait between looks while pages are open
+        self.min_interval_s = min_interval_s  # the shortest: nudges are coalesced
         self._max_pending = max_pending
         self.max_subscribers = max_subscribers
         self._subs: set[Subscription] = set()
@@ -123,13 +136,15 @@ class LiveFeed:
                 self._seen.clear()
                 await self._someone.wait()
                 continue
+            self._nudged.clear()
             try:
                 await self.tick()
             except StoreError as exc:
                 log.warning("live page poll failed", error=str(exc))
+            await asyncio.sleep(self.min_interval_s)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudged.wait(), self.interval_s)
-            self._nudged.clear()
+                await asyncio.wait_for(self._nudged.wait(),
+                                       max(0.0, self.interval_s - self.min_interval_s))
 
     async def tick(self) -> list[Deployment]:
         """One look at the store: hand the changed deployments out and return them."""
@@ -153,7 +168,8 @@ class LiveFeed:
             self._seen[dep.id] = mark
         if len(self._seen) > 4 * (NEWEST + OPEN_LIMIT):  # forget finished, old ones
             self._seen = {k: v for k, v in self._seen.items() if k in current}
+        changes = [Change(dep, self._render(dep)) for dep in changed]  # once, for every page
         for sub in list(self._subs):
-            for dep in changed:
-                sub.offer(dep)
+            for change in changes:
+                sub.offer(change)
         return changed

@@ -117,8 +117,10 @@ def add_routes(app: web.Application) -> None:
 async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
     import asyncio
 
-    feed = LiveFeed(app[STORE])
-    app[UI].feed = feed
+    state = app[UI]
+    feed = LiveFeed(app[STORE], render=lambda dep: _event_data(
+        state, dep, False, app[CLOCK].now()))
+    state.feed = feed
     worker = app.get(WORKER)
     if worker is not None:
         worker.add_status_listener(feed.nudge)
@@ -524,12 +526,14 @@ async def events(request: web.Request) -> web.StreamResponse:
                     break
                 if not batch:
                     continue  # aiohttp-sse sends its own keep-alive pings
-                for dep in batch:
-                    if only is not None and dep.id != only:
-                        continue
-                    await stream.send(_event_data(state, dep, only is not None,
-                                                  request.app[CLOCK].now()),
-                                      event="deployment" if only is not None else "row")
+                for change in batch:
+                    dep = change.deployment
+                    if only is None:
+                        await stream.send(change.row, event="row")
+                    elif dep.id == only:
+                        await stream.send(_event_data(state, dep, True,
+                                                      request.app[CLOCK].now()),
+                                          event="deployment")
             return stream
     except OverflowError:
         return _problem(request, 503, "Too many live pages are open; reload later.")
