@@ -148,14 +148,14 @@ def run(work: Path, s: UiSettings) -> tuple[list[Table], list[Target]]:
             body = push_body(seq=0)
             async with aiohttp.ClientSession(trust_env=False) as c:
                 async with c.post(base + "/hooks/github", data=body,
-                                  headers=github_headers(body, "ui-seed")) as r:
+                                  headers=github_headers(body, "ui-first")) as r:
                     assert r.status == 202, r.status
                 for _ in range(400):
                     dep = await get_json(c, base + "/api/deployments/1", headers=admin_headers())
                     if dep["finished_at"]:
                         return
                     await asyncio.sleep(0.05)
-            raise RuntimeError("the seed deployment did not finish")
+            raise RuntimeError("the first deployment did not finish")
 
         asyncio.run(first())
         relay.stop()
