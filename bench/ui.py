@@ -27,8 +27,16 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.harness import RouteSpec, create_clusters, get_json, start_relay, start_sim
-from bench.harness import admin_headers, sim_api, write_relay_config
+from bench.harness import (
+    RouteSpec,
+    admin_headers,
+    create_clusters,
+    get_json,
+    sim_api,
+    start_relay,
+    start_sim,
+    write_relay_config,
+)
 from bench.loadgen import run_at_rate
 from bench.payload import ADMIN_TOKEN, REPO, github_headers, push_body
 from bench.procs import free_port

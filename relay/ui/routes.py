@@ -9,6 +9,7 @@ static files (their URLs carry a content hash).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,16 +22,15 @@ from urllib.parse import urlencode
 import jinja2
 import structlog
 from aiohttp import web
-from aiohttp_sse import sse_response
+from aiohttp_sse import EventSourceResponse, sse_response
 
 from relay.admin_api import audit
-from relay.admin_input import client_address
 from relay.deployment import OPEN_STATUSES, Deployment, DeploymentStatus, iso
 from relay.store.admin_reads import DeploymentFilter
-from relay.store.base import Conflict, NotFound, StoreError
+from relay.store.base import Conflict, NotFound
 from relay.typedefs import API, CLOCK, SETTINGS, STORE, WORKER
 from relay.ui import reads, views
-from relay.ui.live import LiveFeed
+from relay.ui.live import LiveFeed, Subscription
 from relay.ui.session import (
     LOGIN_COOKIE,
     LOGIN_TTL_S,
@@ -143,15 +143,18 @@ async def _close_feed(app: web.Application) -> None:
 
 
 def _secure(request: web.Request) -> bool:
-    """HTTPS: directly, or through a trusted proxy that says X-Forwarded-Proto: https."""
+    """HTTPS: directly, or through one of `server.trusted_proxies` that says
+    `X-Forwarded-Proto: https` (its first value: the proxy nearest the client)."""
     if request.secure:
         return True
-    trusted = request.app[SETTINGS].server.trusted_proxies
-    if request.remote and client_address(request.remote, "203.0.113.1", trusted) != \
-            request.remote:  # the peer is a trusted proxy
-        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-        return proto == "https"
-    return False
+    try:
+        peer = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    if not any(peer in net for net in request.app[SETTINGS].server.trusted_proxies):
+        return False
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return proto == "https"
 
 
 def _harden(response: web.StreamResponse, *, cache: str = "no-store") -> web.StreamResponse:
@@ -519,28 +522,34 @@ async def events(request: web.Request) -> web.StreamResponse:
         return _problem(request, 503, "Live updates are not running.")
     try:
         async with feed.subscribe() as sub, sse_response(request) as stream:
-            while not sub.closed and stream.is_connected():
-                batch = await sub.next_batch(15.0)
-                if sub.overflowed:
-                    await stream.send("{}", event="reload")
-                    break
-                if not batch:
-                    continue  # aiohttp-sse sends its own keep-alive pings
-                chunks: list[str] = []
-                for change in batch:  # one write per batch: one syscall, not one per event
-                    dep = change.deployment
-                    if only is None:
-                        chunks.append(_sse("row", change.row))
-                    elif dep.id == only:
-                        chunks.append(_sse("deployment", _event_data(
-                            state, dep, True, request.app[CLOCK].now())))
-                if chunks:
-                    await stream.write("".join(chunks).encode("utf-8"))
+            try:
+                await _pump(request, stream, sub, only)
+            except ConnectionResetError:
+                pass  # the page went away
             return stream
     except OverflowError:
         return _problem(request, 503, "Too many live pages are open; reload later.")
-    except (ConnectionResetError, StoreError):
-        raise web.HTTPServiceUnavailable() from None
+
+
+async def _pump(request: web.Request, stream: EventSourceResponse, sub: Subscription,
+                only: int | None) -> None:
+    """Write the subscription's changes to the stream until either ends."""
+    state = request.app[UI]
+    while not sub.closed and stream.is_connected():
+        batch = await sub.next_batch(15.0)
+        if sub.overflowed:
+            await stream.send("{}", event="reload")
+            return
+        chunks: list[str] = []
+        for change in batch:  # one write per batch: one syscall, not one per event
+            dep = change.deployment
+            if only is None:
+                chunks.append(_sse("row", change.row))
+            elif dep.id == only:
+                chunks.append(_sse("deployment", _event_data(
+                    state, dep, True, request.app[CLOCK].now())))
+        if chunks:  # (none: aiohttp-sse sends its own keep-alive pings)
+            await stream.write("".join(chunks).encode("utf-8"))
 
 
 def _sse(event: str, data: str) -> str:

@@ -182,6 +182,16 @@ async def _walk_through(harness: Callable[..., Awaitable[Harness]], browser: Any
     await page.screenshot(path=str(ARTIFACTS / "deployments-all.png"), full_page=True)
     await phone.close()
 
+    # With JavaScript off: sign in, list, open a deployment (no live updates).
+    plain = await browser.new_context(java_script_enabled=False)
+    nojs = await plain.new_page()
+    await nojs.goto(base + "/ui/")
+    await nojs.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    await nojs.get_by_role("button", name="Sign in").click()
+    await nojs.get_by_role("link", name=f"#{dep_id}", exact=True).click()
+    await expect(nojs.locator("#live")).to_contain_text("succeeded")
+    await plain.close()
+
     # Sign out: the pages want the sign-in form again.
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_label("Admin token")).to_be_visible()

@@ -7,6 +7,7 @@ import dataclasses
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,10 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from relay.app import create_app
-from relay.config import ServerSettings
-from relay.deployment import DeploymentStatus
+from relay.config import Action, ServerSettings
+from relay.deployment import DeploymentStatus, NewDeployment
+from relay.store.sqlite import SQLiteStore
+from relay.ui.live import LiveFeed
 from relay.ui.routes import UI
 from tests.factories import ADMIN_TOKEN, API_TOKEN, SECRET, make_settings
 from tests.payloads import github_headers, github_push
@@ -289,3 +292,45 @@ async def test_the_status_page_is_off_without_an_admin_token(
                                              registry=CollectorRegistry()))
     assert (await client.get("/ui/")).status == 404
     assert (await client.get("/ui/sign-in")).status == 404
+
+
+async def test_a_slow_page_is_told_to_reload_and_pages_are_capped(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "feed.db")
+    try:
+        feed = LiveFeed(store, max_pending=2, max_subscribers=1)
+        async with feed.subscribe() as sub:
+            with pytest.raises(OverflowError):
+                async with feed.subscribe():
+                    pass
+            now = datetime.now(UTC)
+            for i in range(3):
+                await store.enqueue(NewDeployment(cluster=10702, action=Action.VERSION,
+                                                  version=f"{i:040x}", manual=True,
+                                                  route_index=0), now=now)
+            changed = await feed.tick()
+            assert len(changed) == 3
+            assert sub.overflowed  # 3 changes, room for 2: the page must reload
+            assert await feed.tick() == []  # nothing changed since
+        assert feed.subscribers == 0
+    finally:
+        await store.close()
+
+
+async def test_pages_on_postgres(aiohttp_client: ClientFactory, tmp_path: Path,
+                                 postgres_databases: Callable[[], Awaitable[str]]) -> None:
+    from relay.store.postgres import PostgresStore
+
+    store = await PostgresStore.open(await postgres_databases(), pool_size=2,
+                                     connect_timeout_s=5, query_timeout_s=5)
+    try:
+        client = await aiohttp_client(create_app(make_settings(tmp_path), run_worker=False,
+                                                 registry=CollectorRegistry(), store=store))
+        ids = await push(client)
+        await sign_in(client)
+        for path in ("/ui/", f"/ui/deployments/{ids[0]}", "/ui/clusters", "/ui/holds",
+                     "/ui/?status=queued&cluster=10702&repo=acme/shop"):
+            resp = await client.get(path)
+            assert resp.status == 200, path
+            assert f"#{ids[0]}" in await resp.text(), path
+    finally:
+        await store.close()
