@@ -8,6 +8,7 @@ static files (their URLs carry a content hash).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import json
@@ -115,8 +116,6 @@ def add_routes(app: web.Application) -> None:
 
 
 async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
-    import asyncio
-
     state = app[UI]
     feed = LiveFeed(app[STORE], render=lambda dep: _event_data(
         state, dep, False, app[CLOCK].now()))
@@ -178,8 +177,14 @@ def _render(request: web.Request, template: str, *, status: int = 200,
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
+_TITLES = {400: "Not understood", 401: "Sign in first", 403: "Refused", 404: "Not found",
+           409: "Nothing to do", 501: "Not available", 502: "The cluster API did not answer",
+           503: "Not available now"}
+
+
 def _problem(request: web.Request, status: int, message: str) -> web.Response:
-    return _harden(_render(request, "problem.html", status=status, title=str(status),
+    title = _TITLES.get(status, f"Error {status}")
+    return _harden(_render(request, "problem.html", status=status, title=title,
                            message=message))  # type: ignore[return-value]
 
 
@@ -450,8 +455,10 @@ async def platform_page(request: web.Request) -> web.StreamResponse:
     dep_id = _dep_id(request)
     if dep_id is None or dep_id not in _clusters(request):
         return _problem(request, 404, "No route names that cluster.")
+    limit_s = 2 * request.app[SETTINGS].cluster_api.request_timeout_s  # a page, not a retry loop
     try:
-        cluster = await request.app[API].get(dep_id)
+        async with asyncio.timeout(limit_s):
+            cluster = await request.app[API].get(dep_id)
     except Exception as exc:  # noqa: BLE001 - shown as the platform's answer, in words
         log.warning("platform read failed", cluster=dep_id, error=type(exc).__name__)
         return _problem(request, 502, f"The cluster API did not answer for cluster {dep_id} "
