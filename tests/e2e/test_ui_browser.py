@@ -125,6 +125,13 @@ async def _walk_through(harness: Callable[..., Awaitable[Harness]], browser: Any
     gate.open.set()
     await expect(row).to_have_attribute("data-status", "succeeded", timeout=20000)
     assert await page.evaluate("window.relayMarker") == "no reload"
+    # A new push shows up on top of the unfiltered first page, still without a reload.
+    [third_id] = await h.push("acme/shop", "refs/heads/main", after="c" * 40)
+    await expect(page.locator("#deployments tbody tr").first).to_have_attribute(
+        "id", f"dep-{third_id}", timeout=20000)
+    await expect(page.locator(f"#dep-{third_id}")).to_have_attribute(
+        "data-status", "succeeded", timeout=20000)
+    assert await page.evaluate("window.relayMarker") == "no reload"
     await expect(row.get_by_text("succeeded")).to_be_visible()
     await page.screenshot(path=str(ARTIFACTS / "deployments.png"), full_page=True)
 

@@ -29,6 +29,15 @@
       var body = fragment("<table><tbody>" + data.html + "</tbody></table>", "div");
       var replacement = body.querySelector("tr");
       if (replacement) { row.replaceWith(replacement); }
+    } else if (note && note.dataset.filtered === "no" && data.id > Number(note.dataset.newest || 0)) {
+      // The unfiltered first page: a new deployment goes on top.
+      var fresh_row = fragment("<table><tbody>" + data.html + "</tbody></table>", "div")
+        .querySelector("tr");
+      var tbody = table.tBodies[0];
+      var empty = tbody.querySelector("td[colspan]");
+      if (empty) { empty.parentNode.remove(); }
+      if (fresh_row) { tbody.insertBefore(fresh_row, tbody.firstChild); }
+      note.dataset.newest = String(data.id);
     } else if (note && data.id > Number(note.dataset.newest || 0)) {
       fresh += 1;
       note.dataset.newest = String(data.id);
