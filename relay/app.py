@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from relay import admin_api
+from relay import admin_api, ui
 from relay import web as handlers
 from relay.clock import Clock, SystemClock
 from relay.cluster import ClusterClient, RetryPolicy
@@ -63,6 +63,7 @@ def create_app(
     app.cleanup_ctx.append(_worker_ctx(run_worker, worker_settings))
     handlers.add_routes(app)
     admin_api.add_routes(app)
+    ui.add_routes(app)  # the status page, /ui/ (and / redirecting to it)
     if settings.cluster_api.embedded:
         _mount_simulator(app, settings)
     return app
