@@ -162,7 +162,7 @@ def run(work: Path, s: IngestSettings) -> tuple[list[Table], list[Target]]:
         rate = _at_rate(s, template, busy, ceiling)
         load.append(os.getloadavg()[0])
         if s.profile_dir is not None:
-            _profile(s, template, busy, s.profile_dir)
+            _profile(s, template, [idle, busy], s.profile_dir)
     finally:
         for p in procs:
             p.stop()
@@ -242,17 +242,20 @@ def _at_rate(s: IngestSettings, template: bytes, busy: RelayTarget,
     return out
 
 
-def _profile(s: IngestSettings, template: bytes, busy: RelayTarget, out: Path) -> None:
-    """One more wrk run against a fresh relay (worker deploying) under py-spy; not counted."""
-    proc = busy.start()
-    try:
-        spy = py_spy(proc, 6, out / "ingest-gil.txt", gil=True)
-        run_wrk(proc.url + "/hooks/github", template, tag=f"prof-{time.monotonic_ns()}",
-                connections=s.connections, duration_s=8, branches=busy.branches)
-        if spy is not None:
-            spy.wait()
-    finally:
-        proc.stop(kill=True)
+def _profile(s: IngestSettings, template: bytes, targets: list[RelayTarget], out: Path) -> None:
+    """One more wrk run per shape against a fresh relay under py-spy (every thread's CPU
+    samples, `ingest-<shape>.txt`); not counted."""
+    for target in targets:
+        proc = target.start()
+        try:
+            shape = "idle" if target.branches == ["main"] else "busy"
+            spy = py_spy(proc, 6, out / f"ingest-{shape}.txt")
+            run_wrk(proc.url + "/hooks/github", template, tag=f"prof-{time.monotonic_ns()}",
+                    connections=s.connections, duration_s=8, branches=target.branches)
+            if spy is not None:
+                spy.wait()
+        finally:
+            proc.stop(kill=True)
 
 
 def _ratios(series: dict[str, list[Measured]], a: str, b: str) -> float:

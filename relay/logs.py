@@ -19,7 +19,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -45,7 +45,7 @@ def _fallback(obj: Any) -> Any:
     return repr(obj)
 
 
-def _dumps(event_dict: dict[str, Any]) -> bytes:
+def _dumps(event_dict: MutableMapping[str, Any]) -> bytes:
     """One JSON object as UTF-8 bytes: orjson, or the standard library for what orjson refuses
     (integers past 64 bits, keys that are not strings) or when it is not installed."""
     if orjson is not None:
@@ -56,12 +56,12 @@ def _dumps(event_dict: dict[str, Any]) -> bytes:
     return json.dumps(event_dict, default=_fallback).encode()
 
 
-def render_json(_logger: Any, _name: str, event_dict: dict[str, Any]) -> bytes:
+def render_json(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> bytes:
     """structlog processor: the event as one JSON object (bytes, without the newline)."""
     return _dumps(event_dict)
 
 
-def _render_json_str(_logger: Any, _name: str, event_dict: dict[str, Any]) -> str:
+def _render_json_str(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> str:
     return _dumps(event_dict).decode()
 
 

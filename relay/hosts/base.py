@@ -310,9 +310,18 @@ def json_type(kind: type) -> str:
 # -- headers ----------------------------------------------------------------------------------
 
 
-def fold_headers(headers: Mapping[str, str]) -> dict[str, str]:
+class FoldedHeaders(dict[str, str]):
+    """Headers whose names fold_headers has lower-cased already: folding them again returns
+    them as they are (the webhook handler folds once, for the metric label and the parse)."""
+
+    __slots__ = ()
+
+
+def fold_headers(headers: Mapping[str, str]) -> FoldedHeaders:
     """Lower-case header names (HTTP/2 sends them lower-cased); the first of repeats wins."""
-    folded: dict[str, str] = {}
+    if isinstance(headers, FoldedHeaders):
+        return headers
+    folded = FoldedHeaders()
     for name, value in headers.items():
         folded.setdefault(name.lower(), value)
     return folded
@@ -371,6 +380,9 @@ def decode(raw: bytes | None, form: bool) -> JSON:
     if raw is None:
         raise Malformed("form body has no 'payload' field")
     where = "form field 'payload'" if form else "body"
+    # The standard library's json, not orjson: orjson turns an integer past 64 bits into a
+    # float (a different value, so a different answer), and telling such a body apart first
+    # costs more than the ~10 µs orjson saves on a 4 KB push (bench/RESULTS.md, issue 17).
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
