@@ -349,15 +349,20 @@ class Deadlines:
 
 _DEADLINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
     weakref.WeakKeyDictionary())
+_LAST: list[Any] = [None, None]  # (loop, its Deadlines): the common case without a weakref
 
 
 def _store_deadline() -> Deadlines:
     """The store calls' Deadlines of the running loop (one per loop: its timer is the loop's)."""
     loop = asyncio.get_running_loop()
-    deadlines = _DEADLINES.get(loop)
-    if deadlines is None:
-        deadlines = _DEADLINES[loop] = Deadlines(STORE_TIMEOUT_S)
-    return deadlines
+    if _LAST[0] is loop:
+        deadlines: Deadlines = _LAST[1]
+        return deadlines
+    found = _DEADLINES.get(loop)
+    if found is None:
+        found = _DEADLINES[loop] = Deadlines(STORE_TIMEOUT_S)
+    _LAST[:] = [loop, found]
+    return found
 
 
 # -- health and metrics -----------------------------------------------------------------------
