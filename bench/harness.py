@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 import sqlite3
@@ -54,8 +55,12 @@ routes:
 
 
 def start_relay(work: Path, config: Path, port: int, *, name: str = "relay") -> Proc:
+    """`relay serve` from this checkout, or from BENCH_RELAY_SRC (a directory holding another
+    version's `relay` package: the "before" of a comparison) when that is set."""
+    src = os.environ.get("BENCH_RELAY_SRC")
     proc = spawn(name, python_argv("-m", "relay", "serve", "--config", str(config)),
-                 port=port, log=work / f"{name}-{port}.log")
+                 port=port, log=work / f"{name}-{port}.log",
+                 cwd=Path(src) if src else None)
     wait_http(proc, "/readyz")
     return proc
 

@@ -1,7 +1,9 @@
--- wrk script: signed GitHub push deliveries, a distinct X-GitHub-Delivery on every request.
--- The signature covers the body only, so one precomputed body and signature serve every
--- request; relay dedups on the delivery header, so every request is a new delivery.
--- Arguments (after --): BODY_FILE SIGNATURE RUN_TAG
+-- wrk script: signed GitHub push deliveries, each with its own X-GitHub-Delivery and its own
+-- head commit (so relay's worker never claims a commit a cluster already runs).
+-- Arguments (after --): TEMPLATE_FILE POOL_FILE RUN_TAG
+-- TEMPLATE_FILE: the push body with the holes @@SHA@@ and @@BRANCH@@;
+-- POOL_FILE: one "commit branch signature" line per request (bench/ingest.py signs them),
+-- used in order (wrapping around if the run outlasts the pool).
 local threads = {}
 local counter = 0
 
@@ -13,9 +15,13 @@ end
 
 function init(args)
   local f = assert(io.open(args[1], "rb"))
-  body = f:read("*a")
+  template = f:read("*a")
   f:close()
-  signature = args[2]
+  pool = {}
+  for line in io.lines(args[2]) do
+    local c, b, s = line:match("^(%S+) (%S+) (%S+)$")
+    table.insert(pool, {c, b, s})
+  end
   tag = args[3]
   sent = 0
   codes = {}
@@ -23,11 +29,13 @@ end
 
 function request()
   sent = sent + 1
+  local entry = pool[((sent - 1) % #pool) + 1]
+  local body = template:gsub("@@SHA@@", entry[1]):gsub("@@BRANCH@@", entry[2])
   return wrk.format("POST", nil, {
     ["Content-Type"] = "application/json",
     ["X-GitHub-Event"] = "push",
     ["X-GitHub-Delivery"] = string.format("%s-%d-%d", tag, tid, sent),
-    ["X-Hub-Signature-256"] = signature,
+    ["X-Hub-Signature-256"] = entry[3],
   }, body)
 end
 

@@ -79,3 +79,20 @@ def _repository(repo: str) -> dict[str, Any]:
         "clone_url": f"https://github.com/{repo}.git", "ssh_url": f"git@github.com:{repo}.git",
         "master_branch": "main", "organization": owner,
     }
+
+
+SHA_HOLE = "@@SHA@@"
+BRANCH_HOLE = "@@BRANCH@@"
+
+
+def push_template(*, repo: str = REPO) -> bytes:
+    """push_body with two holes that wrk fills per request: SHA_HOLE (the head commit id:
+    `after`, `head_commit.id`, its URL) and BRANCH_HOLE (in `ref`)."""
+    body = push_body(repo=repo, ref=f"refs/heads/{BRANCH_HOLE}", seq=0).decode()
+    return body.replace(sha(f"{repo}-0"), SHA_HOLE).encode()
+
+
+def fill(template: bytes, commit: str, branch: str) -> bytes:
+    """The body wrk sends for one pool entry (the same substitution as bench/ingest.lua)."""
+    return template.replace(SHA_HOLE.encode(), commit.encode()).replace(
+        BRANCH_HOLE.encode(), branch.encode())

@@ -70,10 +70,10 @@ class Proc:
 
 
 def spawn(name: str, argv: list[str], *, port: int, log: Path,
-          env: dict[str, str] | None = None) -> Proc:
+          env: dict[str, str] | None = None, cwd: Path | None = None) -> Proc:
     started = time.monotonic()
     with log.open("ab") as out:
-        popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+        popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd or ROOT,
                                  preexec_fn=_more_files,
                                  env={**os.environ, **ENV, **(env or {})})
     return Proc(name, popen, port, log, started)
@@ -127,3 +127,19 @@ def py_spy(proc: Proc, seconds: float, out: Path, *,
     argv = [str(exe), "record", "-p", str(proc.pid), "-d", str(max(1, round(seconds))),
             "-r", "200", "--threads", "-f", "raw", "-o", str(out)] + (["--gil"] if gil else [])
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def thread_cpu_s(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each thread of `pid` so far, by thread id (the main
+    thread's id is `pid`); plus, under key 0, what its reaped children used (adnanh/webhook's
+    /bin/true)."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    out[0] = (int(fields[13]) + int(fields[14])) / CLK_TCK
+    return out

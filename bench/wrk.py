@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.payload import SECRET
+from bench.payload import SECRET, fill, sha
 from relay.signatures import sign_github
 
 SCRIPT = Path(__file__).with_name("ingest.lua")
@@ -38,15 +38,31 @@ def available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, body: bytes, *, tag: str, connections: int, duration_s: float,
-            threads: int = 1, timeout_s: float = 10.0) -> WrkResult:
-    """Drive `url` with signed deliveries for `duration_s`; `tag` makes delivery ids unique."""
-    with tempfile.NamedTemporaryFile(suffix=".json") as f:
-        f.write(body)
+def pool_lines(template: bytes, *, tag: str, size: int, branches: list[str]) -> list[str]:
+    """`size` "commit branch signature" lines: distinct commits (seeded by `tag`), branches
+    round-robin, each signed over the body bench/ingest.lua builds from `template`."""
+    key = SECRET.encode()
+    out = []
+    for i in range(size):
+        commit, branch = sha(f"{tag}-{i}"), branches[i % len(branches)]
+        out.append(f"{commit} {branch} {sign_github(key, fill(template, commit, branch))}")
+    return out
+
+
+def run_wrk(url: str, template: bytes, *, tag: str, connections: int, duration_s: float,
+            branches: list[str] | None = None, pool_size: int = 40000, threads: int = 1,
+            timeout_s: float = 10.0) -> WrkResult:
+    """Drive `url` with signed deliveries for `duration_s`: a distinct delivery id and head
+    commit per request (`tag` seeds both), branches round-robin over `branches`."""
+    lines = pool_lines(template, tag=tag, size=pool_size, branches=branches or ["main"])
+    with tempfile.NamedTemporaryFile(suffix=".json") as f, \
+            tempfile.NamedTemporaryFile(mode="w", suffix=".pool") as p:
+        f.write(template)
         f.flush()
+        p.write("\n".join(lines) + "\n")
+        p.flush()
         argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
-                f"--timeout={timeout_s:g}s", "-s", str(SCRIPT), url, "--", f.name,
-                sign_github(SECRET.encode(), body), tag]
+                f"--timeout={timeout_s:g}s", "-s", str(SCRIPT), url, "--", f.name, p.name, tag]
         out = subprocess.run(argv, capture_output=True, text=True, check=True,
                              timeout=duration_s + timeout_s + 30).stdout
     return parse_summary(out)

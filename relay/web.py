@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import orjson
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -23,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from relay.deployment import Deployment
 from relay.events import Delivery, Source, WebhookError, event_kind_hint, parse_delivery
 from relay.hosts import SOURCE_PATTERN
+from relay.hosts.base import fold_headers
 from relay.ingest import delivery_id_for, ingest
 from relay.server import BODY_BUDGET, BodyOverLimit, read_body
 from relay.store import StoreError
@@ -102,6 +105,7 @@ class DeliveryLog:
 
     source: Source
     event: str
+    headers: Mapping[str, str]  # the request's headers, names folded once (fold_headers)
     fields: dict[str, Any] = field(default_factory=dict)
 
 
@@ -143,7 +147,8 @@ def _delivery_log(request: web.Request) -> DeliveryLog | None:
     if request.match_info.route.name != "hook":
         return None
     source = Source(request.match_info["source"])
-    entry = DeliveryLog(source, event_kind_hint(source, request.headers).value)
+    headers = fold_headers(request.headers)
+    entry = DeliveryLog(source, event_kind_hint(source, headers).value, headers)
     request[_DELIVERY_LOG] = entry
     return entry
 
@@ -152,9 +157,8 @@ def _write_delivery_log(
     request: web.Request, entry: DeliveryLog, status: int, duration_s: float
 ) -> None:
     outcome = entry.fields.pop("outcome", "error")
-    request.app[METRICS].webhooks_received.labels(
-        source=entry.source.value, event=entry.event, outcome=outcome
-    ).inc()
+    _received(request.app[METRICS].webhooks_received, entry.source.value, entry.event,
+              outcome).inc()
     level = _LOG_LEVEL.get(outcome, log.warning if status >= 500 else log.info)
     level(
         "delivery", source=entry.source.value, hook_event=entry.event, outcome=outcome,
@@ -165,6 +169,23 @@ def _write_delivery_log(
 # Outcomes an operator must see (docs/operations.md, "Logs"): a store that cannot write is an
 # error; a refused signature is a warning (a wrong secret, or someone probing).
 _LOG_LEVEL = {"store_error": log.error, "unauthorized": log.warning}
+
+
+# relay_webhooks_received_total's children, bound once per label set (labels() validates and
+# locks on every call). Keyed by the counter, so each app's registry has its own.
+_CHILDREN: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], Any]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _received(counter: Any, source: str, event: str, outcome: str) -> Any:
+    children = _CHILDREN.get(counter)
+    if children is None:
+        children = _CHILDREN[counter] = {}
+    key = (source, event, outcome)
+    child = children.get(key)
+    if child is None:
+        child = children[key] = counter.labels(source=source, event=event, outcome=outcome)
+    return child
 
 
 def _store_error(exc: BaseException) -> str:
@@ -206,26 +227,26 @@ async def receive(request: web.Request) -> web.Response:
     limit = settings.server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(limit)
-    if request.headers.get("Content-Encoding", "").strip().lower() not in IDENTITY:
+    if entry.headers.get("content-encoding", "").strip().lower() not in IDENTITY:
         raise EncodedBody()
     body = await read_capped(request, limit)
     now = request.app[CLOCK].now()
-    delivery = parse_delivery(source, request.headers, body, [s.encoded() for s in conf.secrets],
+    delivery = parse_delivery(source, entry.headers, body, [s.encoded() for s in conf.secrets],
                               now=now)
     entry.event = delivery.event.value
     entry.fields.update(_log_fields(delivery))
     plan = ingest(delivery, body, settings.routes, now)
     entry.fields["delivery_id"] = plan.record.delivery_id
     entry.fields["outcome"] = "store_error"  # until the store has answered
-    async with asyncio.timeout(STORE_TIMEOUT_S):
-        accepted = await request.app[STORE].accept(plan.record, plan.deployments)
+    accepted = await _store_deadline().run(
+        request.app[STORE].accept(plan.record, plan.deployments))
     entry.fields["deployments"] = [d.id for d in accepted.deployments]
     if accepted.duplicate:
         entry.fields["outcome"] = "duplicate"
         return _answer(200, accepted.delivery_id, duplicate=True, deps=accepted.deployments)
     if plan.ignored:
         entry.fields.update(outcome="ignored", ignored=plan.ignored)
-        return web.json_response({"delivery_id": accepted.delivery_id, "ignored": plan.ignored})
+        return _json(200, {"delivery_id": accepted.delivery_id, "ignored": plan.ignored})
     entry.fields["outcome"] = "accepted"
     wake_worker(request.app, [d.cluster for d in accepted.deployments])
     return _answer(202, accepted.delivery_id, deps=accepted.deployments)
@@ -269,7 +290,79 @@ def _answer(
         {"id": d.id, "cluster": d.cluster, "action": d.action, "status": d.status.value}
         for d in deps
     ]
-    return web.json_response(body, status=status)
+    return _json(status, body)
+
+
+def _json(status: int, body: dict[str, Any]) -> web.Response:
+    """A JSON answer encoded once, by orjson (web.json_response would use json.dumps)."""
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+_T = TypeVar("_T")
+
+
+class Deadlines:
+    """One timer for every store call in flight instead of one `asyncio.timeout` each.
+
+    `run(aw)` awaits `aw` in the current task; a tick every `tick_s` seconds (scheduled only
+    while calls are in flight) cancels the tasks whose call started more than `timeout_s`
+    ago, and `run` turns that cancellation into TimeoutError, as asyncio.timeout does. A call
+    is thus given between `timeout_s` and `timeout_s + tick_s` seconds. A cancellation from
+    elsewhere (shutdown) stays a cancellation.
+    """
+
+    def __init__(self, timeout_s: float, tick_s: float = 0.25) -> None:
+        self.timeout_s, self.tick_s = timeout_s, tick_s
+        self._waiting: dict[asyncio.Task[Any], float] = {}  # task -> its deadline (loop time)
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def run(self, aw: Awaitable[_T]) -> _T:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - always awaited in a request's task
+            async with asyncio.timeout(self.timeout_s):
+                return await aw
+        loop = asyncio.get_running_loop()
+        self._waiting[task] = loop.time() + self.timeout_s
+        if self._timer is None:
+            self._timer = loop.call_later(self.tick_s, self._tick, loop)
+        try:
+            return await aw
+        except asyncio.CancelledError:
+            if task in self._expired and task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
+        finally:
+            del self._waiting[task]
+            self._expired.discard(task)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        now = loop.time()
+        for task, deadline in self._waiting.items():
+            if deadline <= now and task not in self._expired:
+                self._expired.add(task)
+                task.cancel()
+        if self._waiting:
+            self._timer = loop.call_later(self.tick_s, self._tick, loop)
+
+
+_DEADLINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
+    weakref.WeakKeyDictionary())
+_LAST: list[Any] = [None, None]  # (loop, its Deadlines): the common case without a weakref
+
+
+def _store_deadline() -> Deadlines:
+    """The store calls' Deadlines of the running loop (one per loop: its timer is the loop's)."""
+    loop = asyncio.get_running_loop()
+    if _LAST[0] is loop:
+        deadlines: Deadlines = _LAST[1]
+        return deadlines
+    found = _DEADLINES.get(loop)
+    if found is None:
+        found = _DEADLINES[loop] = Deadlines(STORE_TIMEOUT_S)
+    _LAST[:] = [loop, found]
+    return found
 
 
 # -- health and metrics -----------------------------------------------------------------------

@@ -57,9 +57,10 @@ def serve(args: argparse.Namespace) -> int:
     settings = load_or_report(args.config)
     if settings is None:
         return EXIT_USAGE
-    from relay.logs import configure_logging
+    from relay.logs import close_logging, configure_logging
 
-    configure_logging(settings.logging.level, settings.logging.format)
+    # buffered: one write per FLUSH_INTERVAL_S, not per line (docs/operations.md, "Logs")
+    configure_logging(settings.logging.level, settings.logging.format, buffered=True)
     from relay.store import StoreError
 
     try:
@@ -71,6 +72,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f"relay: cannot serve on {settings.server.host}:{settings.server.port}: {exc}",
               file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        close_logging()  # the buffered lines of the last interval
     return EXIT_OK
 
 

@@ -26,6 +26,11 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import unquote_to_bytes
 
+try:  # the fast decoder of the common case; the standard library's decides every refusal
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; kept for a bare install
+    orjson = None  # type: ignore[assignment]
+
 MAX_DELIVERY_KEY = 400  # characters; keeps the stores' (source, delivery_key) index rows small
 ZERO_SHA = re.compile(r"0+")
 TAGS, HEADS = "refs/tags/", "refs/heads/"
@@ -310,9 +315,18 @@ def json_type(kind: type) -> str:
 # -- headers ----------------------------------------------------------------------------------
 
 
-def fold_headers(headers: Mapping[str, str]) -> dict[str, str]:
+class FoldedHeaders(dict[str, str]):
+    """Headers whose names fold_headers has lower-cased already: folding them again returns
+    them as they are (the webhook handler folds once, for the metric label and the parse)."""
+
+    __slots__ = ()
+
+
+def fold_headers(headers: Mapping[str, str]) -> FoldedHeaders:
     """Lower-case header names (HTTP/2 sends them lower-cased); the first of repeats wins."""
-    folded: dict[str, str] = {}
+    if isinstance(headers, FoldedHeaders):
+        return headers
+    folded = FoldedHeaders()
     for name, value in headers.items():
         folded.setdefault(name.lower(), value)
     return folded
@@ -366,13 +380,30 @@ def form_payload(body: bytes) -> bytes | None:
     return None
 
 
+_UNDECODED = object()
+
+
 def decode(raw: bytes | None, form: bool) -> JSON:
     """Parse the JSON object of a body (or of its form field `payload`); Malformed if not one."""
     if raw is None:
         raise Malformed("form body has no 'payload' field")
     where = "form field 'payload'" if form else "body"
+    value: Any = _UNDECODED
+    if orjson is not None:
+        # orjson first (about 2.5x faster on a 4 KB push). What it refuses (bad JSON, but also
+        # NaN, lone surrogates, a BOM, UTF-16, numbers past a double) goes to the standard
+        # library, which decides the value or the exact error message, as without orjson.
+        # One difference remains: orjson reads an integer past 64 bits as a float. No field
+        # relay reads is a number (hosts read strings, objects, arrays and booleans), so the
+        # answer is the same; only GitLab's "system hook event ... is not acted on" would show
+        # such a number as a float.
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
     try:
-        value = json.loads(raw)
+        if value is _UNDECODED:
+            value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise Malformed(
             f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

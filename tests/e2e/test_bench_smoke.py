@@ -86,3 +86,22 @@ def test_percentile_and_profile_summary(tmp_path: Path) -> None:
     summary = summarise(stacks)
     assert "100 samples" in summary
     assert "90.0%  commit" in summary
+
+
+def test_wrk_pool_signs_a_distinct_commit_per_request_over_the_branches() -> None:
+    from bench.payload import fill, push_template
+    from bench.wrk import pool_lines
+
+    template = push_template()
+    lines = pool_lines(template, tag="t", size=4, branches=["b0", "b1"])
+    commits = []
+    for i, line in enumerate(lines):
+        commit, branch, signature = line.split(" ")
+        body = fill(template, commit, branch)
+        headers = {**github_headers(body, f"d-{i}"), "X-Hub-Signature-256": signature}
+        delivery = parse_delivery(Source.GITHUB, headers, body, [SECRET.encode()],
+                                  now=datetime.now(UTC))
+        assert delivery.push is not None
+        assert (delivery.push.commit, delivery.push.branch) == (commit, f"b{i % 2}")
+        commits.append(commit)
+    assert len(set(commits)) == 4

@@ -260,6 +260,9 @@ async def test_killed_replica_rollout_is_taken_over_without_a_second_trigger(
 
         final = await eventually(finished, within=30, every=0.1)
         assert final["status"] == "succeeded", final["error"]
+        # log lines are written every 0.15 s (docs/operations.md, "Logs")
+        await eventually(lambda: any(b'"resuming deployment"' in r.log.read_bytes()
+                                     for r in survivors))
         resumed = [r for r in survivors if b'"resuming deployment"' in r.log.read_bytes()]
         assert len(resumed) == 1
         assert [b["version_control"]["version"] for b in state.put_bodies[10702]] == [commit]

@@ -128,3 +128,11 @@ def test_a_gitlab_homepage_that_is_no_url_is_400_not_a_crash() -> None:
     body = gitlab_push(extra={"project": None, "repository": {"homepage": "http://[::1"}})
     with pytest.raises(Malformed, match="repository.homepage"):
         parse_delivery(Source.GITLAB, gitlab_headers(), body, [b"relay-test-gitlab-token"])
+
+
+def test_folded_headers_are_folded_once() -> None:
+    from relay.hosts.base import FoldedHeaders, fold_headers
+
+    folded = fold_headers({"X-GitHub-Event": "push", "x-github-event": "ping"})
+    assert isinstance(folded, FoldedHeaders) and folded == {"x-github-event": "push"}
+    assert fold_headers(folded) is folded
