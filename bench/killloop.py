@@ -16,9 +16,11 @@ HOLD_S before applying it (its `latency` fault) and rolls one container per STEP
    (connection refused or reset, a 503) sends the same delivery again until it gets one, as a
    git host's redelivery would;
 3. relay is SIGKILLed at a moment drawn from the round's seeded RNG, at one of three kill
-   points in turn: during ingest (after the k-th acknowledgement), while a PUT is held at the
-   simulator (during the k-th one's hold), or while following a rollout (during the k-th
-   watch); it is restarted at once;
+   points in turn: during ingest (just after the k-th delivery went out), while a PUT is held
+   at the simulator (during the k-th one's hold), or while following a rollout (during the
+   k-th watch); it is restarted at once. A held PUT is lost with relay in one held-PUT round and
+   applied by the simulator after relay's death in the next (its body read before the hold),
+   the case where a resumed trigger must see that the first attempt took effect;
 4. once every sender is done and no deployment is open, the round is checked: every delivery
    answered 2xx is in the store with its deployment row; no (cluster, version) was PUT twice
    (a `hook` action may be triggered twice by the contract, so only `version` routes are
@@ -68,9 +70,9 @@ STEP_S = 0.15  # one container replaced per step
 # relay's timings: a request timeout far above the hold, so that relay never retries a held
 # PUT on its own (that would be a second PUT of the version without any kill); the lease as
 # short as the config rule allows (lease_s >= retry_total_s + 2 x request_timeout_s).
-REQUEST_TIMEOUT_S = 1.5
+REQUEST_TIMEOUT_S = 2.0
 RETRY_TOTAL_S = 0.5
-LEASE_S = 4.0
+LEASE_S = 4.5
 SETTLE_WITHIN_S = 120.0
 SEND_WITHIN_S = 90.0  # one delivery: sent again until acknowledged, for at most this long
 POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -104,14 +106,15 @@ def plan_round(number: int, seed: int, *, pushes_per_route: int) -> RoundPlan:
     point = KILL_POINTS[number % len(KILL_POINTS)]
     if point is KillPoint.INGEST:
         occurrence = rng.randint(1, pushes_per_route * len(ROUTES) - SENDERS)
-        offset = rng.uniform(0.0, 0.004)
+        offset = rng.uniform(0.0, 0.002)
     elif point is KillPoint.HELD_PUT:
         occurrence = rng.randint(1, len(ROUTES))  # every route gets at least one PUT
         offset = rng.uniform(0.0, HOLD_S * 0.6)
     else:
         occurrence = rng.randint(1, len(ROUTES))
         offset = rng.uniform(0.0, STEP_S * 0.6)
-    lands = point is KillPoint.HELD_PUT and rng.random() < 0.5
+    # held-PUT rounds alternate: the PUT is lost with relay, then applied after its death
+    lands = point is KillPoint.HELD_PUT and (number // len(KILL_POINTS)) % 2 == 0
     return RoundPlan(number, rng.getrandbits(32), point, occurrence, round(offset, 4),
                      pushes_per_route, lands)
 
