@@ -191,6 +191,7 @@ class RoundResult:
     resent: int  # deliveries sent more than once (no 2xx at first)
     duplicate_answers: int  # 200 "duplicate": stored before the kill, answered after it
     hit: bool
+    applied_while_down: int  # PUTs the simulator applied between the kill and the restart
     statuses: Mapping[str, int]
     seconds: float
     log: Path
@@ -357,6 +358,15 @@ async def run_round(plan: RoundPlan, *, store: str, store_url: str, work: Path) 
     sim_app = create_simulator_app(token=API_TOKEN, step_s=STEP_S, faults=faults,
                                    watch_timeout_s=2)
     state = sim_app[SIM_STATE]
+    down: list[bool] = []  # non-empty from the kill until relay is ready again
+    applied_while_down = [0]
+    record_put = state.record_put
+
+    def record(cluster_id: int, body: Any) -> None:
+        applied_while_down[0] += bool(down)
+        record_put(cluster_id, body)
+
+    state.record_put = record  # type: ignore[method-assign]
     app = web.Application(middlewares=[_read_puts_first] if plan.put_lands else [])
     app.add_subapp("/sim", sim_app)
     runner = web.AppRunner(app, access_log=None)
@@ -380,8 +390,10 @@ async def run_round(plan: RoundPlan, *, store: str, store_url: str, work: Path) 
             if trap.event.is_set():
                 await asyncio.sleep(plan.offset_s)  # the drawn moment after the kill point
             hit = _hit(plan.point, trap, senders, state)
+            down.append(True)
             relay.stop(kill=True)
             relay = await _start_relay(config, port, log)
+            down.clear()
             await sending
         finally:
             if not sending.done():
@@ -408,7 +420,8 @@ async def run_round(plan: RoundPlan, *, store: str, store_url: str, work: Path) 
             plan=plan, store=store, verdict=judge(seen), acknowledged=len(seen.acknowledged),
             resent=senders.resent,
             duplicate_answers=sum(1 for s in senders.acknowledged.values() if s == 200),
-            hit=hit, statuses=statuses, seconds=time.monotonic() - started, log=log)
+            hit=hit, applied_while_down=applied_while_down[0], statuses=statuses,
+            seconds=time.monotonic() - started, log=log)
     finally:
         if relay is not None:
             await asyncio.to_thread(relay.stop)
@@ -496,7 +509,7 @@ class Figures:
     duplicate_answers: int = 0
     planned: Counter[str] = field(default_factory=Counter)
     hit: Counter[str] = field(default_factory=Counter)
-    landed: int = 0  # held-PUT rounds whose PUT was applied after the kill
+    landed: int = 0  # PUTs applied by the simulator between a kill and the restart
     statuses: Counter[str] = field(default_factory=Counter)
     seconds: list[float] = field(default_factory=list)
 
@@ -514,7 +527,7 @@ class Figures:
             f.duplicate_answers += r.duplicate_answers
             f.planned[r.plan.point] += 1
             f.hit[r.plan.point] += int(r.hit)
-            f.landed += int(r.plan.put_lands)
+            f.landed += r.applied_while_down
             f.statuses.update(r.statuses)
             f.seconds.append(r.seconds)
         return f
@@ -526,7 +539,7 @@ class Figures:
     def lines(self) -> list[str]:
         points = ", ".join(f"{p} {self.hit[p]}/{self.planned[p]}" for p in KILL_POINTS
                            if self.planned[p])
-        points += f" (held PUTs applied after the kill: {self.landed})"
+        points += f"; PUTs applied while relay was down: {self.landed}"
         statuses = ", ".join(f"{s} {n}" for s, n in sorted(self.statuses.items()))
         median = statistics.median(self.seconds) if self.seconds else 0.0
         return [
@@ -547,10 +560,12 @@ def _describe(result: RoundResult) -> str:
     p, v = result.plan, result.verdict
     state = "ok" if v.ok else (f"FAILED lost={list(v.lost)} duplicates={list(v.duplicates)} "
                                f"wrong={list(v.wrong_version)} unacked={v.unacknowledged}")
-    lands = " (applied after the kill)" if p.put_lands else ""
+    lands = " (applied after the kill)" if p.put_lands else " (lost with relay)" if (
+        p.point is KillPoint.HELD_PUT) else ""
     return (f"{result.store} round {p.number}: kill at {p.point}{lands} #{p.occurrence} "
             f"+{p.offset_s * 1000:.0f} ms ({'hit' if result.hit else 'missed'}), "
-            f"{result.acknowledged} acknowledged, {result.seconds:.1f} s: {state}")
+            f"{result.acknowledged} acknowledged, {result.applied_while_down} PUT applied while "
+            f"down, {result.seconds:.1f} s: {state}")
 
 
 async def _postgres_rounds(server: str, *, rounds: int, seed: int, pushes_per_route: int,
