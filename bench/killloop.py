@@ -79,6 +79,8 @@ POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 class KillPoint(enum.StrEnum):
+    """Where in relay's work a round kills it (the module docstring, point 3)."""
+
     INGEST = "ingest"
     HELD_PUT = "held PUT"
     FOLLOW = "follow"
@@ -94,7 +96,7 @@ class RoundPlan:
     number: int
     seed: int
     point: KillPoint
-    occurrence: int  # kill at the k-th acknowledgement / PUT / watch (1-based)
+    occurrence: int  # kill at the k-th delivery sent / PUT / watch (1-based)
     offset_s: float  # ... this long after it began
     pushes_per_route: int
     put_lands: bool = False  # held PUT: the simulator has read its body, and applies it anyway
@@ -184,6 +186,8 @@ def judge(seen: Observed) -> Verdict:
 
 @dataclass(frozen=True, slots=True)
 class RoundResult:
+    """One round's plan, verdict and figures; `log` is relay's log file (both runs)."""
+
     plan: RoundPlan
     store: str
     verdict: Verdict
@@ -237,6 +241,7 @@ class Trap:
 
 
 def write_config(work: Path, *, port: int, api_url: str, store_url: str) -> Path:
+    """relay's configuration for a round (ROUTES, the timings above), as work/relay.yaml."""
     routes = "\n".join(f"  - {{repo: {repo}, branch: main, cluster: {cluster}, action: version}}"
                        for repo, cluster in ROUTES)
     path = work / "relay.yaml"
