@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/relay.yaml
 
-.PHONY: run demo test lint dist bench fuzz clean
+.PHONY: run demo test lint dist bench fuzz killloop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,10 @@ bench: $(VENV)/.installed
 # `make test` runs a short one (tests/integration/test_fuzz.py).
 fuzz: $(VENV)/.installed-test
 	$(BIN)/python -m bench.fuzz $(FUZZ_ARGS)
+
+# The kill -9 loop (bench/README.md): 20 rounds per store, about 6 minutes; KILLLOOP_ARGS=--quick
+killloop: $(VENV)/.installed
+	$(BIN)/python -m bench.killloop $(KILLLOOP_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache relay.db relay.db-wal relay.db-shm dist build relay/REVISION
