@@ -281,9 +281,19 @@ def _deployment(dep: Deployment, host: str, environment: str, state: DeploymentS
                 description: str, url: str | None, *, create: bool) -> OutboxMessage:
     return OutboxMessage(
         dep.id, MessageKind.DEPLOYMENT, host, environment, key=None,
-        payload={"repo": dep.repo, "sha": dep.version, "ref": dep.ref or dep.version,
+        payload={"repo": dep.repo, "sha": dep.version, "ref": _short_ref(dep.ref, dep.version),
+                 "tag": (dep.ref or "").startswith("refs/tags/"),
                  "environment": environment, "state": state.value,
                  "description": description, "target_url": url, "create": create})
+
+
+def _short_ref(ref: str | None, sha: str) -> str:
+    if not ref:
+        return sha
+    for prefix in ("refs/heads/", "refs/tags/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix):]
+    return ref
 
 
 def _notification(dep: Deployment, policy: ReportPolicy, sink: SinkRule,

@@ -345,7 +345,7 @@ class PostgresStore:
 
     async def outbox_claim(self, *, owner: str, now: float, lease_s: float, limit: int,
                            max_age_s: float,
-                           ) -> tuple[tuple[OutboxRow, ...], tuple[tuple[str, str], ...]]:
+                           ) -> tuple[tuple[OutboxRow, ...], tuple[tuple[str, str, str], ...]]:
         return await self._tx(lambda c: outbox.claim(c, owner, now, lease_s, limit, max_age_s))
 
     async def outbox_settle(self, message_id: int, *, owner: str) -> None:

@@ -53,14 +53,14 @@ async def get(conn: asyncpg.Connection, dep_id: int) -> Deployment:
 
 async def claim(conn: asyncpg.Connection, owner: str, now: float, lease_s: float, limit: int,
                 max_age_s: float,
-                ) -> tuple[tuple[OutboxRow, ...], tuple[tuple[str, str], ...]]:
+                ) -> tuple[tuple[OutboxRow, ...], tuple[tuple[str, str, str], ...]]:
     """As relay.store.sqlite_outbox.claim; rows another replica is claiming are skipped."""
     dropped = await conn.fetch(
         "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o WHERE "
         "(o.lease_expires_at IS NULL OR o.lease_expires_at < $1) AND (o.created_at < $2 OR "
         "(o.coalesce_key IS NOT NULL AND EXISTS (SELECT 1 FROM outbox n WHERE "
         "n.coalesce_key = o.coalesce_key AND n.id > o.id))) FOR UPDATE SKIP LOCKED) "
-        "RETURNING host, kind", now, now - max_age_s)
+        "RETURNING host, kind, target", now, now - max_age_s)
     rows = await conn.fetch(
         f"SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE next_attempt_at <= $1 AND "
         "(lease_expires_at IS NULL OR lease_expires_at < $1) AND NOT EXISTS "
@@ -71,7 +71,7 @@ async def claim(conn: asyncpg.Connection, owner: str, now: float, lease_s: float
             "UPDATE outbox SET lease_owner = $1, lease_expires_at = $2 WHERE id = ANY($3)",
             owner, now + lease_s, [r["id"] for r in rows])
     return (tuple(row_from(r) for r in rows),
-            tuple((str(r["host"]), str(r["kind"])) for r in dropped))
+            tuple((str(r["host"]), str(r["kind"]), str(r["target"])) for r in dropped))
 
 
 async def settle(conn: asyncpg.Connection, message_id: int, owner: str) -> None:

@@ -354,7 +354,7 @@ class SQLiteStore:
 
     async def outbox_claim(self, *, owner: str, now: float, lease_s: float, limit: int,
                            max_age_s: float,
-                           ) -> tuple[tuple[OutboxRow, ...], tuple[tuple[str, str], ...]]:
+                           ) -> tuple[tuple[OutboxRow, ...], tuple[tuple[str, str, str], ...]]:
         return await self._run_write(self._write, lambda c: outbox.claim(
             c, owner, now, lease_s, limit, max_age_s))
 

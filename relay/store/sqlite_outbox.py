@@ -52,15 +52,16 @@ _UNLEASED = "(lease_expires_at IS NULL OR lease_expires_at < ?)"
 
 
 def claim(conn: sqlite3.Connection, owner: str, now: float, lease_s: float, limit: int,
-          max_age_s: float) -> tuple[tuple[OutboxRow, ...], tuple[tuple[str, str], ...]]:
+          max_age_s: float) -> tuple[tuple[OutboxRow, ...], tuple[tuple[str, str, str], ...]]:
     """Lease up to `limit` due messages, the oldest first and only the first pending one of
     each deployment (in order per deployment); first drop the messages that a newer one of the
-    same key replaces and those older than `max_age_s`. Returns (claimed, dropped (host, kind)).
+    same key replaces and those older than `max_age_s`.
+    Returns (claimed, dropped as (host, kind, target)).
     """
     dropped = conn.execute(
         f"DELETE FROM outbox WHERE {_UNLEASED} AND (created_at < ? OR (coalesce_key IS NOT NULL "
         "AND EXISTS (SELECT 1 FROM outbox n WHERE n.coalesce_key = outbox.coalesce_key "
-        "AND n.id > outbox.id))) RETURNING host, kind",
+        "AND n.id > outbox.id))) RETURNING host, kind, target",
         (now, now - max_age_s)).fetchall()
     rows = conn.execute(
         f"SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE next_attempt_at <= ? AND "
@@ -71,7 +72,7 @@ def claim(conn: sqlite3.Connection, owner: str, now: float, lease_s: float, limi
         conn.execute("UPDATE outbox SET lease_owner = ?, lease_expires_at = ? WHERE id = ?",
                      (owner, now + lease_s, r["id"]))
     return (tuple(row_from(r) for r in rows),
-            tuple((str(h), str(k)) for h, k in dropped))
+            tuple((str(h), str(k), str(t)) for h, k, t in dropped))
 
 
 def settle(conn: sqlite3.Connection, message_id: int, owner: str) -> None:
