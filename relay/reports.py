@@ -80,7 +80,8 @@ REPORTS: Mapping[DeploymentStatus, Row] = {
     DeploymentStatus.QUEUED: Row(CommitState.PENDING, None),
     DeploymentStatus.TRIGGERING: Row(CommitState.RUNNING, DeploymentState.IN_PROGRESS,
                                      create=True),
-    DeploymentStatus.ROLLING_OUT: Row(None, DeploymentState.IN_PROGRESS),
+    # Already `running` / `in_progress` since the trigger began: nothing new to say.
+    DeploymentStatus.ROLLING_OUT: Row(None, None),
     DeploymentStatus.SUCCEEDED: Row(CommitState.SUCCESS, DeploymentState.SUCCESS),
     DeploymentStatus.FAILED: Row(CommitState.FAILURE, DeploymentState.FAILURE),
     DeploymentStatus.TIMED_OUT: Row(CommitState.FAILURE, DeploymentState.FAILURE),
