@@ -155,7 +155,14 @@ class OutboxSender:
         self._rand = rand
         self._paused: dict[str, float] = {}  # host -> Unix time before which it is not called
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()  # set while the outbox was found empty
         self._stopping = False
+
+    async def drained(self) -> None:
+        """Return once a claim that starts after this call finds the outbox empty."""
+        self._drained.clear()
+        self.wake()
+        await self._drained.wait()
 
     def wake(self) -> None:
         """Look for messages now (a status change was committed)."""
@@ -192,7 +199,12 @@ class OutboxSender:
             self._count(host, kind, target, Outcome.DROPPED)
         if rows:
             await asyncio.gather(*(self._one(row) for row in rows))
-        self._metrics.outbox_pending.set(await self._store.outbox_pending())
+        pending = await self._store.outbox_pending()
+        self._metrics.outbox_pending.set(pending)
+        if pending == 0:
+            self._drained.set()
+        else:
+            self._drained.clear()
         return bool(rows)
 
     async def _one(self, row: OutboxRow) -> None:

@@ -49,16 +49,36 @@ def _with_api(base: Settings, *, report: ReportSettings | None) -> Settings:
     return dataclasses.replace(base, sources=sources, report=report or ReportSettings())
 
 
-async def wait_until(check: Callable[[], bool], within: float = 15.0) -> None:
-    """Poll a condition on records another task fills (the fakes record asynchronously)."""
+class WatchedHost(FakeHost):
+    """A fake host that says when it recorded something (every record takes a sequence)."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.changed = asyncio.Event()
+
+    def next_seq(self) -> int:
+        self.changed.set()
+        return super().next_seq()
+
+
+async def wait_until(rig: GitRig, check: Callable[[], bool], within: float = 15.0) -> None:
+    """Wait for a condition on what the fakes recorded, re-checked at each new record."""
     async with asyncio.timeout(within):
         while not check():
-            await asyncio.sleep(0.01)
+            events = [h.changed for h in rig.hosts.values() if isinstance(h, WatchedHost)]
+            for event in events:
+                event.clear()
+            waits = [asyncio.ensure_future(e.wait()) for e in events]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
 
 
 @pytest.fixture
 async def git_rig() -> AsyncIterator[GitRig]:
-    hosts = {s: FakeHost(s.value, lenient=True) for s in Source}
+    hosts: dict[Source, FakeHost] = {s: WatchedHost(s.value, lenient=True) for s in Source}
     server = TestServer(create_fake_git_app({s: GIT_TOKEN for s in Source}, hosts=hosts,
                                             lenient=True))
     await server.start_server()

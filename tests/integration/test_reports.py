@@ -3,14 +3,12 @@ commit statuses and host deployments per docs/reporting.md, retries, restarts, b
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from relay.deployment import DeploymentStatus
 from relay.events import Source
 from relay.fakegit import GitFaults, parse_fault
-from relay.store import Store
-from relay.typedefs import STORE
+from relay.outbox_wiring import OUTBOX
 from tests.harness import Factory
 from tests.integration.reports_rig import GitRig, git_rig, reporting, wait_until
 from tests.payloads import (
@@ -36,13 +34,13 @@ async def test_a_successful_github_push_shows_pending_then_success_and_a_deploym
     [dep] = await h.push(after=commit)
     assert (await h.final(dep)).status is DeploymentStatus.SUCCEEDED
     host = git_rig.hosts[Source.GITHUB]
-    await wait_until(lambda: "success" in states(git_rig, Source.GITHUB, commit))
+    await wait_until(git_rig, lambda: "success" in states(git_rig, Source.GITHUB, commit))
     got = states(git_rig, Source.GITHUB, commit)
     assert got[0] == "pending" and got[-1] == "success"
     assert {r.context for r in host.statuses} == {CONTEXT}
     final = [r for r in host.statuses if r.state == "success"][-1]
     assert final.description.startswith("rolled out to cluster 10702 in ")
-    await wait_until(lambda: bool(host.deployments) and host.deployments[0].state == "success")
+    await wait_until(git_rig, lambda: bool(host.deployments) and host.deployments[0].state == "success")
     [deployment] = host.deployments
     assert deployment.environment == "cluster-10702"
     assert [s.state for s in deployment.statuses] == ["queued", "in_progress", "success"]
@@ -56,7 +54,7 @@ async def test_a_failing_version_shows_failure_with_the_reason(
     [dep] = await h.push(after=commit)
     ended = await h.final(dep)
     assert ended.status is DeploymentStatus.FAILED
-    await wait_until(lambda: "failure" in states(git_rig, Source.GITHUB, commit))
+    await wait_until(git_rig, lambda: "failure" in states(git_rig, Source.GITHUB, commit))
     last = [r for r in git_rig.hosts[Source.GITHUB].statuses if r.sha == commit][-1]
     assert last.state == "failure"
     assert last.description.startswith("rollout failed on cluster 10702")
@@ -76,14 +74,14 @@ async def test_gitlab_and_gitea_pushes_show_pending_then_success(
     assert resp.status == 202, await resp.text()
     [tea_dep] = [d["id"] for d in (await resp.json())["deployments"]]
     assert (await h.final(tea_dep)).status is DeploymentStatus.SUCCEEDED
-    await wait_until(lambda: "success" in states(git_rig, Source.GITLAB, lab)
+    await wait_until(git_rig, lambda: "success" in states(git_rig, Source.GITLAB, lab)
                      and "success" in states(git_rig, Source.GITEA, tea))
     lab_states = states(git_rig, Source.GITLAB, lab)
     assert lab_states[0] in ("pending", "running") and lab_states[-1] == "success"
     tea_states = states(git_rig, Source.GITEA, tea)
     assert tea_states[0] == "pending" and tea_states[-1] == "success"
     assert not git_rig.hosts[Source.GITEA].deployments  # Gitea: statuses only
-    await wait_until(lambda: bool(git_rig.hosts[Source.GITLAB].deployments)
+    await wait_until(git_rig, lambda: bool(git_rig.hosts[Source.GITLAB].deployments)
                      and git_rig.hosts[Source.GITLAB].deployments[0].state == "success")
 
 
@@ -96,7 +94,7 @@ async def test_two_502s_then_a_201_delivers_once(
     commit = sha("report-502")
     [dep] = await h.push(after=commit)
     assert (await h.final(dep)).status is DeploymentStatus.SUCCEEDED
-    await wait_until(lambda: "success" in states(git_rig, Source.GITHUB, commit))
+    await wait_until(git_rig, lambda: "success" in states(git_rig, Source.GITHUB, commit))
     got = states(git_rig, Source.GITHUB, commit)
     assert got.count("success") == 1
     assert len(rig_host.statuses) == len(got)
@@ -115,7 +113,7 @@ async def test_a_host_down_for_the_whole_rollout_gets_the_final_state_after(
     assert (await h.final(dep)).status is DeploymentStatus.SUCCEEDED
     assert states(git_rig, Source.GITHUB, commit) == []
     faults.clear()
-    await wait_until(lambda: "success" in states(git_rig, Source.GITHUB, commit))
+    await wait_until(git_rig, lambda: "success" in states(git_rig, Source.GITHUB, commit))
     assert states(git_rig, Source.GITHUB, commit)[-1] == "success"
 
 
@@ -124,9 +122,10 @@ async def test_a_20_push_burst_leaves_no_commit_pending(
     h = await harness(configure=reporting(), outbox=git_rig.options())
     commits = [sha(f"burst-{i}") for i in range(20)]
     deps = [d for c in commits for d in await h.push(after=c)]
-    store = h.client.app[STORE]
+    await h.final(deps[-1])  # the newest runs last: every other one has ended by then
     for dep in deps:
-        await _final_in_store(store, dep)
+        got = await h.store.get_deployment(dep)
+        assert got is not None and not got.status.is_open
 
     def last_states() -> dict[str, str]:
         found: dict[str, str] = {}
@@ -134,19 +133,10 @@ async def test_a_20_push_burst_leaves_no_commit_pending(
             found[r.sha] = r.state
         return found
 
-    await wait_until(lambda: len(last_states()) == 20
+    await wait_until(git_rig, lambda: len(last_states()) == 20
                      and "pending" not in last_states().values())
-    await wait_until(lambda: h.registry.get_sample_value("relay_outbox_pending") == 0)
-
-
-async def _final_in_store(store: Store, dep_id: int) -> None:
-    async def ended() -> bool:
-        got = await store.get_deployment(dep_id)
-        return got is not None and not got.status.is_open
-
-    async with asyncio.timeout(30):
-        while not await ended():
-            await asyncio.sleep(0.02)
+    await h.client.app[OUTBOX].drained()
+    assert await h.store.outbox_pending() == 0  # type: ignore[attr-defined]
 
 
 def _faults(rig: GitRig, source: Source) -> GitFaults:
