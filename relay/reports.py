@@ -92,6 +92,13 @@ REPORTS: Mapping[DeploymentStatus, Row] = {
 }
 
 DEFAULT_NOTIFY_ON = ("failed", "timed_out", "error", "rollback")
+# A queued commit's `pending` waits this long before it is sent: in a burst, most queued
+# deployments are superseded by then, and their `pending` is replaced by their final state,
+# so a burst of N pushes costs about N calls, not 2N (docs/reporting.md, "Bursts").
+PENDING_SETTLE_S = 2.0
+# A superseded commit waits for the verdict of the deployment that superseded it: this
+# placeholder is never due before that verdict replaces it (same key: the older is dropped).
+AWAIT_VERDICT_S = 10 * 365 * 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +166,7 @@ class OutboxMessage:
     target: str
     key: str | None
     payload: Mapping[str, Any]
+    delay_s: float = 0.0  # not sent before this many seconds after the status change
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.payload)
@@ -262,12 +270,16 @@ def _reports(dep: Deployment, policy: ReportPolicy, row: Row, superseder: Deploy
     url = policy.target_url(dep)
     out: list[OutboxMessage] = []
     state = _commit_state(dep, row, superseder) if policy.commit_status else None
+    delay_s = PENDING_SETTLE_S if dep.status is DeploymentStatus.QUEUED else 0.0
+    if state is None and dep.status is DeploymentStatus.SUPERSEDED and policy.commit_status:
+        state, delay_s = CommitState.PENDING, AWAIT_VERDICT_S  # a placeholder (see above)
     if state is not None:
         out.append(OutboxMessage(
             dep.id, MessageKind.COMMIT_STATUS, host, context,
             key=f"{host}|{dep.repo}|{dep.version}|{context}",
             payload={"repo": dep.repo, "sha": dep.version, "state": state.value,
-                     "context": context, "description": description, "target_url": url}))
+                     "context": context, "description": description, "target_url": url},
+            delay_s=delay_s))
     if (policy.deployments and has_deployments and row.deployment is not None
             and superseder is None):
         if row.create:

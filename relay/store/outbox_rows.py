@@ -33,7 +33,8 @@ class OutboxRow:
 def insert_values(message: OutboxMessage, now: float) -> tuple[Any, ...]:
     """The values of `INSERT_COLUMNS` for `message` written at `now` (Unix seconds)."""
     return (message.deployment_id, message.kind.value, message.host, message.target,
-            message.key, json.dumps(message.to_json(), sort_keys=True), now, now)
+            message.key, json.dumps(message.to_json(), sort_keys=True), now,
+            now + message.delay_s)
 
 
 def row_from(row: Mapping[str, Any]) -> OutboxRow:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from relay.deployment import DeploymentStatus
 from relay.events import Source
 from relay.fakegit import GitFaults, parse_fault
 from relay.outbox_wiring import OUTBOX
 from tests.harness import Factory
-from tests.integration.reports_rig import GitRig, git_rig, reporting, wait_until
+from tests.integration.reports_rig import GIT_TOKEN, GitRig, git_rig, reporting, wait_until
 from tests.payloads import (
     gitea_headers,
     gitea_push,
@@ -40,7 +42,8 @@ async def test_a_successful_github_push_shows_pending_then_success_and_a_deploym
     assert {r.context for r in host.statuses} == {CONTEXT}
     final = [r for r in host.statuses if r.state == "success"][-1]
     assert final.description.startswith("rolled out to cluster 10702 in ")
-    await wait_until(git_rig, lambda: bool(host.deployments) and host.deployments[0].state == "success")
+    await wait_until(git_rig, lambda: bool(host.deployments)
+                     and host.deployments[0].state == "success")
     [deployment] = host.deployments
     assert deployment.environment == "cluster-10702"
     assert [s.state for s in deployment.statuses] == ["queued", "in_progress", "success"]
@@ -143,3 +146,52 @@ def _faults(rig: GitRig, source: Source) -> GitFaults:
     faults = rig.hosts[source].faults
     assert isinstance(faults, GitFaults)
     return faults
+
+
+async def test_a_crash_between_deployment_created_and_status_set_leaves_one_deployment(
+        harness: Factory, git_rig: GitRig, tmp_path: Path) -> None:
+    faults = _faults(git_rig, Source.GITHUB)
+    faults.add(parse_fault("error:deployment_status:503"))  # created, never moved
+    h = await harness(configure=reporting(), outbox=git_rig.options())
+    commit = sha("report-crash")
+    [dep] = await h.push(after=commit)
+    assert (await h.final(dep)).status is DeploymentStatus.SUCCEEDED
+    host = git_rig.hosts[Source.GITHUB]
+    await wait_until(git_rig, lambda: len(host.deployments) == 1)
+    await h.client.close()  # the process ends with the status still unsent
+    faults.clear()
+    again = await harness(configure=reporting(), outbox=git_rig.options())  # same store file
+    await again.client.app[OUTBOX].drained()
+    [deployment] = host.deployments
+    assert [s.state for s in deployment.statuses] == ["queued", "in_progress", "success"]
+
+
+async def test_a_1000_push_burst_costs_about_one_call_per_commit(
+        harness: Factory, git_rig: GitRig, tmp_path: Path) -> None:
+    h = await harness(configure=reporting(), outbox=git_rig.options(), step_s=0.3)
+    commits = [sha(f"big-burst-{i}") for i in range(1000)]
+    deps = [d for c in commits for d in await h.push(after=c)]
+    await h.final(deps[-1], within=120)
+    await h.client.app[OUTBOX].drained()
+    host = git_rig.hosts[Source.GITHUB]
+    last = {r.sha: r.state for r in host.statuses}
+    assert set(last) == set(commits)
+    assert "pending" not in last.values()
+    assert host.requests <= 1.1 * len(commits), host.requests
+
+
+async def test_tokens_appear_in_no_log_metric_or_error(
+        harness: Factory, git_rig: GitRig, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    faults = _faults(git_rig, Source.GITHUB)
+    faults.add(parse_fault("error:commit_status:401:count=1"))
+    faults.add(parse_fault("error:deployment:502:count=2"))
+    h = await harness(configure=reporting(), outbox=git_rig.options())
+    [dep] = await h.push(after=sha("report-secret"))
+    assert (await h.final(dep)).status is DeploymentStatus.SUCCEEDED
+    await h.client.app[OUTBOX].drained()
+    metrics = await (await h.client.get("/metrics")).text()
+    seen = capsys.readouterr()
+    text = metrics + seen.out + seen.err + caplog.text
+    assert "outbox_failed" in text or "outbox_retry" in text  # the errors were logged
+    assert GIT_TOKEN not in text
