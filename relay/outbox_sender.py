@@ -30,6 +30,7 @@ from relay.cluster.retry import RetryPolicy
 from relay.deployment import Deployment
 from relay.events import Source
 from relay.githost import (
+    CLIENTS,
     CommitState,
     DeploymentState,
     GitHost,
@@ -111,7 +112,7 @@ class SenderSettings:
 
 def report_policy(settings: Settings) -> ReportPolicy:
     """The ReportPolicy of `settings`: which hosts report, the environments, the sinks."""
-    hosts = {source: source is not Source.GITEA
+    hosts = {source: CLIENTS[source].supports_deployments
              for source, conf in settings.sources.items() if conf.api is not None}
     report = settings.report
     return ReportPolicy(
