@@ -19,7 +19,7 @@ import asyncio
 import enum
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -86,9 +86,8 @@ class OutboxStore(Protocol):
                            ) -> tuple[tuple[OutboxRow, ...], tuple[tuple[str, str, str], ...]]:
         ...
 
-    async def outbox_settle(self, message_id: int, *, owner: str) -> None: ...
-
-    async def outbox_retry(self, message_id: int, *, owner: str, at: float) -> None: ...
+    async def outbox_done(self, *, owner: str, settled: Sequence[int],
+                          retries: Sequence[tuple[int, float]]) -> None: ...
 
     async def outbox_pending(self) -> int: ...
 
@@ -199,7 +198,12 @@ class OutboxSender:
         for host, kind, target in dropped:
             self._count(host, kind, target, Outcome.DROPPED)
         if rows:
-            await asyncio.gather(*(self._one(row) for row in rows))
+            # Delivered concurrently (one message per deployment, so order holds), settled
+            # together: one write transaction per batch, not one per message.
+            ends = await asyncio.gather(*(self._one(row) for row in rows))
+            await self._store.outbox_done(
+                owner=self._owner, settled=[i for i, at in ends if at is None],
+                retries=[(i, at) for i, at in ends if at is not None])
         pending = await self._store.outbox_pending()
         self._metrics.outbox_pending.set(pending)
         if pending == 0:
@@ -208,12 +212,12 @@ class OutboxSender:
             self._drained.clear()
         return bool(rows)
 
-    async def _one(self, row: OutboxRow) -> None:
+    async def _one(self, row: OutboxRow) -> tuple[int, float | None]:
+        """Deliver one message: (its id, None when done, else when to try again)."""
         message = row.message
         paused = self._paused.get(message.host, 0.0)
         if paused > self._clock():
-            await self._store.outbox_retry(row.id, owner=self._owner, at=paused)
-            return
+            return row.id, paused
         if message.kind is MessageKind.NOTIFICATION:
             result = await self._notify(message)
         else:
@@ -227,12 +231,11 @@ class OutboxSender:
             log.info("outbox_retry", host=message.host, kind=message.kind.value,
                      deployment=message.deployment_id, attempt=row.attempts + 1,
                      wait_s=round(wait, 3), detail=result.detail)
-            await self._store.outbox_retry(row.id, owner=self._owner, at=self._clock() + wait)
-            return
+            return row.id, self._clock() + wait
         if result.outcome is Outcome.FAILED:
             log.warning("outbox_failed", host=message.host, kind=message.kind.value,
                         deployment=message.deployment_id, detail=result.detail)
-        await self._store.outbox_settle(row.id, owner=self._owner)
+        return row.id, None
 
     def _backoff(self, attempts: int) -> float:
         """Exponential backoff with full jitter in [half, whole] of the step (seconds)."""

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
@@ -74,17 +74,17 @@ async def claim(conn: asyncpg.Connection, owner: str, now: float, lease_s: float
             tuple((str(r["host"]), str(r["kind"]), str(r["target"])) for r in dropped))
 
 
-async def settle(conn: asyncpg.Connection, message_id: int, owner: str) -> None:
-    """The message is done (sent, failed for good or dropped): remove it if still ours."""
-    await conn.execute("DELETE FROM outbox WHERE id = $1 AND lease_owner = $2",
-                       message_id, owner)
-
-
-async def retry_at(conn: asyncpg.Connection, message_id: int, owner: str, at: float) -> None:
-    """Try the message again at `at` (Unix seconds); its lease is released."""
-    await conn.execute(
-        "UPDATE outbox SET next_attempt_at = $1, attempts = attempts + 1, lease_owner = NULL, "
-        "lease_expires_at = NULL WHERE id = $2 AND lease_owner = $3", at, message_id, owner)
+async def done(conn: asyncpg.Connection, owner: str, settled: Sequence[int],
+               retries: Sequence[tuple[int, float]]) -> None:
+    """As relay.store.sqlite_outbox.done: a batch settled in one transaction."""
+    if settled:
+        await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND lease_owner = $2",
+                           list(settled), owner)
+    if retries:
+        await conn.executemany(
+            "UPDATE outbox SET next_attempt_at = $1, attempts = attempts + 1, "
+            "lease_owner = NULL, lease_expires_at = NULL WHERE id = $2 AND lease_owner = $3",
+            [(at, i, owner) for i, at in retries])
 
 
 async def pending(conn: asyncpg.Connection) -> int:

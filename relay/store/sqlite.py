@@ -358,11 +358,9 @@ class SQLiteStore:
         return await self._run_write(self._write, lambda c: outbox.claim(
             c, owner, now, lease_s, limit, max_age_s))
 
-    async def outbox_settle(self, message_id: int, *, owner: str) -> None:
-        await self._run_write(self._write, lambda c: outbox.settle(c, message_id, owner))
-
-    async def outbox_retry(self, message_id: int, *, owner: str, at: float) -> None:
-        await self._run_write(self._write, lambda c: outbox.retry_at(c, message_id, owner, at))
+    async def outbox_done(self, *, owner: str, settled: Sequence[int],
+                          retries: Sequence[tuple[int, float]]) -> None:
+        await self._run_write(self._write, lambda c: outbox.done(c, owner, settled, retries))
 
     async def outbox_pending(self) -> int:
         return await self._run(outbox.pending, self._db())

@@ -8,7 +8,7 @@ sender's functions run in their own transactions on the store's thread.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from relay.deployment import Deployment
 from relay.reports import Policy
@@ -75,16 +75,17 @@ def claim(conn: sqlite3.Connection, owner: str, now: float, lease_s: float, limi
             tuple((str(h), str(k), str(t)) for h, k, t in dropped))
 
 
-def settle(conn: sqlite3.Connection, message_id: int, owner: str) -> None:
-    """The message is done (sent, failed for good or dropped): remove it if still ours."""
-    conn.execute("DELETE FROM outbox WHERE id = ? AND lease_owner = ?", (message_id, owner))
-
-
-def retry_at(conn: sqlite3.Connection, message_id: int, owner: str, at: float) -> None:
-    """Try the message again at `at` (Unix seconds); its lease is released."""
-    conn.execute("UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1, "
-                 "lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
-                 (at, message_id, owner))
+def done(conn: sqlite3.Connection, owner: str, settled: Sequence[int],
+         retries: Sequence[tuple[int, float]]) -> None:
+    """Settle a batch in one transaction: remove the `settled` messages (sent, failed for
+    good), and release each of `retries` (id, Unix time) to be tried again at that time;
+    only messages still leased by `owner`."""
+    conn.executemany("DELETE FROM outbox WHERE id = ? AND lease_owner = ?",
+                     [(i, owner) for i in settled])
+    conn.executemany(
+        "UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1, lease_owner = NULL, "
+        "lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
+        [(at, i, owner) for i, at in retries])
 
 
 def pending(conn: sqlite3.Connection) -> int:
