@@ -75,6 +75,14 @@ def base_urls(settings: Settings, given: Mapping[Source, str]) -> dict[Source, s
     return found
 
 
+def notification_sender(settings: Settings, session: aiohttp.ClientSession,
+                        ) -> SendNotification | None:
+    """The function that delivers NOTIFICATION messages to the sinks of `notify` (their
+    Slack / Teams / webhook formats, signatures and 410 handling live with the sinks).
+    None: no sink module is wired yet, and such messages end `failed`, logged."""
+    return None
+
+
 def outbox_ctx(options: OutboxOptions | None
                ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
@@ -94,7 +102,8 @@ def outbox_ctx(options: OutboxOptions | None
         sender = OutboxSender(
             store, hosts, app[METRICS],  # type: ignore[arg-type]
             owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-            max_age_s=settings.report.max_age_s, notify=opts.notify, settings=opts.sender,
+            max_age_s=settings.report.max_age_s,
+            notify=opts.notify or notification_sender(settings, session), settings=opts.sender,
             clock=lambda: clock.now().timestamp())
         app[OUTBOX] = sender
         task = (asyncio.create_task(sender.run(), name="relay-outbox-sender")

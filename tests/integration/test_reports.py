@@ -3,6 +3,8 @@ commit statuses and host deployments per docs/reporting.md, retries, restarts, b
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,11 @@ import pytest
 from relay.deployment import DeploymentStatus
 from relay.events import Source
 from relay.fakegit import GitFaults, parse_fault
+from relay.outbox_sender import Outcome, Result
 from relay.outbox_wiring import OUTBOX
+from relay.reports import OutboxMessage
+from relay.secret import Secret
+from relay.settings import NotifySettings, Settings, SinkType
 from tests.harness import Factory
 from tests.integration.reports_rig import GIT_TOKEN, GitRig, git_rig, reporting, wait_until
 from tests.payloads import (
@@ -195,3 +201,42 @@ async def test_tokens_appear_in_no_log_metric_or_error(
     text = metrics + seen.out + seen.err + caplog.text
     assert "outbox_failed" in text or "outbox_retry" in text  # the errors were logged
     assert GIT_TOKEN not in text
+
+
+class FakeSink:
+    """A notification sink's send function: records, answers what it is told."""
+
+    def __init__(self) -> None:
+        self.messages: list[OutboxMessage] = []
+        self.got = asyncio.Event()
+
+    async def __call__(self, message: OutboxMessage) -> Result:
+        self.messages.append(message)
+        self.got.set()
+        return Result(Outcome.SENT)
+
+
+def with_sink(settings: Settings) -> Settings:
+    sink = NotifySettings(name="ops", type=SinkType.SLACK,
+                          url=Secret("https://hooks.slack.invalid/T/B/sinksecret"))
+    return dataclasses.replace(reporting()(settings), notify=(sink,))
+
+
+async def test_a_failing_rollout_notifies_its_sink_once_through_the_outbox(
+        harness: Factory, git_rig: GitRig, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    sink = FakeSink()
+    h = await harness(configure=with_sink, outbox=git_rig.options(notify=sink))
+    commit = sha("report-notify")
+    h.fault(f"fail-version:{commit}")
+    [dep] = await h.push(after=commit)
+    assert (await h.final(dep)).status is DeploymentStatus.FAILED
+    await h.client.app[OUTBOX].drained()
+    [message] = sink.messages
+    assert message.target == "ops" and message.payload["type"] == "deployment.failed"
+    assert message.payload["deployment"]["version"] == commit
+    assert h.registry.get_sample_value(
+        "relay_notifications_total", {"sink": "ops", "outcome": "sent"}) == 1
+    metrics = await (await h.client.get("/metrics")).text()
+    seen = capsys.readouterr()
+    assert "sinksecret" not in metrics + seen.out + seen.err
