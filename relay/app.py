@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from relay import admin_api, ui
+from relay import admin_api, outbox_wiring, ui
 from relay import web as handlers
 from relay.clock import Clock, SystemClock
 from relay.cluster import ClusterClient, RetryPolicy
@@ -43,11 +43,13 @@ def create_app(
     run_worker: bool = True,
     worker_settings: Any = None,
     retry: Any = None,
+    outbox: Any = None,
 ) -> web.Application:
     """Build relay's application.
 
     `store`, `api`, `clock` and `registry` replace the real ones; `retry` is the cluster API
-    client's RetryPolicy (zero-wait in tests); `worker_settings` tunes the worker's timings.
+    client's RetryPolicy (zero-wait in tests); `worker_settings` tunes the worker's timings;
+    `outbox` (relay.outbox_wiring.OutboxOptions) the reports' sender (API URLs, timings).
     """
     app = web.Application(middlewares=[handlers.error_middleware],
                           handler_args=handlers.HANDLER_ARGS)
@@ -60,12 +62,14 @@ def create_app(
                        deployments={(r.cluster, r.action.value) for r in settings.routes})
     app.cleanup_ctx.append(_store_ctx(store))
     app.cleanup_ctx.append(_api_ctx(api, retry))
+    app.cleanup_ctx.append(outbox_wiring.outbox_ctx(outbox))
     app.cleanup_ctx.append(_worker_ctx(run_worker, worker_settings))
     handlers.add_routes(app)
     admin_api.add_routes(app)
     ui.add_routes(app)  # the status page, /ui/ (and / redirecting to it)
     if settings.cluster_api.embedded:
         _mount_simulator(app, settings)
+    outbox_wiring.mount_fake_git(app, settings)
     return app
 
 

@@ -59,7 +59,7 @@ def build_route(index: int, section: RouteSection,
     return Route(index=index, repo=section.repo, branch=section.branch, tag=section.tag,
                  cluster=section.cluster, action=Action(section.action),
                  source=Source(section.source) if section.source else None,
-                 version_control=version_control)
+                 version_control=version_control, environment=section.environment)
 
 
 def duplicates(routes: list[Route]) -> list[ConfigProblem]:

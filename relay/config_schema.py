@@ -44,7 +44,8 @@ from relay.settings import Action
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SOURCE_KEY = {source: host.config_key for source, host in HOSTS.items()}
-SECTIONS = ("server", "store", "cluster_api", "sources", "admin", "rollout", "logging", "routes")
+SECTIONS = ("server", "store", "cluster_api", "sources", "admin", "rollout", "logging", "routes",
+            "report", "notify")
 BASE_URL_HELP = ("set cluster_api.base_url to your platform's URL (https://open.c.163.com) "
                  "or `embedded` for a demo")
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
@@ -386,8 +387,39 @@ class ClusterApiSection(Section):
         16_777_216, description="cap on one answer from the cluster API or a hook URL")
 
 
+def _api_url(value: object) -> str:
+    url = _text(value)
+    if url == "embedded":
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _fail("must be 'embedded' or an http(s) URL such as https://api.github.com "
+                    "(GitHub Enterprise: https://HOST/api/v3, GitLab: .../api/v4, "
+                    "Gitea: .../api/v1)")
+    if parts.username is not None or parts.password is not None:
+        raise _fail("must not carry credentials: the token comes from token_env")
+    if parts.query or parts.fragment:
+        raise _fail("must not have a query or a fragment")
+    return url.rstrip("/")
+
+
+ApiUrl = Annotated[str, BeforeValidator(_api_url), WithJsonSchema(
+    {"type": "string", "anyOf": [{"const": "embedded"}, {"pattern": r"^https?://[^/\s@]+"}]})]
+
+
+class GitApiSection(Section):
+    """`sources.<host>.api`: the host's API, to report deployments back (docs/reporting.md)."""
+
+    url: ApiUrl = Field(description="the API base URL (GitHub Enterprise https://HOST/api/v3, "
+                        "GitLab .../api/v4, Gitea .../api/v1), or embedded: an in-process fake")
+    token_env: EnvName = Field(description="NAME of the variable holding a token allowed to "
+                               "write commit statuses and deployments")
+
+
 class _SourceSection(Section):
     noun: ClassVar[str] = "key"
+    api: GitApiSection | None = Field(None, description="the host's API: relay reports "
+                                      "deployments back to the commit")
 
 
 class SignedSourceSection(_SourceSection):
@@ -476,6 +508,67 @@ class VersionControlSection(Section):
                                          "password")
 
 
+def _public_url(value: object) -> str:
+    url = _text(value)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _fail("must be an http(s) URL such as https://relay.example.com")
+    if parts.username is not None or parts.password is not None or parts.query:
+        raise _fail("must not carry credentials or a query")
+    return url.rstrip("/")
+
+
+def _context(value: object) -> str:
+    text = _text(value)
+    rest = text.replace("{cluster}", "").replace("{environment}", "")
+    if not text.strip() or "{" in rest or "}" in rest:
+        raise _fail("must be a non-empty name; only {cluster} and {environment} are filled in")
+    return text
+
+
+PublicUrl = Annotated[str, BeforeValidator(_public_url),
+                      WithJsonSchema({"type": "string", "pattern": r"^https?://"})]
+Context = Annotated[str, BeforeValidator(_context), WithJsonSchema({"type": "string"})]
+
+
+class ReportSection(Section):
+    """`report`: what relay reports back to the git hosts whose source has an `api`."""
+
+    commit_status: bool = Field(True, description="a commit status per (commit, cluster)")
+    deployments: bool = Field(True, description="GitHub Deployments / GitLab deployments "
+                              "(Gitea: commit statuses only)")
+    context: Context = Field("relay/{cluster}", description="the status context; {cluster} "
+                             "and {environment} are filled in")
+    public_url: PublicUrl | None = Field(None, description="base of the target_url links "
+                                         "({public_url}/ui/deployments/{id}); none: no link")
+    max_age_s: Seconds = Field(86_400.0, description="a message not delivered by then is "
+                               "dropped (and counted)")
+
+
+NOTIFY_STATUSES = ("succeeded", "failed", "timed_out", "error", "rollback", "superseded",
+                   "skipped", "held", "waiting_checks", "canceled")
+
+
+class NotifySection(Section):
+    """One `notify` entry: a chat or webhook sink for deployment status changes."""
+
+    name: Annotated[str, BeforeValidator(_text)] = Field(
+        description="unique; the `sink` label of relay_notifications_total")
+    type: Choice(("slack", "teams", "webhook"), "type") = Field(  # type: ignore[valid-type]
+        description="slack | teams | webhook")
+    url_env: EnvName = Field(description="NAME of the variable holding the sink's URL "
+                             "(a secret: environment only)")
+    secret_env: EnvName | None = Field(None, description="webhook only: NAME of the variable "
+                                       "holding the signing secret (Standard Webhooks)")
+    on: list[Choice(NOTIFY_STATUSES, "status")] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["failed", "timed_out", "error", "rollback"],
+        description="the statuses that notify")
+    clusters: list[Int()] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="only these clusters (empty: all)")
+    repos: list[Annotated[str, BeforeValidator(_text)]] = Field(
+        default_factory=list, description="only repos matching these globs (empty: all)")
+
+
 class RouteSection(Section):
     """One route: pushes of `repo` to `branch` (or `tag`) deploy `cluster`."""
 
@@ -497,6 +590,8 @@ class RouteSection(Section):
         description="version: set the cluster's version; hook: forward the delivery")
     source: Choice(tuple(Source), "source") | None = None  # type: ignore[valid-type]
     version_control: VersionControlSection | None = None
+    environment: Annotated[str, BeforeValidator(_text)] | None = Field(
+        None, description="the GitHub / GitLab environment reported (default cluster-{id})")
 
 
 class RelayConfig(Section):
@@ -513,6 +608,10 @@ class RelayConfig(Section):
     logging: LoggingSection = LoggingSection.model_validate({})
     routes: Annotated[list[RouteSection], BeforeValidator(_list_of("routes"))] = Field(
         default_factory=list, description="every matching route deploys, in file order")
+    report: ReportSection | None = Field(None, description="reporting back to the git hosts "
+                                         "(on when a source has an api)")
+    notify: Annotated[list[NotifySection], BeforeValidator(_list_of("notify"))] = Field(
+        default_factory=list, description="notification sinks")
 
 
 def json_schema() -> dict[str, Any]:

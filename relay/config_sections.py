@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TypeVar
 
+from relay import config_reports
 from relay.config_env import EnvKey, env_keys, read_secrets
 from relay.config_problems import ConfigProblem
 from relay.config_routes import build_route, duplicates, route_problems, shadowed
@@ -90,8 +91,9 @@ def check_document(data: object, environ: Mapping[str, str] | None) -> ConfigRep
     routes = _routes(data, secrets, problems)
     problems += duplicates(routes)
     problems += _across_sections(data)
+    problems += config_reports.problems(data)
     problems.sort(key=document_order)
-    warnings = _warnings(data, routes)
+    warnings = _warnings(data, routes) + config_reports.warnings(data)
     settings = None
     if not problems and secrets is not None and isinstance(config, RelayConfig):
         settings = _settings(config, keys, secrets, routes)
@@ -191,7 +193,8 @@ def _settings(config: RelayConfig, keys: list[EnvKey], secrets: Mapping[str, Sec
         found = tuple(secret for key in keys if key.path == prefix
                       or key.path.startswith(prefix + "[")
                       if (secret := secrets.get(key.path)) is not None)
-        sources[source] = SourceSettings(source=source, secrets=found)
+        sources[source] = SourceSettings(source=source, secrets=found,
+                                         api=config_reports.api_settings(config, source, secrets))
     lease_s = rollout.lease_s
     if lease_s is None:
         lease_s = max(LEASE_FLOOR_S, minimum_lease_s(api.request_timeout_s, api.retry_total_s))
@@ -217,4 +220,6 @@ def _settings(config: RelayConfig, keys: list[EnvKey], secrets: Mapping[str, Sec
                                 poll_interval_s=rollout.poll_interval_s),
         logging=LoggingSettings(level=config.logging.level, format=config.logging.format),
         routes=tuple(routes),
+        report=config_reports.report_settings(config),
+        notify=config_reports.notify_settings(config, secrets),
     )

@@ -27,6 +27,11 @@ API_ENDPOINTS = (
     "apps.resize", "watch", "hook",
 )
 
+# Reporting back and notifications (docs/reporting.md): fixed values only.
+REPORT_HOSTS = ("github", "gitlab", "gitea")
+REPORT_KINDS = ("commit_status", "deployment")
+DELIVERY_OUTCOMES = ("sent", "retried", "failed", "dropped")
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 # Waiting behind a rollout of the same cluster takes minutes: buckets up to half an hour.
 _TRIGGER_BUCKETS = (*_LATENCY_BUCKETS, 300, 600, 900, 1800)
@@ -101,6 +106,30 @@ class Metrics:
         )
         self.build_info.labels(version=__version__, revision=revision(),
                                python=platform.python_version()).set(1)
+        # -- reporting back and notifications (relay.outbox_sender) --------------------------
+        self.reports = Counter(
+            "relay_reports_total", "Reports to git hosts (commit statuses, deployments), "
+            "by outcome.", ["host", "kind", "outcome"], registry=r,
+        )
+        self.notifications = Counter(
+            "relay_notifications_total", "Notifications to the configured sinks, by outcome.",
+            ["sink", "outcome"], registry=r,
+        )
+        self.outbox_pending = Gauge(
+            "relay_outbox_pending",
+            "Messages in the outbox not yet delivered (reports and notifications).",
+            registry=r,
+        )
+        for host in REPORT_HOSTS:
+            for kind in REPORT_KINDS:
+                for outcome in DELIVERY_OUTCOMES:
+                    self.reports.labels(host=host, kind=kind, outcome=outcome)
+
+    def prime_sinks(self, sinks: Iterable[str]) -> None:
+        """Create the notification series of the configured sinks at 0."""
+        for sink in sinks:
+            for outcome in DELIVERY_OUTCOMES:
+                self.notifications.labels(sink=sink, outcome=outcome)
 
     def prime(self, *, sources: Iterable[str], deployments: Iterable[tuple[int, str]]) -> None:
         """Create every series the configuration implies at 0, so `increase()` and the alerts

@@ -52,6 +52,7 @@ class Route:
     action: Action
     source: Source | None = None
     version_control: VersionControlSettings | None = None
+    environment: str | None = None  # the git host's environment (None: `cluster-{id}`)
     repo_pattern: Glob = field(init=False, repr=False, compare=False)
     ref_pattern: Glob = field(init=False, repr=False, compare=False)
 
@@ -121,9 +122,52 @@ class ClusterApiSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class GitApiSettings:
+    """A source's `api`: the host's API base URL (or `embedded`) and its token."""
+
+    url: str
+    token: Secret
+
+    @property
+    def embedded(self) -> bool:
+        return self.url == "embedded"
+
+
+@dataclass(frozen=True, slots=True)
 class SourceSettings:
     source: Source
     secrets: tuple[Secret, ...]  # any one verifies (rotation)
+    api: GitApiSettings | None = None  # None: nothing is reported to this host
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSettings:
+    """The `report` section (docs/reporting.md); in force for the sources with an `api`."""
+
+    commit_status: bool = True
+    deployments: bool = True
+    context: str = "relay/{cluster}"  # {cluster} and {environment} are filled in
+    public_url: str | None = None  # base of target_url links; None: no link
+    max_age_s: float = 86_400.0  # a message not delivered by then is dropped (and counted)
+
+
+class SinkType(enum.StrEnum):
+    SLACK = "slack"
+    TEAMS = "teams"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """One `notify` entry: a sink of notifications (its URL and secret are secrets)."""
+
+    name: str
+    type: SinkType
+    url: Secret
+    secret: Secret | None = None  # webhook only: signs with Standard Webhooks headers
+    on: tuple[str, ...] = ("failed", "timed_out", "error", "rollback")
+    clusters: tuple[int, ...] = ()
+    repos: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +198,5 @@ class Settings:
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     routes: tuple[Route, ...] = ()
+    report: ReportSettings = field(default_factory=ReportSettings)
+    notify: tuple[NotifySettings, ...] = ()

@@ -12,6 +12,7 @@ _relay_demo() {
 echo "relay demo: using demo secrets for unset variables (set your own for real use):"
 _relay_demo RELAY_API_TOKEN demo-api-token
 _relay_demo RELAY_GITHUB_SECRET demo-github-secret
+_relay_demo RELAY_GITHUB_API_TOKEN demo-github-api-token
 _relay_demo RELAY_GITLAB_TOKEN demo-gitlab-token
 _relay_demo RELAY_GITEA_SECRET demo-gitea-secret
 _relay_demo RELAY_ADMIN_TOKEN demo-admin-token

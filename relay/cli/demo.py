@@ -24,6 +24,7 @@ from relay.cli.admin import DEFAULT_URL, TOKEN_ENV, URL_ENV
 from relay.cli.admin_client import AdminApi, AdminError, follow_deployment
 from relay.events import sign_gitea, sign_github
 
+FINAL_STATES = ("success", "failure", "error", "failed", "canceled")
 SECRET_ENVS = {"github": "RELAY_GITHUB_SECRET", "gitlab": "RELAY_GITLAB_TOKEN",
                "gitea": "RELAY_GITEA_SECRET"}
 
@@ -108,6 +109,36 @@ def _push(args: argparse.Namespace) -> int:
         return fail(str(exc))
 
 
+async def _fake_records(session: aiohttp.ClientSession, url: str, source: str,
+                        commit: str) -> list[dict[str, Any]] | None:
+    """The commit statuses an embedded fake host received for `commit` (None: no fake)."""
+    try:
+        async with session.get(f"{url}/fake-git/{source}/statuses") as resp:
+            if resp.status != 200:
+                return None
+            records = await resp.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    return [r for r in records if isinstance(r, dict) and r.get("sha") == commit]
+
+
+async def _print_reports(session: aiohttp.ClientSession, url: str, source: str, commit: str,
+                         patience: float) -> None:
+    """With `api.url: embedded`, print the statuses the fake host received, in order, once
+    a final one arrived (the outbox sends them shortly after each status change)."""
+    deadline = asyncio.get_running_loop().time() + patience
+    found = await _fake_records(session, url, source, commit)
+    while (found is not None and not any(r.get("state") in FINAL_STATES for r in found)
+           and asyncio.get_running_loop().time() < deadline):
+        await asyncio.sleep(0.5)
+        found = await _fake_records(session, url, source, commit)
+    if not found:
+        return
+    print(f"statuses the {source} fake received for {commit[:12]}, in order:")
+    for r in found:
+        print(f"  {r.get('state'):<8} {r.get('context')}  {r.get('description')}")
+
+
 async def _send(args: argparse.Namespace, secret: str) -> int:
     url = str(args.url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
     ref = f"refs/tags/{args.tag}" if args.tag else f"refs/heads/{args.branch or 'main'}"
@@ -137,4 +168,5 @@ async def _send(args: argparse.Namespace, secret: str) -> int:
         api = AdminApi(session, url)
         finals = [await follow_deployment(api, d["id"], args.interval, quiet=False,
                                           patience=args.timeout) for d in deployments]
+        await _print_reports(session, url, args.source, commit, args.timeout)
     return EXIT_OK if all(f["status"] == "succeeded" for f in finals) else EXIT_FAILED

@@ -23,10 +23,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment
+from relay.reports import Policy
 from relay.rollout import Observation
 from relay.scheduling import History
 from relay.store import admin_reads as reads
 from relay.store import postgres_deliveries as deliveries
+from relay.store import postgres_outbox as outbox
 from relay.store import postgres_queue as queue
 from relay.store.base import (
     Accepted,
@@ -36,6 +38,7 @@ from relay.store.base import (
     StoredDelivery,
     StoreError,
 )
+from relay.store.outbox_rows import OutboxRow
 from relay.store.postgres_notify import Listener
 from relay.store.rows import (
     DELIVERY_COLUMNS,
@@ -79,6 +82,8 @@ class PostgresStore:
         self._query_timeout_s = query_timeout_s
         self._pool: asyncpg.Pool | None = None
         self.last_write_error: str | None = None  # None once a write succeeded again
+        # What each status change writes to the outbox (relay.reports; None: nothing).
+        self.outbox_policy: Policy | None = None
         self._listener = Listener(self._connect_listener, queue.NOTIFY_CHANNEL,
                                   ping_timeout_s=query_timeout_s, describe=self._describe)
 
@@ -193,7 +198,14 @@ class PostgresStore:
     async def accept(
         self, delivery: NewDelivery, deployments: Sequence[NewDeployment]
     ) -> Accepted:
-        return await self._tx(lambda c: deliveries.accept(c, delivery, deployments))
+        async def tx(c: asyncpg.Connection) -> Accepted:
+            done = await deliveries.accept(c, delivery, deployments)
+            await outbox.record(c, self.outbox_policy,
+                                () if done.duplicate else done.deployments,
+                                delivery.received_at.timestamp())
+            return done
+
+        return await self._tx(tx)
 
     async def get_delivery(self, delivery_id: str) -> StoredDelivery | None:
         async def query(conn: asyncpg.Connection) -> StoredDelivery | None:
@@ -245,6 +257,7 @@ class PostgresStore:
     ) -> Deployment:
         async def tx(conn: asyncpg.Connection) -> Deployment:
             created = await deliveries.insert_deployment(conn, deployment, delivery_id, now)
+            await outbox.record(conn, self.outbox_policy, (created,), now.timestamp())
             await queue.notify(conn)
             return created
 
@@ -257,7 +270,14 @@ class PostgresStore:
     # -- the worker's side -------------------------------------------------------------------
 
     async def claim(self, *, owner: str, now: datetime, lease_s: float) -> Claim | None:
-        return await self._tx(lambda c: queue.claim(c, owner, now, lease_s))
+        async def tx(c: asyncpg.Connection) -> Claim | None:
+            got = await queue.claim(c, owner, now, lease_s)
+            if got is not None and not got.resumed:
+                await outbox.record(c, self.outbox_policy, (*got.superseded, got.deployment),
+                                    now.timestamp())
+            return got
+
+        return await self._tx(tx)
 
     async def renew(self, deployment_id: int, *, fence: int, now: datetime,
                     lease_s: float) -> None:
@@ -280,19 +300,35 @@ class PostgresStore:
             c, deployment_id, fence, "trigger_started_at = $3", now))
 
     async def cancel(self, deployment_id: int, *, now: datetime, reason: str) -> Deployment:
-        return await self._tx(lambda c: queue.cancel(c, deployment_id, now, reason))
+        async def tx(c: asyncpg.Connection) -> Deployment:
+            dep = await queue.cancel(c, deployment_id, now, reason)
+            await outbox.record(c, self.outbox_policy, (dep,), now.timestamp())
+            return dep
+
+        return await self._tx(tx)
 
     async def last_successes(self) -> dict[int, datetime]:
         return await self._read(queue.last_successes)
 
     async def mark_rolling_out(self, deployment_id: int, *, fence: int,
                                triggered_at: datetime) -> None:
-        await self._tx(lambda c: queue.fenced_update(
-            c, deployment_id, fence, "status = 'rolling_out', triggered_at = $3", triggered_at))
+        async def tx(c: asyncpg.Connection) -> None:
+            await queue.fenced_update(
+                c, deployment_id, fence, "status = 'rolling_out', triggered_at = $3",
+                triggered_at)
+            await outbox.record(c, self.outbox_policy, (await outbox.get(c, deployment_id),),
+                                triggered_at.timestamp())
+
+        await self._tx(tx)
 
     async def finish(self, deployment_id: int, *, fence: int, status: DeploymentStatus,
                      now: datetime, error: str | None = None) -> Deployment:
-        return await self._tx(lambda c: queue.finish(c, deployment_id, fence, status, now, error))
+        async def tx(c: asyncpg.Connection) -> Deployment:
+            dep = await queue.finish(c, deployment_id, fence, status, now, error)
+            await outbox.record(c, self.outbox_policy, (dep,), now.timestamp())
+            return dep
+
+        return await self._tx(tx)
 
     async def release(self, deployment_id: int, *, fence: int) -> None:
         async def tx(conn: asyncpg.Connection) -> None:
@@ -304,6 +340,26 @@ class PostgresStore:
 
     async def history(self, cluster: int) -> History:
         return await self._read(lambda c: queue.history(c, cluster))
+
+    # -- the outbox sender's side (relay.outbox_sender; SQL in relay.store.postgres_outbox) --
+
+    async def outbox_claim(self, *, owner: str, now: float, lease_s: float, limit: int,
+                           max_age_s: float,
+                           ) -> tuple[tuple[OutboxRow, ...], tuple[tuple[str, str, str], ...]]:
+        return await self._tx(lambda c: outbox.claim(c, owner, now, lease_s, limit, max_age_s))
+
+    async def outbox_done(self, *, owner: str, settled: Sequence[int],
+                          retries: Sequence[tuple[int, float]]) -> None:
+        await self._tx(lambda c: outbox.done(c, owner, settled, retries))
+
+    async def outbox_pending(self) -> int:
+        return await self._read(outbox.pending)
+
+    async def host_deployment_id(self, deployment_id: int) -> str | None:
+        return await self._read(lambda c: outbox.host_deployment_id(c, deployment_id))
+
+    async def save_host_deployment_id(self, deployment_id: int, host_id: str) -> None:
+        await self._tx(lambda c: outbox.save_host_deployment_id(c, deployment_id, host_id))
 
 
 async def _migrate(conn: asyncpg.Connection) -> None:

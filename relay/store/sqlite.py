@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
+from relay.reports import Policy
 from relay.rollout import Observation
 from relay.scheduling import History
 from relay.store import admin_reads as reads
 from relay.store import sqlite_deliveries as deliveries
+from relay.store import sqlite_outbox as outbox
 from relay.store import sqlite_queue as queue
 from relay.store.base import (
     Accepted,
@@ -38,6 +40,7 @@ from relay.store.base import (
     StoredDelivery,
     StoreError,
 )
+from relay.store.outbox_rows import OutboxRow
 from relay.store.rows import (
     DEPLOYMENT_COLUMNS,
     QUEUE_SUMMARY_SQL,
@@ -60,6 +63,8 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self.last_write_error: str | None = None  # None once a write succeeded again
+        # What each status change writes to the outbox (relay.reports; None: nothing).
+        self.outbox_policy: Policy | None = None
         # Deliveries are written in group transactions: many per fsync (sqlite_batch.py).
         self._accepts = GroupCommit(self._run_write, self._checked_db,
                                     label=f"sqlite {self.path}")
@@ -200,7 +205,13 @@ class SQLiteStore:
     async def accept(
         self, delivery: NewDelivery, deployments: Sequence[NewDeployment]
     ) -> Accepted:
-        return await self._accepts.submit(lambda c: deliveries.accept(c, delivery, deployments))
+        def tx(c: sqlite3.Connection) -> Accepted:
+            done = deliveries.accept(c, delivery, deployments)
+            outbox.record(c, self.outbox_policy, () if done.duplicate else done.deployments,
+                          delivery.received_at.timestamp())
+            return done
+
+        return await self._accepts.submit(tx)
 
     async def get_delivery(self, delivery_id: str) -> StoredDelivery | None:
         return await self._run(deliveries.get_delivery, self._db(), delivery_id)
@@ -253,7 +264,9 @@ class SQLiteStore:
         self, deployment: NewDeployment, *, delivery_id: str | None = None, now: datetime
     ) -> Deployment:
         def tx(conn: sqlite3.Connection) -> Deployment:
-            return deliveries.insert_deployment(conn, deployment, delivery_id, now)
+            dep = deliveries.insert_deployment(conn, deployment, delivery_id, now)
+            outbox.record(conn, self.outbox_policy, (dep,), now.timestamp())
+            return dep
 
         return await self._run_write(self._write, tx)
 
@@ -267,7 +280,14 @@ class SQLiteStore:
     # -- the worker's side -------------------------------------------------------------------
 
     async def claim(self, *, owner: str, now: datetime, lease_s: float) -> Claim | None:
-        return await self._run_write(self._write, lambda c: queue.claim(c, owner, now, lease_s))
+        def tx(c: sqlite3.Connection) -> Claim | None:
+            got = queue.claim(c, owner, now, lease_s)
+            if got is not None and not got.resumed:
+                outbox.record(c, self.outbox_policy, (*got.superseded, got.deployment),
+                              now.timestamp())
+            return got
+
+        return await self._run_write(self._write, tx)
 
     async def renew(self, deployment_id: int, *, fence: int, now: datetime,
                     lease_s: float) -> None:
@@ -293,8 +313,12 @@ class SQLiteStore:
             c, deployment_id, fence, "trigger_started_at = ?", args))
 
     async def cancel(self, deployment_id: int, *, now: datetime, reason: str) -> Deployment:
-        return await self._run_write(self._write, lambda c: queue.cancel(
-            c, deployment_id, now, reason))
+        def tx(c: sqlite3.Connection) -> Deployment:
+            dep = queue.cancel(c, deployment_id, now, reason)
+            outbox.record(c, self.outbox_policy, (dep,), now.timestamp())
+            return dep
+
+        return await self._run_write(self._write, tx)
 
     async def last_successes(self) -> dict[int, datetime]:
         return await self._run(queue.last_successes, self._db())
@@ -302,13 +326,22 @@ class SQLiteStore:
     async def mark_rolling_out(self, deployment_id: int, *, fence: int,
                                triggered_at: datetime) -> None:
         args = (iso(triggered_at),)
-        await self._run_write(self._write, lambda c: queue.fenced_update(
-            c, deployment_id, fence, "status = 'rolling_out', triggered_at = ?", args))
+        def tx(c: sqlite3.Connection) -> None:
+            queue.fenced_update(c, deployment_id, fence,
+                                "status = 'rolling_out', triggered_at = ?", args)
+            outbox.record(c, self.outbox_policy, (outbox.get(c, deployment_id),),
+                          triggered_at.timestamp())
+
+        await self._run_write(self._write, tx)
 
     async def finish(self, deployment_id: int, *, fence: int, status: DeploymentStatus,
                      now: datetime, error: str | None = None) -> Deployment:
-        return await self._run_write(self._write, lambda c: queue.finish(
-            c, deployment_id, fence, status, now, error))
+        def tx(c: sqlite3.Connection) -> Deployment:
+            dep = queue.finish(c, deployment_id, fence, status, now, error)
+            outbox.record(c, self.outbox_policy, (dep,), now.timestamp())
+            return dep
+
+        return await self._run_write(self._write, tx)
 
     async def release(self, deployment_id: int, *, fence: int) -> None:
         await self._run_write(self._write, lambda c: queue.fenced_update(
@@ -316,6 +349,28 @@ class SQLiteStore:
 
     async def history(self, cluster: int) -> History:
         return await self._run(queue.history, self._db(), cluster)
+
+    # -- the outbox sender's side (relay.outbox_sender; SQL in relay.store.sqlite_outbox) ----
+
+    async def outbox_claim(self, *, owner: str, now: float, lease_s: float, limit: int,
+                           max_age_s: float,
+                           ) -> tuple[tuple[OutboxRow, ...], tuple[tuple[str, str, str], ...]]:
+        return await self._run_write(self._write, lambda c: outbox.claim(
+            c, owner, now, lease_s, limit, max_age_s))
+
+    async def outbox_done(self, *, owner: str, settled: Sequence[int],
+                          retries: Sequence[tuple[int, float]]) -> None:
+        await self._run_write(self._write, lambda c: outbox.done(c, owner, settled, retries))
+
+    async def outbox_pending(self) -> int:
+        return await self._run(outbox.pending, self._db())
+
+    async def host_deployment_id(self, deployment_id: int) -> str | None:
+        return await self._run(outbox.host_deployment_id, self._db(), deployment_id)
+
+    async def save_host_deployment_id(self, deployment_id: int, host_id: str) -> None:
+        await self._run_write(self._write, lambda c: outbox.save_host_deployment_id(
+            c, deployment_id, host_id))
 
 
 def _filters(*, cluster: int | None, status: DeploymentStatus | None) -> tuple[str, list[Any]]:

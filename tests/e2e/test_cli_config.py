@@ -16,6 +16,7 @@ SHIPPED = REPO_ROOT / "config" / "relay.yaml"
 ENV = {
     "RELAY_API_TOKEN": "api-token-Zq81",
     "RELAY_GITHUB_SECRET": "gh-secret-Yx72",
+    "RELAY_GITHUB_API_TOKEN": "gh-api-token-Pw19",
     "RELAY_GITLAB_TOKEN": "gl-token-Vu54",
     "RELAY_GITEA_SECRET": "gitea-secret-Ut45",
     "RELAY_ADMIN_TOKEN": "admin-token-Ts36",
@@ -277,4 +278,4 @@ def test_schema_is_printed_as_json(no_env: None, capsys: pytest.CaptureFixture[s
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {"server", "store", "cluster_api", "sources", "admin",
-                                         "rollout", "logging", "routes"}
+                                         "rollout", "logging", "routes", "report", "notify"}

@@ -4,6 +4,7 @@ labels, and docs/metrics.md describing each one."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 from pathlib import Path
@@ -13,6 +14,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from relay.metrics import API_ENDPOINTS, WEBHOOK_EVENTS, WEBHOOK_OUTCOMES, Metrics
+from relay.secret import Secret
+from relay.settings import NotifySettings, Settings, SinkType
 from tests.conftest import SHARED
 from tests.harness import Factory
 from tests.ops.test_deploy import PROMTOOL_HINT, require_tool
@@ -61,9 +64,6 @@ def doc_metrics() -> dict[str, tuple[str, set[str]]]:
 # Metrics the contract names for features not built yet: each must fail until its feature
 # lands (strict xfail), and then this mark must go.
 NOT_BUILT_YET = {
-    "relay_reports_total": "reporting back to git hosts: not built yet (issue 12)",
-    "relay_notifications_total": "notifications: not built yet (issue 12)",
-    "relay_outbox_pending": "the outbox of reports and notifications: not built yet (issue 12)",
     "relay_rollbacks_total": "automatic rollback: not built yet (issue 13)",
     "relay_deployments_waiting": "deploy gates (checks, holds): not built yet (issue 13)",
     "relay_cluster_held": "holds: not built yet (issue 13)",
@@ -104,9 +104,14 @@ def check_exposed(families: dict[str, Metric], name: str, kind: str, labels: set
         f"{name} labels {sorted(seen)}, {source} says {sorted(labels)}")
 
 
+def with_a_sink(settings: Settings) -> Settings:
+    sink = NotifySettings(name="ops", type=SinkType.SLACK, url=Secret("https://x.invalid/h"))
+    return dataclasses.replace(settings, notify=(sink,))
+
+
 async def scrape(harness: Factory) -> str:
     """Exercise every metric for real, then fetch /metrics."""
-    h = await harness()
+    h = await harness(configure=with_a_sink)  # a sink: relay_notifications_total has series
     h.fault("error:apps.get:503:count=1")  # one retried request: a 503 and a retry
     [ok] = await h.push(after=sha("exposition-ok"))
     assert (await h.final(ok)).status.value == "succeeded"

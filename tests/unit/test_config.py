@@ -37,6 +37,7 @@ ENV = {
     "RELAY_API_TOKEN": "api-token-Zq81",
     "RELAY_GITHUB_SECRET": "gh-secret-Yx72",
     "RELAY_GITHUB_SECRET_OLD": "gh-secret-old-Wv63",
+    "RELAY_GITHUB_API_TOKEN": "gh-api-token-Pw19",
     "RELAY_GITLAB_TOKEN": "gl-token-Vu54",
     "RELAY_GITEA_SECRET": "gitea-secret-Ut45",
     "RELAY_ADMIN_TOKEN": "admin-token-Ts36",
@@ -221,6 +222,7 @@ def test_shipped_config_without_environment_names_every_missing_variable() -> No
     assert [str(p) for p in info.value.problems] == [
         "cluster_api.token_env: environment variable RELAY_API_TOKEN is not set",
         "sources.github.secret_env[0]: environment variable RELAY_GITHUB_SECRET is not set",
+        "sources.github.api.token_env: environment variable RELAY_GITHUB_API_TOKEN is not set",
         "sources.gitlab.token_env[0]: environment variable RELAY_GITLAB_TOKEN is not set",
         "sources.gitea.secret_env[0]: environment variable RELAY_GITEA_SECRET is not set",
     ]
@@ -784,6 +786,11 @@ def TABLE_INPUTS(tmp_path: Path) -> list[tuple[object, dict[str, str]]]:  # noqa
         (changed("cluster_api", {"request_timeout_s": 10}) | {"rollout": {"lease_s": 10}},
          ENV),
         (changed("server.trusted_proxies", ["10.0.0.1/8"]), ENV),
+        ({**base(), "report": {}}, ENV),
+        (changed("sources.github.api", {"url": "ftp://x", "token_env": "RELAY_API_TOKEN"}), ENV),
+        ({**base(), "notify": [
+            {"name": "ops", "type": "webhook", "url_env": "RELAY_API_TOKEN"},
+            {"name": "ops", "type": "slack", "url_env": "RELAY_API_TOKEN"}]}, ENV),
     ]
 
 
