@@ -69,6 +69,9 @@ def _named(root: Mapping[object, object]) -> Iterator[tuple[str, object, bool]]:
         key = SOURCE_KEY[source]
         if isinstance(entry, dict) and key in entry:
             yield f"sources.{source}.{key}", entry[key], False
+        api_block = entry.get("api") if isinstance(entry, dict) else None
+        if isinstance(api_block, dict) and "token_env" in api_block:
+            yield f"sources.{source}.api.token_env", api_block["token_env"], False
     admin = root.get("admin")
     admin = admin if isinstance(admin, dict) else {}
     yield "admin.token_env", admin.get("token_env", "RELAY_ADMIN_TOKEN"), True

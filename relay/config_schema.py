@@ -44,7 +44,8 @@ from relay.settings import Action
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SOURCE_KEY = {source: host.config_key for source, host in HOSTS.items()}
-SECTIONS = ("server", "store", "cluster_api", "sources", "admin", "rollout", "logging", "routes")
+SECTIONS = ("server", "store", "cluster_api", "sources", "admin", "rollout", "logging", "routes",
+            "reconcile", "retention")
 BASE_URL_HELP = ("set cluster_api.base_url to your platform's URL (https://open.c.163.com) "
                  "or `embedded` for a demo")
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
@@ -386,8 +387,35 @@ class ClusterApiSection(Section):
         16_777_216, description="cap on one answer from the cluster API or a hook URL")
 
 
+def _api_url(value: object) -> str:
+    url = _text(value)
+    if url == "embedded":
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _fail("must be 'embedded' or an http(s) URL such as https://api.github.com")
+    if parts.username is not None or parts.password is not None:
+        raise _fail("must not carry credentials: the token comes from token_env")
+    if parts.query or parts.fragment:
+        raise _fail("must not have a query or a fragment")
+    return url.rstrip("/")
+
+
+ApiUrl = Annotated[str, BeforeValidator(_api_url), WithJsonSchema(
+    {"type": "string", "anyOf": [{"const": "embedded"}, {"pattern": r"^https?://[^/\s@]+"}]})]
+
+
+class SourceApiSection(Section):
+    """A source's `api`: the host's REST API, read by catch-up (and reporting back)."""
+
+    url: ApiUrl = Field(description="the API's base URL (https://api.github.com, "
+                        "https://gitlab.example.com/api/v4, ...); `embedded`: relay's fake host")
+    token_env: EnvName = Field(description="NAME of the variable holding the API token")
+
+
 class _SourceSection(Section):
     noun: ClassVar[str] = "key"
+    api: SourceApiSection | None = Field(None, description="the host's API: needed by catch-up")
 
 
 class SignedSourceSection(_SourceSection):
@@ -460,6 +488,23 @@ class LoggingSection(Section):
     format: Choice(("auto", "json", "console")) = "auto"  # type: ignore[valid-type]
 
 
+class ReconcileSection(Section):
+    """`reconcile`: catch-up, reading branch heads from the git hosts' APIs."""
+
+    interval_s: Int(0) = Field(  # type: ignore[valid-type]
+        300, description="seconds between two reads of every routed branch head (with "
+        "jitter); 0: catch-up is off")
+
+
+class RetentionSection(Section):
+    """`retention`: how long stored deliveries and finished deployments are kept."""
+
+    deliveries_days: Int() = Field(  # type: ignore[valid-type]
+        30, description="deliveries received longer ago than this are deleted")
+    deployments_days: Int() = Field(  # type: ignore[valid-type]
+        365, description="finished deployments created longer ago than this are deleted")
+
+
 class VersionControlSection(Section):
     """A route's `version_control` block, sent along with the new version."""
 
@@ -513,6 +558,8 @@ class RelayConfig(Section):
     logging: LoggingSection = LoggingSection.model_validate({})
     routes: Annotated[list[RouteSection], BeforeValidator(_list_of("routes"))] = Field(
         default_factory=list, description="every matching route deploys, in file order")
+    reconcile: ReconcileSection = ReconcileSection.model_validate({})
+    retention: RetentionSection = RetentionSection.model_validate({})
 
 
 def json_schema() -> dict[str, Any]:

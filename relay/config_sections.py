@@ -31,15 +31,19 @@ from relay.config_schema import (
     validate,
 )
 from relay.events import Source
+from relay.reconcile_plan import uncovered
 from relay.secret import Secret
 from relay.settings import (
     AdminSettings,
     ClusterApiSettings,
     LoggingSettings,
+    ReconcileSettings,
+    RetentionSettings,
     RolloutSettings,
     Route,
     ServerSettings,
     Settings,
+    SourceApiSettings,
     SourceSettings,
     StoreSettings,
 )
@@ -153,7 +157,20 @@ def _warnings(data: dict[object, object], routes: list[Route]) -> list[ConfigPro
     if not data.get("routes"):
         found.append(ConfigProblem("routes", "no route: deliveries are verified and stored, "
                                              "but none deploys anything"))
-    return found + shadowed(routes)
+    return found + shadowed(routes) + _catch_up_warnings(data, routes)
+
+
+def _catch_up_warnings(data: dict[object, object], routes: list[Route]) -> list[ConfigProblem]:
+    """Which routes catch-up cannot cover: glob branches, tags, sources without `api`."""
+    reconcile = data.get("reconcile")
+    interval = reconcile.get("interval_s", 300) if isinstance(reconcile, dict) else 300
+    if interval == 0 or not routes:
+        return []
+    sources = data.get("sources")
+    with_api = {s for s in Source if isinstance(sources, dict)
+                and isinstance(sources.get(s.value), dict) and sources[s.value].get("api")}
+    return [ConfigProblem(f"routes[{route.index}]", reason)
+            for route, reason in uncovered(routes, with_api)]
 
 
 _PATH = re.compile(r"(?P<head>[^.\[]*)(?:\[(?P<index>\d+)\])?(?:\.(?P<key>[^.\[]+))?")
@@ -191,7 +208,11 @@ def _settings(config: RelayConfig, keys: list[EnvKey], secrets: Mapping[str, Sec
         found = tuple(secret for key in keys if key.path == prefix
                       or key.path.startswith(prefix + "[")
                       if (secret := secrets.get(key.path)) is not None)
-        sources[source] = SourceSettings(source=source, secrets=found)
+        section = getattr(config.sources, source.value)
+        api_token = secrets.get(f"sources.{source}.api.token_env")
+        source_api = (SourceApiSettings(url=section.api.url, token=api_token)
+                      if section.api is not None and api_token is not None else None)
+        sources[source] = SourceSettings(source=source, secrets=found, api=source_api)
     lease_s = rollout.lease_s
     if lease_s is None:
         lease_s = max(LEASE_FLOOR_S, minimum_lease_s(api.request_timeout_s, api.retry_total_s))
@@ -217,4 +238,7 @@ def _settings(config: RelayConfig, keys: list[EnvKey], secrets: Mapping[str, Sec
                                 poll_interval_s=rollout.poll_interval_s),
         logging=LoggingSettings(level=config.logging.level, format=config.logging.format),
         routes=tuple(routes),
+        reconcile=ReconcileSettings(interval_s=config.reconcile.interval_s),
+        retention=RetentionSettings(deliveries_days=config.retention.deliveries_days,
+                                    deployments_days=config.retention.deployments_days),
     )

@@ -121,9 +121,18 @@ class ClusterApiSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceApiSettings:
+    """A source's `api`: its REST API base URL ("embedded": relay's fake host) and token."""
+
+    url: str
+    token: Secret
+
+
+@dataclass(frozen=True, slots=True)
 class SourceSettings:
     source: Source
     secrets: tuple[Secret, ...]  # any one verifies (rotation)
+    api: SourceApiSettings | None = None  # catch-up (and reporting) read the host's API
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +154,21 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReconcileSettings:
+    """`reconcile`: seconds between two reads of the routed branch heads; 0 = catch-up off."""
+
+    interval_s: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """`retention`: days deliveries and finished deployments are kept."""
+
+    deliveries_days: int = 30
+    deployments_days: int = 365
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     cluster_api: ClusterApiSettings
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -154,3 +178,5 @@ class Settings:
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     routes: tuple[Route, ...] = ()
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)

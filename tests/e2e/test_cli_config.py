@@ -277,4 +277,5 @@ def test_schema_is_printed_as_json(no_env: None, capsys: pytest.CaptureFixture[s
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {"server", "store", "cluster_api", "sources", "admin",
-                                         "rollout", "logging", "routes"}
+                                         "rollout", "logging", "routes"} | {
+                                             "reconcile", "retention"}
