@@ -145,12 +145,13 @@ class Reconciler:
             return "not_modified"
         previous = seen.sha
         clusters = self._clusters(target)
-        if await self._store.head_known(source=target.source.value, ref=target.ref,
+        if await self._store.head_known(source=target.source.value, repo=target.repo,
+                                        ref=target.ref,
                                         sha=answer.sha, clusters=clusters):
             seen.etag, seen.sha = answer.etag, answer.sha
             return "known"
-        before = previous or await self._store.last_head(source=target.source.value,
-                                                         ref=target.ref)
+        before = previous or await self._store.last_head(
+            source=target.source.value, repo=target.repo, ref=target.ref)
         plan = catch_up(target.source, target.repo, target.branch, before=before,
                         sha=answer.sha, routes=self._routes, now=self._clock.now())
         accepted = await self._store.accept(plan.record, plan.deployments)

@@ -259,13 +259,13 @@ class Store(Protocol):
 
     # -- catch-up (relay.reconcile; SQL in *_catchup.py) ------------------------------------
 
-    async def head_known(self, *, source: str, ref: str, sha: str,
+    async def head_known(self, *, source: str, repo: str, ref: str, sha: str,
                          clusters: Sequence[int]) -> bool:
         """True when a stored delivery brought `sha` to `ref` (source and ref as stored), or
         `sha` was triggered on one of `clusters`."""
         ...
 
-    async def last_head(self, *, source: str, ref: str) -> str | None:
+    async def last_head(self, *, source: str, repo: str, ref: str) -> str | None:
         """The head the newest stored delivery of `ref` brought (None: none, or a deletion)."""
         ...
 

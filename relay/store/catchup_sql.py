@@ -1,7 +1,7 @@
 """Catch-up's SQL, shared by both engines (no I/O here; `P` as in retention_sql).
 
-A push and a `catch_up` delivery of the same head are the same push: same source, ref and
-`after` commit. Whichever is stored second makes no deployment (relay.store.*_catchup).
+A push and a `catch_up` delivery of the same head are the same push: same source, repository,
+ref and `after` commit. Whichever is stored second makes no deployment (relay.store.*_catchup).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ P = Callable[[int], str]
 
 
 def twin_sql(p: P, *, catch_up: bool) -> str:
-    """The delivery id of an earlier delivery of the same push: args (source, ref, after).
+    """The delivery id of an earlier delivery of the same push: args (source, ref, after,
+    repo).
 
     `catch_up`: the one being stored is a catch_up delivery, so any stored delivery of that
     head is its twin; else only a catch_up delivery is (two real deliveries of one head, a
@@ -22,7 +23,7 @@ def twin_sql(p: P, *, catch_up: bool) -> str:
     """
     kind = "" if catch_up else f" AND event = '{CATCH_UP_EVENT}'"
     return (f"SELECT delivery_id FROM deliveries WHERE source = {p(1)} AND ref = {p(2)} "
-            f"AND after_sha = {p(3)}{kind} ORDER BY received_at LIMIT 1")
+            f"AND after_sha = {p(3)} AND repo = {p(4)}{kind} ORDER BY received_at LIMIT 1")
 
 
 def triggered_sql(p: P, clusters: int) -> str:
@@ -33,9 +34,9 @@ def triggered_sql(p: P, clusters: int) -> str:
 
 
 def last_head_sql(p: P) -> str:
-    """The `after` of the newest stored delivery of a ref: args (source, ref)."""
+    """The `after` of the newest stored delivery of a ref: args (source, ref, repo)."""
     return (f"SELECT after_sha FROM deliveries WHERE source = {p(1)} AND ref = {p(2)} "
-            "AND after_sha IS NOT NULL ORDER BY received_at DESC LIMIT 1")
+            f"AND repo = {p(3)} AND after_sha IS NOT NULL ORDER BY received_at DESC LIMIT 1")
 
 
 def lease_sqls(p: P) -> tuple[str, str]:

@@ -310,15 +310,16 @@ class PostgresStore:
 
     # -- catch-up (SQL in relay.store.postgres_catchup) ------------------------------------
 
-    async def head_known(self, *, source: str, ref: str, sha: str,
+    async def head_known(self, *, source: str, repo: str, ref: str, sha: str,
                          clusters: Sequence[int]) -> bool:
         """True when a stored delivery brought `sha` to `ref`, or it was triggered on one of
         `clusters`."""
-        return await self._read(lambda c: catchup.head_known(c, source, ref, sha, clusters))
+        return await self._read(lambda c: catchup.head_known(
+            c, source, repo, ref, sha, clusters))
 
-    async def last_head(self, *, source: str, ref: str) -> str | None:
+    async def last_head(self, *, source: str, repo: str, ref: str) -> str | None:
         """The head the newest stored delivery of `ref` brought (None: none, or a deletion)."""
-        return await self._read(lambda c: catchup.last_head(c, source, ref))
+        return await self._read(lambda c: catchup.last_head(c, source, repo, ref))
 
     async def take_reconcile_lease(self, *, owner: str, now: datetime, hold_s: float) -> bool:
         """Take (or keep) the one catch-up lease until now + hold_s; False: another holds it."""

@@ -27,21 +27,21 @@ async def twin(conn: asyncpg.Connection, d: NewDelivery) -> str | None:
     if d.ref is None or is_deletion(d.after) or d.ignored is not None:
         return None
     found = await conn.fetchval(twin_sql(_p, catch_up=d.event == CATCH_UP_EVENT),
-                                d.source, d.ref, d.after)
+                                d.source, d.ref, d.after, d.repo)
     return str(found) if found is not None else None
 
 
-async def head_known(conn: asyncpg.Connection, source: str, ref: str, sha: str,
+async def head_known(conn: asyncpg.Connection, source: str, repo: str, ref: str, sha: str,
                      clusters: Sequence[int]) -> bool:
     """True when a stored delivery brought `sha` to `ref`, or it was triggered on a cluster."""
-    if await conn.fetchval(twin_sql(_p, catch_up=True), source, ref, sha) is not None:
+    if await conn.fetchval(twin_sql(_p, catch_up=True), source, ref, sha, repo) is not None:
         return True
     return bool(clusters) and await conn.fetchval(
         triggered_sql(_p, len(clusters)), sha, *clusters) is not None
 
 
-async def last_head(conn: asyncpg.Connection, source: str, ref: str) -> str | None:
-    found = await conn.fetchval(last_head_sql(_p), source, ref)
+async def last_head(conn: asyncpg.Connection, source: str, repo: str, ref: str) -> str | None:
+    found = await conn.fetchval(last_head_sql(_p), source, ref, repo)
     return None if found is None or is_deletion(found) else str(found)
 
 

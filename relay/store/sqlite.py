@@ -325,15 +325,16 @@ class SQLiteStore:
 
     # -- catch-up (SQL in relay.store.sqlite_catchup) --------------------------------------
 
-    async def head_known(self, *, source: str, ref: str, sha: str,
+    async def head_known(self, *, source: str, repo: str, ref: str, sha: str,
                          clusters: Sequence[int]) -> bool:
         """True when a stored delivery brought `sha` to `ref`, or it was triggered on one of
         `clusters`."""
-        return await self._run(catchup.head_known, self._db(), source, ref, sha, clusters)
+        return await self._run(catchup.head_known, self._db(), source, repo, ref, sha,
+                               clusters)
 
-    async def last_head(self, *, source: str, ref: str) -> str | None:
+    async def last_head(self, *, source: str, repo: str, ref: str) -> str | None:
         """The head the newest stored delivery of `ref` brought (None: none, or a deletion)."""
-        return await self._run(catchup.last_head, self._db(), source, ref)
+        return await self._run(catchup.last_head, self._db(), source, repo, ref)
 
     async def take_reconcile_lease(self, *, owner: str, now: datetime, hold_s: float) -> bool:
         """Take (or keep) the one catch-up lease until now + hold_s; False: another holds it."""

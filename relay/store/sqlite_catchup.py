@@ -17,8 +17,8 @@ from relay.store.catchup_sql import (
 )
 
 
-def _p(_: int) -> str:
-    return "?"
+def _p(n: int) -> str:
+    return f"?{n}"  # numbered: a statement may use one argument twice
 
 
 def twin(conn: sqlite3.Connection, d: NewDelivery) -> str | None:
@@ -26,21 +26,21 @@ def twin(conn: sqlite3.Connection, d: NewDelivery) -> str | None:
     if d.ref is None or is_deletion(d.after) or d.ignored is not None:
         return None
     row = conn.execute(twin_sql(_p, catch_up=d.event == CATCH_UP_EVENT),
-                       (d.source, d.ref, d.after)).fetchone()
+                       (d.source, d.ref, d.after, d.repo)).fetchone()
     return str(row[0]) if row is not None else None
 
 
-def head_known(conn: sqlite3.Connection, source: str, ref: str, sha: str,
+def head_known(conn: sqlite3.Connection, source: str, repo: str, ref: str, sha: str,
                clusters: Sequence[int]) -> bool:
     """True when a stored delivery brought `sha` to `ref`, or it was triggered on a cluster."""
-    if conn.execute(twin_sql(_p, catch_up=True), (source, ref, sha)).fetchone():
+    if conn.execute(twin_sql(_p, catch_up=True), (source, ref, sha, repo)).fetchone():
         return True
     return bool(clusters) and conn.execute(triggered_sql(_p, len(clusters)),
                                            (sha, *clusters)).fetchone() is not None
 
 
-def last_head(conn: sqlite3.Connection, source: str, ref: str) -> str | None:
-    row = conn.execute(last_head_sql(_p), (source, ref)).fetchone()
+def last_head(conn: sqlite3.Connection, source: str, repo: str, ref: str) -> str | None:
+    row = conn.execute(last_head_sql(_p), (source, ref, repo)).fetchone()
     return None if row is None or is_deletion(row[0]) else str(row[0])
 
 

@@ -26,8 +26,8 @@ from relay.store.retention_sql import (
 VACUUM_PAGES = 256  # pages given back per step of incremental vacuum (1 MiB at 4 KiB pages)
 
 
-def _p(_: int) -> str:
-    return "?"
+def _p(n: int) -> str:
+    return f"?{n}"  # numbered: a statement may use one argument twice
 
 
 def table_guards(conn: sqlite3.Connection) -> Guards:
