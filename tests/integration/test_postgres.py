@@ -18,8 +18,8 @@ from relay.deployment import DeploymentStatus
 from relay.store import StoreError, open_store
 from relay.store.base import Claim, LeaseLost
 from relay.store.postgres import PostgresStore, mask_url
-from relay.store.rows import migrations
 from relay.store.postgres_queue import CLUSTER_LOCK, cluster_key
+from relay.store.rows import migrations
 from tests.integration.test_store import NOW, delivery, planned
 
 Opener = Callable[..., Awaitable[PostgresStore]]
