@@ -109,11 +109,19 @@ class Metrics:
             self.store_pruned.labels(kind=kind)
         self.build_info = Gauge(
             "relay_build_info",
-            "Always 1; the labels tell the build: relay version, git revision, Python version.",
-            ["version", "revision", "python"], registry=r,
+            "Always 1; the labels tell the build: relay version, git revision, Python version, "
+            "store schema version.",
+            ["version", "revision", "python", "schema"], registry=r,
         )
-        self.build_info.labels(version=__version__, revision=revision(),
-                               python=platform.python_version()).set(1)
+        self._build = (__version__, revision(), platform.python_version())
+        self._schema = "unknown"
+        self.build_info.labels(*self._build, self._schema).set(1)
+
+    def set_schema(self, version: int) -> None:
+        """Label relay_build_info with the store's schema version (once the store is open)."""
+        self.build_info.remove(*self._build, self._schema)
+        self._schema = str(version)
+        self.build_info.labels(*self._build, self._schema).set(1)
 
     def prime(self, *, sources: Iterable[str], deployments: Iterable[tuple[int, str]]) -> None:
         """Create every series the configuration implies at 0, so `increase()` and the alerts

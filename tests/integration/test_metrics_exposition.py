@@ -168,7 +168,7 @@ def test_doc_table_is_read() -> None:
     table = doc_metrics()
     assert table["relay_webhooks_received_total"] == ("counter", {"source", "event", "outcome"})
     assert table["relay_delivery_to_trigger_seconds"] == ("histogram", set())
-    assert table["relay_build_info"] == ("gauge", {"version", "revision", "python"})
+    assert table["relay_build_info"] == ("gauge", {"version", "revision", "python", "schema"})
 
 
 def test_metrics_doc_describes_every_metric_and_label_value() -> None:

@@ -52,7 +52,7 @@ def test_build_info_labels_tell_the_build() -> None:
     [sample] = family.samples
     assert sample.value == 1
     assert sample.labels == {"version": relay.__version__, "revision": relay.revision(),
-                             "python": platform.python_version()}
+                             "python": platform.python_version(), "schema": "unknown"}
 
 
 def test_process_metrics_are_exposed_on_linux() -> None:
@@ -71,7 +71,7 @@ def test_relay_version_prints_version_revision_and_python() -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"version": relay.__version__,
                                          "revision": relay.revision(),
-                                         "python": platform.python_version()}
+                                         "python": platform.python_version(), "schema": "unknown"}
     text = subprocess.run([sys.executable, "-m", "relay", "version"], capture_output=True,
                           text=True, check=True, timeout=60).stdout
     assert text.startswith(f"relay {relay.__version__} (revision ")
