@@ -52,6 +52,8 @@ async def test_backup_under_load_holds_every_acknowledged_delivery(
     backup = tmp_path / "backup.db"
     acked: list[str] = []
     stop = asyncio.Event()
+    reached = asyncio.Event()  # set once `acked` holds `target[0]` deliveries
+    target = [20]
 
     async def load(session: aiohttp.ClientSession) -> None:
         n = 0
@@ -61,16 +63,18 @@ async def test_backup_under_load_holds_every_acknowledged_delivery(
                                     headers=github_headers(body)) as resp:
                 if resp.status in (200, 202):
                     acked.append((await resp.json())["delivery_id"])
+                    if len(acked) >= target[0]:
+                        reached.set()
             n += 1
 
     async with aiohttp.ClientSession() as session:
         loader = asyncio.create_task(load(session))
-        while len(acked) < 20:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(reached.wait(), 30)
         before = list(acked)  # acknowledged before the backup started
+        reached.clear()
+        target[0] = len(before) + 20
         code, out = await relay_cli_async("backup", str(backup), "--config", str(relay.config))
-        while len(acked) < len(before) + 20:  # ingest went on during and after the backup
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(reached.wait(), 30)  # ingest went on during and after it
         stop.set()
         await loader
     assert code == 0, out
