@@ -71,7 +71,7 @@ def test_relay_version_prints_version_revision_and_python() -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"version": relay.__version__,
                                          "revision": relay.revision(),
-                                         "python": platform.python_version(), "schema": "unknown"}
+                                         "python": platform.python_version()}
     text = subprocess.run([sys.executable, "-m", "relay", "version"], capture_output=True,
                           text=True, check=True, timeout=60).stdout
     assert text.startswith(f"relay {relay.__version__} (revision ")
