@@ -22,7 +22,7 @@ from relay.clock import Clock
 from relay.metrics import Metrics
 from relay.settings import RetentionSettings
 from relay.store.base import Store, StoreError
-from relay.store.retention_sql import BATCH
+from relay.store.retention_sql import BATCH, BATCH_PAUSE_S
 
 log = structlog.get_logger("relay.retention")
 
@@ -74,7 +74,7 @@ async def prune(store: Store, retention: RetentionSettings, now: datetime, *,
         for _ in range(MAX_VACUUM_STEPS):
             if await store.give_back_space() == 0:
                 break
-            await asyncio.sleep(0)
+            await asyncio.sleep(BATCH_PAUSE_S)
     return PruneReport(deliveries, deployments, deliveries_before, deployments_before)
 
 
@@ -88,7 +88,10 @@ async def _batches(step: Callable[[], Awaitable[int]], batch: int, metrics: Metr
             metrics.store_pruned.labels(kind=kind).inc(removed)
         if removed < batch:
             return total
-        await asyncio.sleep(0)  # let deliveries in between two batches
+        # Let deliveries in between two batches: SQLite's busy handler in another process
+        # (relay serve, while `relay prune` runs) polls for the lock, and would starve if
+        # the next batch took it at once.
+        await asyncio.sleep(BATCH_PAUSE_S)
 
 
 async def run_retention(store: Store, retention: RetentionSettings, clock: Clock,

@@ -23,7 +23,8 @@ from relay.store.rows import HISTORY_ORDER, HISTORY_WHERE
 
 FINAL_STATUSES = ("succeeded", "failed", "timed_out", "superseded", "skipped", "error",
                   "canceled")
-BATCH = 500  # rows per statement: a short write lock on SQLite, a short transaction on PG
+BATCH = 200  # rows per statement: a short write lock on SQLite, a short transaction on PG
+BATCH_PAUSE_S = 0.02  # between two batches: another process waiting for the lock gets it
 P = Callable[[int], str]
 
 CLUSTERS_SQL = "SELECT DISTINCT cluster FROM deployments"

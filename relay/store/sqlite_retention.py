@@ -95,7 +95,9 @@ def vacuum_step(conn: sqlite3.Connection, pages: int = VACUUM_PAGES) -> int:
     """
     if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
         return 0
-    conn.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+    # executescript steps the pragma to its end: through execute(), Python's sqlite3 steps it
+    # once, and one page is freed per call.
+    conn.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
     return int(conn.execute("PRAGMA freelist_count").fetchone()[0])
 
 
