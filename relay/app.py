@@ -20,6 +20,8 @@ from relay.clock import Clock, SystemClock
 from relay.cluster import ClusterClient, RetryPolicy
 from relay.config import Settings
 from relay.metrics import Metrics
+from relay.reconcile import Reconciler, git_hosts
+from relay.retention import run_retention
 from relay.server import BODY_BUDGET, BodyBudget
 from relay.store import Store, open_store
 from relay.typedefs import API, CLOCK, METRICS, RECONCILER, SETTINGS, STORE, WORKER
@@ -156,8 +158,6 @@ def _retention_ctx(enabled: bool) -> CleanupCtx:
         if not enabled:
             yield
             return
-        from relay.retention import run_retention
-
         task = asyncio.create_task(run_retention(
             app[STORE], app[SETTINGS].retention, app[CLOCK], app[METRICS]),
             name="relay-retention")
@@ -179,8 +179,6 @@ def _reconcile_ctx(enabled: bool) -> CleanupCtx:
                 or not any(s.api is not None for s in settings.sources.values())):
             yield
             return
-        from relay.reconcile import Reconciler, git_hosts
-
         session = aiohttp.ClientSession(trust_env=True)
         origin = api_base_url(settings).removesuffix(EMBEDDED_PREFIX)
         reconciler = Reconciler(

@@ -26,6 +26,7 @@ import aiohttp
 import structlog
 
 from relay.clock import Clock
+from relay.fakegit import api_url
 from relay.githost import GitHost, GitHostError, Head, RateLimited, client_for
 from relay.ingest import catch_up
 from relay.metrics import Metrics
@@ -177,8 +178,6 @@ def git_hosts(settings: Settings, session: aiohttp.ClientSession,
               embedded_origin: str) -> dict[str, GitHost]:
     """One client per source with `api` (`embedded`: the fake host under relay's own port at
     `embedded_origin`, mounted at relay.fakegit.PREFIX)."""
-    from relay.fakegit import api_url
-
     found: dict[str, GitHost] = {}
     for source, conf in settings.sources.items():
         if conf.api is None:
