@@ -149,6 +149,12 @@ class Reconciler:
         if await self._store.head_known(source=target.source.value, repo=target.repo,
                                         ref=target.ref,
                                         sha=answer.sha, clusters=clusters):
+            if previous is not None and previous != answer.sha:
+                # Back to a commit relay already had (a force push back, a revert of the
+                # ref): never deployed again silently; said here.
+                log.warning("catch_up_head_moved_to_known_commit", source=target.source.value,
+                            repo=target.repo, branch=target.branch, before=previous,
+                            after=answer.sha)
             seen.etag, seen.sha = answer.etag, answer.sha
             return "known"
         before = previous or await self._store.last_head(

@@ -224,3 +224,39 @@ async def test_a_rate_limit_postpones_the_next_poll(
         assert reconciler.next_wait(dataclasses.replace(report, retry_after=None)) == INTERVAL
     finally:
         await store.close()
+
+
+async def test_a_head_moved_backwards_is_not_deployed_silently(
+        tmp_path: Path, fake_git: tuple[FakeHost, str]) -> None:
+    """Back to a commit a delivery brought: nothing stored (logged). To a commit relay never
+    saw: a catch_up delivery whose `before` is the head it left, so the older-commit rules
+    of a push apply to it."""
+    host, url = fake_git
+    settings = with_api(make_settings(tmp_path, routes=routes()), url)
+    store = await SQLiteStore.open(tmp_path / "relay.db")
+    try:
+        body_a = (A, "0" * 40)
+        from relay.ingest import catch_up as plan
+        first = plan(Source.GITHUB, "acme/shop", "main", before=body_a[1], sha=A,
+                     routes=settings.routes, now=datetime.now(UTC))
+        await store.accept(dataclasses.replace(first.record, delivery_id="github-real-a",
+                                               delivery_key="real-a", event="push"),
+                           first.deployments)
+        host.set_branch("acme/shop", "main", B)
+        async with aiohttp.ClientSession() as session:
+            reconciler = Reconciler(store, settings, GateClock(), Metrics(process=False),
+                                    git_hosts(settings, session, "http://unused"),
+                                    wake=lambda _: None)
+            assert (await reconciler.poll()).caught_up == 2  # B here, C on acme/api
+            host.set_branch("acme/shop", "main", A)  # back to a delivered commit
+            report = await reconciler.poll()
+            assert (report.caught_up, report.not_modified) == (0, 1)
+            assert await store.get_delivery(f"github-catchup-{A}") is None
+            older = "d" * 40
+            host.set_branch("acme/shop", "main", older)  # to a commit never seen
+            assert (await reconciler.poll()).caught_up == 1
+        stored = await store.get_delivery(f"github-catchup-{older}")
+        assert stored is not None and stored.delivery.before == A
+        assert [d.before for d in stored.deployments] == [A]
+    finally:
+        await store.close()
