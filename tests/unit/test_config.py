@@ -784,6 +784,8 @@ def TABLE_INPUTS(tmp_path: Path) -> list[tuple[object, dict[str, str]]]:  # noqa
         (changed("cluster_api", {"request_timeout_s": 10}) | {"rollout": {"lease_s": 10}},
          ENV),
         (changed("server.trusted_proxies", ["10.0.0.1/8"]), ENV),
+        (changed("sources.github.api", {"url": "ftp://x", "token_env": "RELAY_API_TOKEN"}),
+         ENV),
     ]
 
 
