@@ -22,9 +22,11 @@ from relay.cluster import ClusterClient, RetryPolicy
 from relay.config import ConfigError, Settings
 from relay.live import LiveSettings, Reload
 from relay.metrics import Metrics
+from relay.reconcile import Reconciler, git_hosts
+from relay.retention import run_retention
 from relay.server import BODY_BUDGET, BodyBudget
 from relay.store import Store, open_store
-from relay.typedefs import API, CLOCK, LIVE, METRICS, SETTINGS, STORE, WORKER
+from relay.typedefs import API, CLOCK, LIVE, METRICS, RECONCILER, SETTINGS, STORE, WORKER
 from relay.worker import ClusterApi, Worker
 
 log = structlog.get_logger("relay")
@@ -44,12 +46,15 @@ def create_app(
     worker_settings: Any = None,
     retry: Any = None,
     outbox: Any = None,
+    run_background: bool | None = None,
 ) -> web.Application:
     """Build relay's application.
 
     `store`, `api`, `clock` and `registry` replace the real ones; `retry` is the cluster API
     client's RetryPolicy (zero-wait in tests); `worker_settings` tunes the worker's timings;
     `outbox` (relay.outbox_wiring.OutboxOptions) the reports' sender (API URLs, timings).
+    `run_background`: run catch-up and retention (default: with the worker, on the real
+    clock; a test clock that jumps on sleep would make their loops spin).
     """
     app = web.Application(middlewares=[handlers.error_middleware],
                           handler_args=handlers.HANDLER_ARGS)
@@ -64,6 +69,9 @@ def create_app(
     app.cleanup_ctx.append(_api_ctx(api, retry))
     app.cleanup_ctx.append(outbox_wiring.outbox_ctx(outbox))
     app.cleanup_ctx.append(_worker_ctx(run_worker, worker_settings))
+    background = run_background if run_background is not None else (run_worker and clock is None)
+    app.cleanup_ctx.append(_retention_ctx(background))
+    app.cleanup_ctx.append(_reconcile_ctx(background))
     handlers.add_routes(app)
     admin_api.add_routes(app)
     ui.add_routes(app)  # the status page, /ui/ (and / redirecting to it)
@@ -120,6 +128,8 @@ def _store_ctx(given: Store | None) -> CleanupCtx:
             conf.url, pool_size=conf.pool_size, connect_timeout_s=conf.connect_timeout_s,
             query_timeout_s=conf.query_timeout_s)
         app[STORE] = store
+        versions = await store.schema_versions()
+        app[METRICS].set_schema(max((v for v, _ in versions), default=0))
         try:
             yield
         finally:
@@ -176,6 +186,50 @@ def _worker_ctx(enabled: bool, worker_settings: Any) -> CleanupCtx:
             await worker.stop()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+    return ctx
+
+
+def _retention_ctx(enabled: bool) -> CleanupCtx:
+    """Retention in the background (relay.retention): cancelled and awaited on shutdown."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if not enabled:
+            yield
+            return
+        task = asyncio.create_task(run_retention(
+            app[STORE], app[SETTINGS].retention, app[CLOCK], app[METRICS]),
+            name="relay-retention")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return ctx
+
+
+def _reconcile_ctx(enabled: bool) -> CleanupCtx:
+    """Catch-up in the background (relay.reconcile), when on and some source has `api`:
+    cancelled and awaited on shutdown, then its HTTP session closed."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        if (not enabled or settings.reconcile.interval_s == 0
+                or not any(s.api is not None for s in settings.sources.values())):
+            yield
+            return
+        session = aiohttp.ClientSession(trust_env=True)
+        origin = api_base_url(settings).removesuffix(EMBEDDED_PREFIX)
+        reconciler = Reconciler(
+            app[STORE], settings, app[CLOCK], app[METRICS], git_hosts(settings, session, origin),
+            wake=lambda clusters: handlers.wake_worker(app, clusters))
+        app[RECONCILER] = reconciler
+        task = asyncio.create_task(reconciler.run(), name="relay-reconcile")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await session.close()
 
     return ctx
 

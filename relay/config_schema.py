@@ -45,7 +45,7 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SOURCE_KEY = {source: host.config_key for source, host in HOSTS.items()}
 SECTIONS = ("server", "store", "cluster_api", "sources", "admin", "rollout", "logging", "routes",
-            "report", "notify")
+            "report", "notify", "reconcile", "retention")
 BASE_URL_HELP = ("set cluster_api.base_url to your platform's URL (https://open.c.163.com) "
                  "or `embedded` for a demo")
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
@@ -492,6 +492,23 @@ class LoggingSection(Section):
     format: Choice(("auto", "json", "console")) = "auto"  # type: ignore[valid-type]
 
 
+class ReconcileSection(Section):
+    """`reconcile`: catch-up, reading branch heads from the git hosts' APIs."""
+
+    interval_s: Int(0) = Field(  # type: ignore[valid-type]
+        300, description="seconds between two reads of every routed branch head (with "
+        "jitter); 0: catch-up is off")
+
+
+class RetentionSection(Section):
+    """`retention`: how long stored deliveries and finished deployments are kept."""
+
+    deliveries_days: Int() = Field(  # type: ignore[valid-type]
+        30, description="deliveries received longer ago than this are deleted")
+    deployments_days: Int() = Field(  # type: ignore[valid-type]
+        365, description="finished deployments created longer ago than this are deleted")
+
+
 class VersionControlSection(Section):
     """A route's `version_control` block, sent along with the new version."""
 
@@ -612,6 +629,8 @@ class RelayConfig(Section):
                                          "(on when a source has an api)")
     notify: Annotated[list[NotifySection], BeforeValidator(_list_of("notify"))] = Field(
         default_factory=list, description="notification sinks")
+    reconcile: ReconcileSection = ReconcileSection.model_validate({})
+    retention: RetentionSection = RetentionSection.model_validate({})
 
 
 def json_schema() -> dict[str, Any]:

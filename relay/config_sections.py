@@ -32,11 +32,14 @@ from relay.config_schema import (
     validate,
 )
 from relay.events import Source
+from relay.reconcile_plan import uncovered
 from relay.secret import Secret
 from relay.settings import (
     AdminSettings,
     ClusterApiSettings,
     LoggingSettings,
+    ReconcileSettings,
+    RetentionSettings,
     RolloutSettings,
     Route,
     ServerSettings,
@@ -155,7 +158,20 @@ def _warnings(data: dict[object, object], routes: list[Route]) -> list[ConfigPro
     if not data.get("routes"):
         found.append(ConfigProblem("routes", "no route: deliveries are verified and stored, "
                                              "but none deploys anything"))
-    return found + shadowed(routes)
+    return found + shadowed(routes) + _catch_up_warnings(data, routes)
+
+
+def _catch_up_warnings(data: dict[object, object], routes: list[Route]) -> list[ConfigProblem]:
+    """Which routes catch-up cannot cover: glob branches, tags, sources without `api`."""
+    reconcile = data.get("reconcile")
+    interval = reconcile.get("interval_s", 300) if isinstance(reconcile, dict) else 300
+    if interval == 0 or not routes:
+        return []
+    sources = data.get("sources")
+    with_api = {s for s in Source if isinstance(sources, dict)
+                and isinstance(sources.get(s.value), dict) and sources[s.value].get("api")}
+    return [ConfigProblem(f"routes[{route.index}]", reason)
+            for route, reason in uncovered(routes, with_api)]
 
 
 _PATH = re.compile(r"(?P<head>[^.\[]*)(?:\[(?P<index>\d+)\])?(?:\.(?P<key>[^.\[]+))?")
@@ -222,4 +238,7 @@ def _settings(config: RelayConfig, keys: list[EnvKey], secrets: Mapping[str, Sec
         routes=tuple(routes),
         report=config_reports.report_settings(config),
         notify=config_reports.notify_settings(config, secrets),
+        reconcile=ReconcileSettings(interval_s=config.reconcile.interval_s),
+        retention=RetentionSettings(deliveries_days=config.retention.deliveries_days,
+                                    deployments_days=config.retention.deployments_days),
     )

@@ -14,6 +14,7 @@ occurs in a readable id, so a key cannot spell the id of another key (issue 16 p
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,3 +149,35 @@ def _planned(push: PushEvent, route: Route, head_commit_at: datetime | None, *,
         route_index=route.index,
         forced=push.forced,
     )
+
+
+CATCH_UP_EVENT = "catch_up"
+
+
+def catch_up(source: Source, repo: str, branch: str, *, before: str | None, sha: str,
+             routes: Sequence[Route], now: datetime) -> Ingested:
+    """A branch head that catch-up found and no delivery brought, as a stored delivery of
+    event `catch_up` (id `{source}-catchup-{sha}`) routed like a push of it.
+
+    `before`: the last head relay knew for that branch (the push's `before`, so that the
+    older-commit rules of relay.scheduling apply; a head that moved backwards is older than
+    the push that left it, unless forced); None when unknown. The stored body is a small JSON
+    document (`ref`, `before`, `after`, `repository`, `catch_up`), which an `action: hook`
+    route forwards.
+    """
+    ref = f"refs/heads/{branch}"
+    push = PushEvent(
+        source=source, delivery_key=f"catchup-{sha}", repository=repo, ref=ref, branch=branch,
+        tag=None, before=before or "", after=sha, commit=sha, created=False, deleted=False,
+        forced=False, head_commit=None, pusher=None)
+    matched = lookup(routes, push)
+    planned = tuple(_planned(push, route, None, before=before) for route in matched)
+    ignored = None if planned else f"no route matches {repo} {ref}"
+    body = json.dumps({"ref": ref, "before": before, "after": sha, "repository": repo,
+                       "catch_up": True}).encode()
+    record = NewDelivery(
+        delivery_id=delivery_id_for(source, push.delivery_key), source=source.value,
+        delivery_key=push.delivery_key, event=CATCH_UP_EVENT, event_name=CATCH_UP_EVENT,
+        received_at=now, content_type="application/json", headers=(), body=body, repo=repo,
+        ref=ref, before=before, after=sha, commit=sha, head_commit_at=None, ignored=ignored)
+    return Ingested(record, planned, ignored)

@@ -37,6 +37,7 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 _TRIGGER_BUCKETS = (*_LATENCY_BUCKETS, 300, 600, 900, 1800)
 FINAL_OUTCOMES = ("succeeded", "failed", "timed_out", "superseded", "skipped", "error",
                   "canceled")
+PRUNED_KINDS = ("deliveries", "deployments")
 _ROLLOUT_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
@@ -99,13 +100,28 @@ class Metrics:
             "When the newest succeeded deployment of a cluster finished (Unix seconds).",
             ["cluster"], registry=r,
         )
+        # Catch-up and retention (issue 14).
+        self.missed_pushes = Counter(
+            "relay_missed_pushes_total",
+            "Branch heads found by catch-up that no delivery brought (a missed push).",
+            ["source"], registry=r,
+        )
+        self.store_pruned = Counter(
+            "relay_store_pruned_total", "Rows removed from the store by retention.",
+            ["kind"], registry=r,
+        )
+        for kind in PRUNED_KINDS:
+            self.store_pruned.labels(kind=kind)
         self.build_info = Gauge(
             "relay_build_info",
-            "Always 1; the labels tell the build: relay version, git revision, Python version.",
-            ["version", "revision", "python"], registry=r,
+            "Always 1; the labels tell the build: relay version, git revision, Python version, "
+            "store schema version.",
+            ["version", "revision", "python", "schema"], registry=r,
         )
-        self.build_info.labels(version=__version__, revision=revision(),
-                               python=platform.python_version()).set(1)
+        self._build = (__version__, revision(), platform.python_version())
+        self._schema = "unknown"
+        self.build_info.labels(*self._build, self._schema).set(1)
+
         # -- reporting back and notifications (relay.outbox_sender) --------------------------
         self.reports = Counter(
             "relay_reports_total", "Reports to git hosts (commit statuses, deployments), "
@@ -125,6 +141,12 @@ class Metrics:
                 for outcome in DELIVERY_OUTCOMES:
                     self.reports.labels(host=host, kind=kind, outcome=outcome)
 
+    def set_schema(self, version: int) -> None:
+        """Label relay_build_info with the store's schema version (once the store is open)."""
+        self.build_info.remove(*self._build, self._schema)
+        self._schema = str(version)
+        self.build_info.labels(*self._build, self._schema).set(1)
+
     def prime_sinks(self, sinks: Iterable[str]) -> None:
         """Create the notification series of the configured sinks at 0."""
         for sink in sinks:
@@ -138,6 +160,7 @@ class Metrics:
             for event in WEBHOOK_EVENTS:
                 for outcome in WEBHOOK_OUTCOMES:
                     self.webhooks_received.labels(source=source, event=event, outcome=outcome)
+            self.missed_pushes.labels(source=source)
         for cluster, action in deployments:
             for outcome in FINAL_OUTCOMES:
                 self.deployments.labels(cluster=str(cluster), action=action, outcome=outcome)

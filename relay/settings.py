@@ -189,6 +189,21 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReconcileSettings:
+    """`reconcile`: seconds between two reads of the routed branch heads; 0 = catch-up off."""
+
+    interval_s: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """`retention`: days deliveries and finished deployments are kept."""
+
+    deliveries_days: int = 30
+    deployments_days: int = 365
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     cluster_api: ClusterApiSettings
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -200,3 +215,5 @@ class Settings:
     routes: tuple[Route, ...] = ()
     report: ReportSettings = field(default_factory=ReportSettings)
     notify: tuple[NotifySettings, ...] = ()
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)

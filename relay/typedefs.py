@@ -12,6 +12,7 @@ from relay.clock import Clock
 from relay.config import Settings
 from relay.live import LiveSettings
 from relay.metrics import Metrics
+from relay.reconcile import Reconciler
 from relay.store import Store
 from relay.worker import ClusterApi, Worker
 
@@ -22,3 +23,4 @@ METRICS = web.AppKey("metrics", Metrics)
 CLOCK = web.AppKey("clock", Clock)
 API = web.AppKey[ClusterApi]("api")  # relay.cluster.ClusterClient, or a fake in tests
 WORKER = web.AppKey[Worker | None]("worker")  # None when run_worker=False
+RECONCILER = web.AppKey("reconciler", Reconciler)  # set only while catch-up runs

@@ -380,7 +380,27 @@ async def readyz(request: web.Request) -> web.Response:
         # The detail (which names the database) goes to the log, not to anonymous callers.
         log.warning("not ready", store_error=str(exc) or "store did not answer in time")
         return web.json_response({"status": "not ready", "store": "unavailable"}, status=503)
-    return web.json_response({"status": "ready"})
+    if not _admin_caller(request):
+        return web.json_response({"status": "ready"})
+    try:  # the admin token's detail: the store's schema
+        versions = await asyncio.wait_for(request.app[STORE].schema_versions(), READY_TIMEOUT_S)
+    except (TimeoutError, StoreError):
+        versions = []
+    return web.json_response({"status": "ready", "detail": {
+        "schema_version": max((v for v, _ in versions), default=None),
+        "migrations": [{"version": v, "applied_at": at} for v, at in versions]}})
+
+
+def _admin_caller(request: web.Request) -> bool:
+    """True when the request carries `Authorization: Bearer <admin token>`."""
+    token = request.app[LIVE].current.admin.token
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    try:
+        candidate = given.strip().encode("ascii")
+    except UnicodeError:
+        return False
+    return (token is not None and scheme.lower() == "bearer" and bool(candidate)
+            and token.matches(candidate))
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -86,6 +86,8 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
                     listeners: Sequence[Callable[[Deployment], None]] = (),
                     outbox: Any = None,
                     configure: Callable[[Settings], Settings] | None = None,
+                    run_background: bool | None = None,
+                    adjust: Callable[[Settings], Settings] | None = None,
                     ) -> Harness:
         sim = TestServer(create_simulator_app(token=API_TOKEN, step_s=step_s,
                                               public_url=public_url, watch_timeout_s=5))
@@ -95,6 +97,8 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
         settings = settings or make_settings(tmp_path, base_url=base, routes=routes(vc=True))
         if configure is not None:
             settings = configure(settings)
+        if adjust is not None:
+            settings = adjust(settings)
         api = settings.cluster_api
         settings = dataclasses.replace(settings, cluster_api=dataclasses.replace(
             api, request_timeout_s=2.0, watch_timeout_s=watch_timeout_s))
@@ -103,7 +107,8 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
         registry = CollectorRegistry()
         app = create_app(settings, store=store, clock=clock, registry=registry,
                          worker_settings=worker,
-                         retry=RetryPolicy.no_wait(attempts=4), outbox=outbox)
+                         retry=RetryPolicy.no_wait(attempts=4), outbox=outbox,
+                         run_background=run_background)
         client = await aiohttp_client(app)
         finals, statuses = Finals(), Statuses()
         for listener in listeners:  # called before the harness's own

@@ -27,6 +27,7 @@ from relay.config import (
 )
 from relay.config import check_config as check_file
 from relay.events import Source
+from relay.reconcile_plan import targets
 from relay.routing import RouteVerdict, explain, verdicts_to_json
 
 
@@ -127,7 +128,20 @@ def summary(settings: Settings) -> list[tuple[str, str]]:
         ("sources", sources or "none (every /hooks endpoint answers 404)"),
         ("admin API", f"on (token from {admin.source})" if admin else "off"),
         ("routes", str(len(settings.routes))),
-    ]
+    ] + ([("catch-up", _catch_up(settings))]
+         if any(conf.api is not None for conf in settings.sources.values()) else [])
+
+
+def _catch_up(settings: Settings) -> str:
+    """Which branch heads catch-up reads, or why it is off."""
+    if settings.reconcile.interval_s == 0:
+        return "off (reconcile.interval_s is 0)"
+    with_api = [s for s, conf in settings.sources.items() if conf.api is not None]
+    found = targets(settings.routes, with_api)
+    if not found:
+        return "off (no source has an api, or no route names a branch exactly)"
+    heads = ", ".join(f"{t.source} {t.repo} {t.branch}" for t in found)
+    return f"every {settings.reconcile.interval_s} s: {heads}"
 
 
 def routes_explain(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from relay.scheduling import History
 
 if TYPE_CHECKING:
     from relay.store.admin_reads import DeliveryFilter, DeliverySummary, DeploymentFilter
+    from relay.store.retention_sql import Keep
 
 
 class StoreError(Exception):
@@ -254,4 +255,50 @@ class Store(Protocol):
     async def history(self, cluster: int) -> History:
         """What was triggered on `cluster` (newest 200, refused ones left out), for the
         "older" rules of relay/scheduling.py; built from rows by rows.history_from_rows."""
+        ...
+
+    # -- catch-up (relay.reconcile; SQL in *_catchup.py) ------------------------------------
+
+    async def head_known(self, *, source: str, repo: str, ref: str, sha: str,
+                         clusters: Sequence[int]) -> bool:
+        """True when a stored delivery brought `sha` to `ref` (source and ref as stored), or
+        `sha` was triggered on one of `clusters`."""
+        ...
+
+    async def last_head(self, *, source: str, repo: str, ref: str) -> str | None:
+        """The head the newest stored delivery of `ref` brought (None: none, or a deletion)."""
+        ...
+
+    async def take_reconcile_lease(self, *, owner: str, now: datetime, hold_s: float) -> bool:
+        """Take (or keep, when `owner` holds it) the single catch-up lease until
+        now + hold_s seconds; False while another owner holds it."""
+        ...
+
+    # -- retention and schema (relay.retention; SQL in *_retention.py) ----------------------
+
+    async def prune_keep(self) -> Keep:
+        """What a prune run must keep: protected deployment ids, optional-table guards."""
+        ...
+
+    async def count_prunable(self, *, deliveries_before: datetime, deployments_before: datetime,
+                             keep: Keep) -> tuple[int, int]:
+        """(deliveries, deployments) a prune would remove now (`relay prune --dry-run`)."""
+        ...
+
+    async def prune_deployments(self, *, before: datetime, keep: Keep, limit: int) -> int:
+        """Delete at most `limit` final deployments created before `before` that `keep` does
+        not protect, in one short transaction; returns how many."""
+        ...
+
+    async def prune_deliveries(self, *, before: datetime, keep: Keep, limit: int) -> int:
+        """Delete at most `limit` deliveries received before `before` that no deployment
+        refers to, in one short transaction; returns how many."""
+        ...
+
+    async def give_back_space(self) -> int:
+        """One small step of giving freed space back to the file system; free pages left."""
+        ...
+
+    async def schema_versions(self) -> list[tuple[int, str]]:
+        """(version, applied_at ISO 8601) of every applied migration, oldest first."""
         ...

@@ -27,9 +27,11 @@ from relay.reports import Policy
 from relay.rollout import Observation
 from relay.scheduling import History
 from relay.store import admin_reads as reads
+from relay.store import postgres_catchup as catchup
 from relay.store import postgres_deliveries as deliveries
 from relay.store import postgres_outbox as outbox
 from relay.store import postgres_queue as queue
+from relay.store import postgres_retention as retention
 from relay.store.base import (
     Accepted,
     Claim,
@@ -40,6 +42,7 @@ from relay.store.base import (
 )
 from relay.store.outbox_rows import OutboxRow
 from relay.store.postgres_notify import Listener
+from relay.store.retention_sql import Keep
 from relay.store.rows import (
     DELIVERY_COLUMNS,
     DEPLOYMENT_COLUMNS,
@@ -360,6 +363,58 @@ class PostgresStore:
 
     async def save_host_deployment_id(self, deployment_id: int, host_id: str) -> None:
         await self._tx(lambda c: outbox.save_host_deployment_id(c, deployment_id, host_id))
+
+    # -- catch-up (SQL in relay.store.postgres_catchup) ------------------------------------
+
+    async def head_known(self, *, source: str, repo: str, ref: str, sha: str,
+                         clusters: Sequence[int]) -> bool:
+        """True when a stored delivery brought `sha` to `ref`, or it was triggered on one of
+        `clusters`."""
+        return await self._read(lambda c: catchup.head_known(
+            c, source, repo, ref, sha, clusters))
+
+    async def last_head(self, *, source: str, repo: str, ref: str) -> str | None:
+        """The head the newest stored delivery of `ref` brought (None: none, or a deletion)."""
+        return await self._read(lambda c: catchup.last_head(c, source, repo, ref))
+
+    async def take_reconcile_lease(self, *, owner: str, now: datetime, hold_s: float) -> bool:
+        """Take (or keep) the one catch-up lease until now + hold_s; False: another holds it."""
+        at = now.timestamp()
+        return await self._tx(lambda c: catchup.take_lease(c, owner, at, hold_s))
+
+    # -- retention, schema (SQL in relay.store.postgres_retention) ------------------------
+
+    async def prune_keep(self) -> Keep:
+        """What a prune run must keep (relay.store.retention_sql)."""
+        async def read(conn: asyncpg.Connection) -> Keep:
+            protected = await retention.protected_ids(conn)
+            return Keep(tuple(protected), await retention.table_guards(conn))
+
+        return await self._read(read)
+
+    async def count_prunable(self, *, deliveries_before: datetime, deployments_before: datetime,
+                             keep: Keep) -> tuple[int, int]:
+        """(deliveries, deployments) a prune would remove now."""
+        return await self._read(lambda c: retention.count_prunable(
+            c, deliveries_before, deployments_before, list(keep.protected), keep.guards))
+
+    async def prune_deployments(self, *, before: datetime, keep: Keep, limit: int) -> int:
+        """Delete up to `limit` prunable deployments in one statement; how many."""
+        return await self._read(lambda c: retention.delete_deployments_batch(
+            c, before, list(keep.protected), keep.guards, limit))
+
+    async def prune_deliveries(self, *, before: datetime, keep: Keep, limit: int) -> int:
+        """Delete up to `limit` unreferenced deliveries in one statement; how many."""
+        return await self._read(lambda c: retention.delete_deliveries_batch(
+            c, before, keep.guards, limit))
+
+    async def give_back_space(self) -> int:
+        """Nothing to do: autovacuum reuses the space of deleted rows."""
+        return 0
+
+    async def schema_versions(self) -> list[tuple[int, str]]:
+        """(version, applied_at) of the applied migrations, oldest first."""
+        return await self._read(retention.schema_versions)
 
 
 async def _migrate(conn: asyncpg.Connection) -> None:

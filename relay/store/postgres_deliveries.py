@@ -11,8 +11,10 @@ from datetime import datetime
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
 from relay.deployment import Deployment, NewDeployment
+from relay.store import postgres_catchup as catchup
 from relay.store import postgres_queue as queue
 from relay.store.base import Accepted, NewDelivery, StoredDelivery, StoreError
+from relay.store.catchup_sql import CATCH_UP_EVENT
 from relay.store.rows import (
     DELIVERY_COLUMNS,
     DEPLOYMENT_COLUMNS,
@@ -32,6 +34,13 @@ async def accept(
     conn: asyncpg.Connection, d: NewDelivery, deployments: Sequence[NewDeployment]
 ) -> Accepted:
     """Insert the delivery and queue its deployments, or return the copy already stored."""
+    # Catch-up: the same push stored twice (a catch_up delivery and the real one) deploys once.
+    earlier = await catchup.twin(conn, d)
+    if earlier is not None and d.event == CATCH_UP_EVENT:
+        row = await conn.fetchrow(
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = $1", earlier)
+        found = await with_deployments(conn, row)
+        return Accepted(found.delivery.delivery_id, True, found.deployments)
     inserted = await conn.fetchval(
         f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16) "
@@ -51,6 +60,13 @@ async def accept(
             raise StoreError(f"delivery id {d.delivery_id} is taken by another delivery")
         existing = await with_deployments(conn, row)
         return Accepted(existing.delivery.delivery_id, True, existing.deployments)
+    if earlier is not None:  # a real delivery of a push catch-up already stored: kept, no deploy
+        await conn.execute("UPDATE deliveries SET ignored = $1 WHERE delivery_id = $2",
+                           f"already caught up by delivery {earlier}", d.delivery_id)
+        row = await conn.fetchrow(
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = $1", earlier)
+        found = await with_deployments(conn, row)
+        return Accepted(d.delivery_id, True, found.deployments)
     created = [await insert_deployment(conn, dep, d.delivery_id, d.received_at)
                for dep in deployments]
     if created:

@@ -29,9 +29,11 @@ from relay.reports import Policy
 from relay.rollout import Observation
 from relay.scheduling import History
 from relay.store import admin_reads as reads
+from relay.store import sqlite_catchup as catchup
 from relay.store import sqlite_deliveries as deliveries
 from relay.store import sqlite_outbox as outbox
 from relay.store import sqlite_queue as queue
+from relay.store import sqlite_retention as retention
 from relay.store.base import (
     Accepted,
     Claim,
@@ -41,6 +43,7 @@ from relay.store.base import (
     StoreError,
 )
 from relay.store.outbox_rows import OutboxRow
+from relay.store.retention_sql import Keep
 from relay.store.rows import (
     DEPLOYMENT_COLUMNS,
     QUEUE_SUMMARY_SQL,
@@ -110,6 +113,9 @@ class SQLiteStore:
         self._identity = (st.st_dev, st.st_ino)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        # A new file gives pruned space back (relay.retention); takes effect only before the
+        # first table is created: an existing store is switched by VACUUM (docs/operations.md).
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -371,6 +377,72 @@ class SQLiteStore:
     async def save_host_deployment_id(self, deployment_id: int, host_id: str) -> None:
         await self._run_write(self._write, lambda c: outbox.save_host_deployment_id(
             c, deployment_id, host_id))
+
+    # -- catch-up (SQL in relay.store.sqlite_catchup) --------------------------------------
+
+    async def head_known(self, *, source: str, repo: str, ref: str, sha: str,
+                         clusters: Sequence[int]) -> bool:
+        """True when a stored delivery brought `sha` to `ref`, or it was triggered on one of
+        `clusters`."""
+        return await self._run(catchup.head_known, self._db(), source, repo, ref, sha,
+                               clusters)
+
+    async def last_head(self, *, source: str, repo: str, ref: str) -> str | None:
+        """The head the newest stored delivery of `ref` brought (None: none, or a deletion)."""
+        return await self._run(catchup.last_head, self._db(), source, repo, ref)
+
+    async def take_reconcile_lease(self, *, owner: str, now: datetime, hold_s: float) -> bool:
+        """Take (or keep) the one catch-up lease until now + hold_s; False: another holds it."""
+        at = now.timestamp()
+        return await self._run_write(self._write, lambda c: catchup.take_lease(
+            c, owner, at, hold_s))
+
+    # -- retention, backup, schema (SQL in relay.store.sqlite_retention) ------------------
+
+    async def prune_keep(self) -> Keep:
+        """What a prune run must keep (relay.store.retention_sql)."""
+        def read() -> Keep:
+            conn = self._db()
+            return Keep(tuple(retention.protected_ids(conn)), retention.table_guards(conn))
+
+        return await self._run(read)
+
+    async def count_prunable(self, *, deliveries_before: datetime, deployments_before: datetime,
+                             keep: Keep) -> tuple[int, int]:
+        """(deliveries, deployments) a prune would remove now."""
+        return await self._run(lambda: retention.count_prunable(
+            self._db(), deliveries_before, deployments_before, list(keep.protected),
+            keep.guards))
+
+    async def prune_deployments(self, *, before: datetime, keep: Keep, limit: int) -> int:
+        """Delete up to `limit` prunable deployments in one short transaction; how many."""
+        return await self._run_write(self._write, lambda c: retention.delete_deployments_batch(
+            c, before, list(keep.protected), keep.guards, limit))
+
+    async def prune_deliveries(self, *, before: datetime, keep: Keep, limit: int) -> int:
+        """Delete up to `limit` unreferenced deliveries in one short transaction; how many."""
+        return await self._run_write(self._write, lambda c: retention.delete_deliveries_batch(
+            c, before, keep.guards, limit))
+
+    async def give_back_space(self) -> int:
+        """One step of incremental vacuum; the free pages left (0: nothing more to do)."""
+        return await self._run_write(lambda: retention.vacuum_step(self._checked_db()))
+
+    async def schema_versions(self) -> list[tuple[int, str]]:
+        """(version, applied_at) of the applied migrations, oldest first."""
+        return await self._run(retention.schema_versions, self._db())
+
+    async def backup(self, target: str | Path, *, pages: int = 256) -> None:
+        """A consistent copy of the store at `target` (the sqlite3 online backup API), made
+        `pages` at a time so that writers wait only between steps."""
+        def copy() -> None:
+            dest = sqlite3.connect(target)
+            try:
+                self._checked_db().backup(dest, pages=pages)
+            finally:
+                dest.close()
+
+        await self._run(copy)
 
 
 def _filters(*, cluster: int | None, status: DeploymentStatus | None) -> tuple[str, list[Any]]:

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from relay.deployment import Deployment, NewDeployment, iso
+from relay.store import sqlite_catchup as catchup
 from relay.store.base import Accepted, NewDelivery, StoredDelivery
+from relay.store.catchup_sql import CATCH_UP_EVENT
 from relay.store.rows import (
     DELIVERY_COLUMNS,
     DEPLOYMENT_COLUMNS,
@@ -25,6 +27,12 @@ from relay.store.rows import (
 def accept(
     conn: sqlite3.Connection, d: NewDelivery, deployments: Sequence[NewDeployment]
 ) -> Accepted:
+    # Catch-up: the same push stored twice (a catch_up delivery and the real one) deploys once.
+    earlier = catchup.twin(conn, d)
+    if earlier is not None and d.event == CATCH_UP_EVENT:
+        found = get_delivery(conn, earlier)
+        assert found is not None  # read in this transaction
+        return Accepted(found.delivery.delivery_id, True, found.deployments)
     cur = conn.execute(
         f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -38,6 +46,11 @@ def accept(
     if cur.rowcount == 0:
         existing = get_delivery_by_key(conn, d.source, d.delivery_key)
         return Accepted(existing.delivery.delivery_id, True, existing.deployments)
+    if earlier is not None:  # a real delivery of a push catch-up already stored: kept, no deploy
+        conn.execute("UPDATE deliveries SET ignored = ? WHERE delivery_id = ?",
+                     (f"already caught up by delivery {earlier}", d.delivery_id))
+        found = get_delivery(conn, earlier)
+        return Accepted(d.delivery_id, True, found.deployments if found else ())
     created = tuple(
         insert_deployment(conn, dep, d.delivery_id, d.received_at)
         for dep in deployments

@@ -79,6 +79,7 @@ def test_check_config_summarises_a_valid_file(env: dict[str, str],
         "gitea (RELAY_GITEA_SECRET)",
         "  admin API    on (token from RELAY_ADMIN_TOKEN)",
         "  routes       3",
+        "  catch-up     every 300 s: github acme/api main, github acme/shop main",
     ]
 
 
@@ -278,4 +279,5 @@ def test_schema_is_printed_as_json(no_env: None, capsys: pytest.CaptureFixture[s
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {"server", "store", "cluster_api", "sources", "admin",
-                                         "rollout", "logging", "routes", "report", "notify"}
+                                         "rollout", "logging", "routes", "report", "notify"} | {
+                                             "reconcile", "retention"}

@@ -52,7 +52,7 @@ def test_build_info_labels_tell_the_build() -> None:
     [sample] = family.samples
     assert sample.value == 1
     assert sample.labels == {"version": relay.__version__, "revision": relay.revision(),
-                             "python": platform.python_version()}
+                             "python": platform.python_version(), "schema": "unknown"}
 
 
 def test_process_metrics_are_exposed_on_linux() -> None:
