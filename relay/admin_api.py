@@ -227,10 +227,8 @@ def audit(request: web.Request, action: str, **fields: Any) -> None:
 
 
 def deployment_json(dep: Deployment) -> dict[str, Any]:
-    """A DEPLOYMENT object with its `kind` (push, manual, redelivery) when the store has none."""
-    data = dep.to_json()
-    data.setdefault("kind", check.deployment_kind(dep.manual, dep.delivery_id))
-    return data
+    """A DEPLOYMENT object, with its stored `kind` and gate links (Deployment.to_json)."""
+    return dep.to_json()
 
 
 def _route_for(routes: tuple[Route, ...], cluster: int) -> Route:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from relay.config import Route
-from relay.deployment import NewDeployment
+from relay.deployment import DeploymentKind, NewDeployment
 from relay.events import Delivery, PushEvent, Source, WebhookError, push_ignored
 from relay.routing import lookup, ref_too_long, split_ref
 from relay.store.base import NewDelivery
@@ -96,7 +96,8 @@ def redelivery(stored: NewDelivery, routes: Sequence[Route]) -> tuple[NewDeploym
     matched = lookup(routes, push)
     if not matched:
         raise NothingToDeploy(f"no route matches {d.repo} {d.ref}")
-    return tuple(_planned(push, route, d.head_commit_at, before=d.before, manual=True)
+    return tuple(_planned(push, route, d.head_commit_at, before=d.before, manual=True,
+                          kind=DeploymentKind.REDELIVERY)
                  for route in matched)
 
 
@@ -133,7 +134,8 @@ def _record(delivery: Delivery, body: bytes, now: datetime, ignored: str | None)
 
 
 def _planned(push: PushEvent, route: Route, head_commit_at: datetime | None, *,
-             before: str | None, manual: bool = False) -> NewDeployment:
+             before: str | None, manual: bool = False,
+             kind: DeploymentKind | None = None) -> NewDeployment:
     """The deployment `route` asks for `push`: a matched delivery's, or a redelivery's."""
     return NewDeployment(
         cluster=route.cluster,
@@ -147,4 +149,5 @@ def _planned(push: PushEvent, route: Route, head_commit_at: datetime | None, *,
         manual=manual,
         route_index=route.index,
         forced=push.forced,
+        kind=kind,
     )

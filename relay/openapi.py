@@ -60,7 +60,10 @@ _SCHEMAS: dict[str, Any] = {
             "version": {"type": "string"}, "source": _NULLABLE_STR, "repo": _NULLABLE_STR,
             "ref": _NULLABLE_STR, "delivery_id": _NULLABLE_STR,
             "status": {"type": "string"},  # the enum grows (section 9): see DeploymentStatus
-            "kind": {"type": "string"},
+            "kind": {"type": "string", "enum": list(KINDS)},
+            "rollback_of": {"type": ["integer", "null"]},
+            "rolled_back_by": {"type": ["integer", "null"]},
+            "override_reason": _NULLABLE_STR,
             "created_at": {"type": "string", "format": "date-time"},
             "triggered_at": _NULLABLE_TIME, "finished_at": _NULLABLE_TIME,
             "error": _NULLABLE_STR, "superseded_by": {"type": ["integer", "null"]},
