@@ -95,6 +95,9 @@ class NewDeployment:
     status: DeploymentStatus = DeploymentStatus.QUEUED
     override_reason: str | None = None
     rollback_of: int | None = None
+    # The payload's file lists were incomplete and the source has an api: the worker asks
+    # the host's compare API before the deployment may run (docs/gates.md, "Path filters").
+    needs_compare: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "action", _coerce(self.action, Action))

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 from relay.events import Source
+from relay.gates.checks import WaitForChecks
+from relay.gates.filters import RouteFilters
+from relay.gates.holds import ScheduledHold
 from relay.globs import Glob, compile_glob
 from relay.secret import Secret
 
@@ -52,6 +55,11 @@ class Route:
     action: Action
     source: Source | None = None
     version_control: VersionControlSettings | None = None
+    # Deploy gates (docs/gates.md): paths / paths_ignore / skip_markers; `on_failure`
+    # ("none" or "rollback", relay.gates.rollback.OnFailure); `wait_for_checks` (None: none).
+    filters: RouteFilters = field(default_factory=RouteFilters)
+    on_failure: str = "none"
+    wait_for_checks: WaitForChecks | None = None
     repo_pattern: Glob = field(init=False, repr=False, compare=False)
     ref_pattern: Glob = field(init=False, repr=False, compare=False)
 
@@ -154,3 +162,4 @@ class Settings:
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     routes: tuple[Route, ...] = ()
+    holds: tuple[ScheduledHold, ...] = ()  # `holds:` (docs/gates.md)

@@ -127,7 +127,24 @@ def summary(settings: Settings) -> list[tuple[str, str]]:
         ("sources", sources or "none (every /hooks endpoint answers 404)"),
         ("admin API", f"on (token from {admin.source})" if admin else "off"),
         ("routes", str(len(settings.routes))),
+        ("gates", gates_summary(settings)),
     ]
+
+
+def gates_summary(settings: Settings) -> str:
+    """Which routes have deploy gates (docs/gates.md), and how many scheduled holds."""
+    parts = []
+    for route in settings.routes:
+        gates = [name for name, on in (
+            ("paths", route.filters.paths is not None),
+            ("paths_ignore", route.filters.paths_ignore is not None),
+            ("wait_for_checks", route.wait_for_checks is not None),
+            ("on_failure: rollback", route.on_failure == "rollback")) if on]
+        if gates:
+            parts.append(f"routes[{route.index}] ({', '.join(gates)})")
+    holds = len(settings.holds)
+    parts.append(f"{holds} scheduled hold{'s' if holds != 1 else ''}")
+    return "; ".join(parts)
 
 
 def routes_explain(args: argparse.Namespace) -> int:

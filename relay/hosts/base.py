@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import unquote_to_bytes
 
+from relay.gates.changes import PushChanges
+
 MAX_DELIVERY_KEY = 400  # characters; keeps the stores' (source, delivery_key) index rows small
 ZERO_SHA = re.compile(r"0+")
 TAGS, HEADS = "refs/tags/", "refs/heads/"
@@ -78,6 +80,9 @@ class PushEvent:
     forced: bool
     head_commit: HeadCommit | None
     pusher: str | None
+    # What the payload says about the changed files (relay.gates.changes), for the route
+    # filters `paths` / `paths_ignore` / `skip_markers`; None when not read (a redelivery).
+    changes: PushChanges | None = None
 
 
 @dataclass(frozen=True, slots=True)
