@@ -64,9 +64,6 @@ NOT_BUILT_YET = {
     "relay_reports_total": "reporting back to git hosts: not built yet (issue 12)",
     "relay_notifications_total": "notifications: not built yet (issue 12)",
     "relay_outbox_pending": "the outbox of reports and notifications: not built yet (issue 12)",
-    "relay_rollbacks_total": "automatic rollback: not built yet (issue 13)",
-    "relay_deployments_waiting": "deploy gates (checks, holds): not built yet (issue 13)",
-    "relay_cluster_held": "holds: not built yet (issue 13)",
     "relay_missed_pushes_total": "catch-up from the git hosts: not built yet (issue 14)",
     "relay_store_pruned_total": "retention: not built yet (issue 14)",
 }

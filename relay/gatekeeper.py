@@ -1,0 +1,242 @@
+"""Carries out the deploy gates' decisions (relay.gates) against the store: holds, latest-wins
+release, quarantine, rollback. The decisions are pure (relay.gates.*); this module only reads
+what they need (scheduled holds from the settings, pauses and quarantine from the store, the
+clock) and applies their answers as conditional store updates.
+
+Where each gate runs (docs/gates.md):
+- at claim (`at_claim`, called by relay.deploying before the cluster is read): a quarantined
+  commit of an automatic deployment ends `skipped`; a fresh claim a hold covers goes back to
+  `held` (its lease let go), so no deployment starts during a hold, whichever replica claims;
+- in the worker loop (`sweep`, before each claim round and at the next hold change): per
+  cluster with waiting deployments, relay.gates.release.decide_release supersedes the older
+  ones and releases the newest `held` one when nothing holds the cluster any more. Each move
+  is a conditional update (`held` -> `queued` only while still `held`), so replicas and
+  restarts release it exactly once;
+- after a deployment ends (`after_failure`): relay.gates.rollback decides rollback, pause,
+  quarantine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from relay.clock import Clock
+from relay.config import Route, Settings
+from relay.deployment import (
+    Deployment,
+    DeploymentKind,
+    DeploymentStatus,
+    NewDeployment,
+    WaitingStatus,
+)
+from relay.gates.holds import ActiveHold, Pause, active_holds, next_change
+from relay.gates.release import Waiting, decide_release
+from relay.gates.rollback import (
+    Action,
+    FailedDeployment,
+    OnFailure,
+    RollbackDecision,
+    check_quarantine,
+    consequences,
+    decide_rollback,
+)
+from relay.metrics import Metrics
+from relay.rollout import Observation, is_failure_status
+from relay.store import Store, StoreError
+
+log = structlog.get_logger("relay.gates")
+
+_WAITING = frozenset({DeploymentStatus.HELD, DeploymentStatus.WAITING_CHECKS,
+                      DeploymentStatus.QUEUED})
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimGate:
+    """What the gates say about a fresh claim: run it, skip it (`skip` reason), or it went
+    back to `held` (`held`)."""
+
+    skip: str | None = None
+    held: bool = False
+
+
+class Gatekeeper:
+    """One per worker: applies the gates' decisions; every wait uses the injected clock."""
+
+    def __init__(self, store: Store, settings: Settings, *, clock: Clock,
+                 metrics: Metrics) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._metrics = metrics
+        self.ended: list[Callable[[Deployment], None]] = []  # superseded ones, for Outcomes
+
+    async def holds_for(self, cluster: int, repo: str | None,
+                        now: datetime) -> tuple[ActiveHold, ...]:
+        """Every hold covering a deployment of `repo` on `cluster` at `now`."""
+        pauses = await self._store.pauses()
+        return active_holds(self._settings.holds, pauses, cluster, repo, now)
+
+    async def at_claim(self, dep: Deployment, fence: int) -> ClaimGate:
+        """Quarantine, then holds, for a fresh claim (never for a resumed one)."""
+        kind = dep.kind or DeploymentKind.PUSH
+        entries = await self._store.quarantine()
+        verdict = check_quarantine(entries, cluster=dep.cluster, version=dep.version, kind=kind)
+        if verdict.skip:
+            return ClaimGate(skip=verdict.reason)
+        if verdict.lift is not None:
+            await self._store.clear_quarantine(dep.cluster, dep.version)
+            log.info("quarantine lifted by a manual deployment", cluster=dep.cluster,
+                     version=dep.version, deployment_id=dep.id)
+        if _exempt(dep):
+            return ClaimGate()
+        held = await self.holds_for(dep.cluster, dep.repo, self._clock.now())
+        if not held:
+            return ClaimGate()
+        if await self._store.hold_claimed(dep.id, fence=fence):
+            log.info("deployment held", deployment_id=dep.id, cluster=dep.cluster,
+                     status=DeploymentStatus.HELD.value, kind=kind.value,
+                     holds=[h.name for h in held])
+            return ClaimGate(held=True)
+        return ClaimGate()
+
+    async def sweep(self) -> datetime | None:
+        """Supersede and release per cluster (see the module docstring); the earliest time a
+        hold now in force ends (when to sweep again), or None."""
+        now = self._clock.now()
+        waiting = await self._store.gate_waiting()
+        by_cluster: dict[int, list[Deployment]] = defaultdict(list)
+        for dep in waiting:
+            by_cluster[dep.cluster].append(dep)
+        wake: list[datetime] = []
+        for cluster, deps in sorted(by_cluster.items()):
+            newest = max(deps, key=lambda d: (d.created_at, d.id))
+            holds = await self.holds_for(cluster, newest.repo, now)
+            if holds:
+                change = next_change(holds)
+                if change is not None:
+                    wake.append(change)
+            await self._apply(deps, hold_active=bool(holds) and not _exempt(newest), now=now)
+        self._gauges(waiting)
+        return min(wake) if wake else None
+
+    async def _apply(self, deps: Sequence[Deployment], *, hold_active: bool,
+                     now: datetime) -> None:
+        items = [Waiting(d.id, WaitingStatus(d.status.value), d.created_at,
+                         override_hold=_exempt(d)) for d in deps if d.status in _WAITING]
+        decision = decide_release(items, hold_active=hold_active)
+        status = {d.id: d.status for d in deps}
+        for move in decision.superseded:
+            gone = await self._store.gate_move(
+                move.id, expect=status[move.id], to=DeploymentStatus.SUPERSEDED, now=now,
+                superseded_by=move.by)
+            if gone is not None:
+                for listener in self.ended:
+                    listener(gone)
+        if decision.queue is not None:
+            moved = await self._store.gate_move(decision.queue, expect=DeploymentStatus.HELD,
+                                                to=DeploymentStatus.QUEUED, now=now)
+            if moved is not None:
+                log.info("hold ended: deployment released", deployment_id=moved.id,
+                         cluster=moved.cluster, status=moved.status.value)
+        if decision.hold is not None:
+            await self._store.gate_move(decision.hold, expect=DeploymentStatus.QUEUED,
+                                        to=DeploymentStatus.HELD, now=now)
+
+    def _gauges(self, waiting: Sequence[Deployment]) -> None:
+        counts = {s: 0 for s in (DeploymentStatus.HELD, DeploymentStatus.WAITING_CHECKS)}
+        for dep in waiting:
+            if dep.status in counts:
+                counts[dep.status] += 1
+        self._metrics.deployments_waiting.labels(reason="held").set(
+            counts[DeploymentStatus.HELD])
+        self._metrics.deployments_waiting.labels(reason="checks").set(
+            counts[DeploymentStatus.WAITING_CHECKS])
+
+    async def held_gauge(self) -> None:
+        """relay_cluster_held{cluster} for every cluster a route names (best effort)."""
+        with contextlib.suppress(StoreError):
+            pauses = await self._store.pauses()
+            now = self._clock.now()
+            for cluster in sorted({r.cluster for r in self._settings.routes}):
+                held = active_holds(self._settings.holds, pauses, cluster, None, now)
+                self._metrics.cluster_held.labels(cluster=str(cluster)).set(1 if held else 0)
+
+    # -- after a failure (relay.gates.rollback) ---------------------------------------------
+
+    async def after_end(self, dep: Deployment, snapshot: Observation | None) -> Deployment | None:
+        """Rollback / pause / quarantine after `dep` ended; the rollback deployment queued, if
+        any. Only `failed` / `timed_out` deployments of routes with `on_failure: rollback`."""
+        if dep.kind is DeploymentKind.ROLLBACK:  # outcome: the rollback's final status
+            self._metrics.rollbacks.labels(cluster=str(dep.cluster),
+                                           outcome=dep.status.value).inc()
+        if dep.status not in (DeploymentStatus.FAILED, DeploymentStatus.TIMED_OUT):
+            return None
+        route = self._route(dep)
+        if route is None:
+            return None
+        now = self._clock.now()
+        failed = FailedDeployment(
+            id=dep.id, cluster=dep.cluster, version=dep.version,
+            kind=dep.kind or DeploymentKind.PUSH, status=dep.status,
+            snapshot_version=snapshot.version if snapshot else None,
+            snapshot_failing=bool(snapshot and is_failure_status(snapshot.status)))
+        waiting = await self._store.gate_waiting()
+        queued = await self._store.list_deployments(cluster=dep.cluster,
+                                                    status=DeploymentStatus.QUEUED, limit=5)
+        newer = any(w.cluster == dep.cluster and w.id > dep.id
+                    for w in (*waiting, *queued) if w.status in _WAITING)
+        decision = decide_rollback(
+            failed, on_failure=OnFailure(route.on_failure), action=route.action.value,
+            last_succeeded_version=await self._store.last_succeeded_version(dep.cluster),
+            newer_waiting=newer)
+        return await self._carry_out(decision, failed, dep, now)
+
+    async def _carry_out(self, decision: RollbackDecision, failed: FailedDeployment,
+                         dep: Deployment, now: datetime) -> Deployment | None:
+        pause, entry = consequences(decision, failed, now)
+        if entry is not None:
+            await self._store.add_quarantine(entry)
+            log.warning("commit quarantined", cluster=dep.cluster, version=dep.version,
+                        deployment_id=dep.id)
+        if pause is not None:
+            await self._store.set_pause(pause)
+            self._metrics.cluster_held.labels(cluster=str(dep.cluster)).set(1)
+            log.error("cluster paused: rollback failed", cluster=dep.cluster,
+                      deployment_id=dep.id, reason=decision.reason)
+            return None
+        if decision.action is not Action.ROLLBACK or decision.version is None:
+            return None
+        rollback = await self._store.enqueue(NewDeployment(
+            cluster=dep.cluster, action=dep.action, version=decision.version,
+            source=dep.source, repo=dep.repo, ref=dep.ref, manual=True,
+            route_index=dep.route_index, kind=DeploymentKind.ROLLBACK, rollback_of=dep.id),
+            now=now)
+        await self._store.link_rollback(dep.id, rollback.id)
+        log.warning("rollback queued", cluster=dep.cluster, deployment_id=rollback.id,
+                    rollback_of=dep.id, version=decision.version, reason=decision.reason,
+                    kind=DeploymentKind.ROLLBACK.value)
+        return rollback
+
+    def _route(self, dep: Deployment) -> Route | None:
+        routes = self._settings.routes
+        if dep.route_index is not None and dep.route_index < len(routes):
+            route = routes[dep.route_index]
+            if route.cluster == dep.cluster:
+                return route
+        return next((r for r in routes if r.cluster == dep.cluster), None)
+
+
+def _exempt(dep: Deployment) -> bool:
+    """Not held: a rollback (it restores the cluster), or a manual override with a reason."""
+    return dep.kind is DeploymentKind.ROLLBACK or dep.override_reason is not None
+
+
+def pause_of(cluster: int, reason: str, until: datetime | None, now: datetime) -> Pause:
+    """A pause by hand (relay.gates.holds.Pause; HoldError for an empty reason)."""
+    return Pause(cluster=cluster, reason=reason, until=until, since=now)
