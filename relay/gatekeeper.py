@@ -75,6 +75,7 @@ class Gatekeeper:
         self._clock = clock
         self._metrics = metrics
         self.ended: list[Callable[[Deployment], None]] = []  # superseded ones, for Outcomes
+        self.moved: list[Callable[[int, DeploymentStatus], None]] = []  # held / queued again
 
     async def holds_for(self, cluster: int, repo: str | None,
                         now: datetime) -> tuple[ActiveHold, ...]:
@@ -102,6 +103,7 @@ class Gatekeeper:
             log.info("deployment held", deployment_id=dep.id, cluster=dep.cluster,
                      status=DeploymentStatus.HELD.value, kind=kind.value,
                      holds=[h.name for h in held])
+            self._moved(dep.id, DeploymentStatus.HELD)
             return ClaimGate(held=True)
         return ClaimGate()
 
@@ -144,9 +146,16 @@ class Gatekeeper:
             if moved is not None:
                 log.info("hold ended: deployment released", deployment_id=moved.id,
                          cluster=moved.cluster, status=moved.status.value)
+                self._moved(moved.id, DeploymentStatus.QUEUED)
         if decision.hold is not None:
-            await self._store.gate_move(decision.hold, expect=DeploymentStatus.QUEUED,
-                                        to=DeploymentStatus.HELD, now=now)
+            again = await self._store.gate_move(decision.hold, expect=DeploymentStatus.QUEUED,
+                                                to=DeploymentStatus.HELD, now=now)
+            if again is not None:
+                self._moved(again.id, DeploymentStatus.HELD)
+
+    def _moved(self, dep_id: int, status: DeploymentStatus) -> None:
+        for listener in self.moved:
+            listener(dep_id, status)
 
     def _gauges(self, waiting: Sequence[Deployment]) -> None:
         counts = {s: 0 for s in (DeploymentStatus.HELD, DeploymentStatus.WAITING_CHECKS)}

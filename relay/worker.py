@@ -121,6 +121,7 @@ class Worker:
         self._leases = Leases(store, clock, self._ws.lease_s)
         self.gatekeeper = Gatekeeper(store, settings, clock=clock, metrics=metrics)
         self.gatekeeper.ended.append(self._outcomes.ended)
+        self.gatekeeper.moved.append(self._outcomes.status)
         self._next_gate_change: float | None = None  # worker clock (monotonic) of a hold end
         self._deploying = Deploying(store, api, settings, worker_settings=self._ws, clock=clock,
                                     metrics=metrics, outcomes=self._outcomes,
