@@ -12,10 +12,10 @@ from relay import admin_input as check
 from relay.admin_input import MAX_ID, InputError
 from relay.config import Action, Route
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
+from relay.events import Source
 from relay.gatekeeper import pause_of
 from relay.gates.holds import Pause, active_holds, next_holds
 from relay.gates.release import RefusalKind, refuse_manual
-from relay.events import Source
 from relay.ingest import redelivery
 from relay.openapi import openapi_document
 from relay.routing import explain, verdicts_to_json
