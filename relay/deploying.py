@@ -182,9 +182,7 @@ class Deploying:
                     raise
                 log.exception("deployment crashed")
                 ending = Ending(DeploymentStatus.ERROR, f"internal error: {type(exc).__name__}")
-            final = await self._finish(claim, ending, api_retries=sum(retries.values()))
-            await self._after_end(final, self._snapshots.pop(dep.id, None) or claim.snapshot)
-            return final
+            return await self._finish(claim, ending, api_retries=sum(retries.values()))
         except LeaseLost as exc:
             log.warning("deployment ended elsewhere (canceled or taken over); stopping",
                         error=str(exc))
@@ -213,7 +211,8 @@ class Deploying:
             log.error("rollback / quarantine not recorded: store unavailable", error=str(exc))
 
     async def _finish(self, claim: Claim, ending: Ending, **extra: Any) -> Deployment:
-        """Commit `ending`; then, in a shielded `finally`, the post-finish seam."""
+        """Commit `ending`; then the gates' consequences (rollback, pause, quarantine: so
+        that listeners see them recorded); then, shielded, the post-finish seam."""
         write = asyncio.ensure_future(self._store.finish(
             claim.deployment.id, fence=claim.fence, status=ending.status,
             now=self._clock.now(), error=ending.error))
@@ -225,7 +224,11 @@ class Deploying:
                 final = await write
                 self._outcomes.ended(final, **extra, **ending.extra)
             raise
-        self._outcomes.ended(final, **extra, **ending.extra)
+        try:
+            snapshot = self._snapshots.pop(claim.deployment.id, None) or claim.snapshot
+            await asyncio.shield(self._after_end(final, snapshot))
+        finally:
+            self._outcomes.ended(final, **extra, **ending.extra)
         return final
 
     async def _decide(self, claim: Claim, retries: RetryTally) -> Ending:
