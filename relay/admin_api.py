@@ -211,7 +211,7 @@ async def redeliver(request: web.Request) -> web.Response:
 
 async def explain_routes(request: web.Request) -> web.Response:
     q = request.query
-    check.check_query(q, allowed=("source", "repo", "ref"))
+    check.check_query(q, allowed=("source", "repo", "ref", "paths", "message"))
     source = _source_param(q["source"]) if q.get("source") else None
     repo, ref = q.get("repo", ""), q.get("ref", "")
     if not repo or not ref:
@@ -219,7 +219,12 @@ async def explain_routes(request: web.Request) -> web.Response:
     check.text_value(repo, "repo")
     check.text_value(ref, "ref", max_len=check.MAX_REF)
     verdicts = explain(request.app[SETTINGS].routes, source=source, repo=repo, ref=ref)
-    return web.json_response(verdicts_to_json(verdicts, source=source, repo=repo, ref=ref))
+    paths = ([p for p in check.text_value(q["paths"], "paths", max_len=8192).split(",") if p]
+             if "paths" in q else None)
+    message = check.text_value(q["message"], "message", max_len=4096) if "message" in q \
+        else None
+    return web.json_response(verdicts_to_json(verdicts, source=source, repo=repo, ref=ref,
+                                              paths=paths, message=message))
 
 
 # -- helpers ----------------------------------------------------------------------------------

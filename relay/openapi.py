@@ -253,6 +253,10 @@ def _paths() -> dict[str, Any]:
                  "required": True},
                 {**_query("ref", {"type": "string", "minLength": 1}, "refs/heads/... or "
                           "refs/tags/..."), "required": True},
+                _query("paths", {"type": "string"}, "changed files, comma-separated: show "
+                       "the path filters' decision"),
+                _query("message", {"type": "string"}, "the head commit message: show the "
+                       "skip markers' decision"),
             ],
             "responses": {"200": _answer("one verdict per route", "Explanation"),
                           **_errors(400)}}},

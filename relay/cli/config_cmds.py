@@ -60,6 +60,11 @@ def register(sub: Any) -> None:
     explain_parser.add_argument("--repo", required=True, help="owner/name, as the host spells it")
     explain_parser.add_argument("--ref", required=True,
                                 help="refs/heads/NAME, refs/tags/NAME, or a bare branch name")
+    explain_parser.add_argument("--paths", nargs="+", default=None, metavar="FILE",
+                                help="changed files of the push: show the path filters' "
+                                "decision (docs/gates.md)")
+    explain_parser.add_argument("--message", default=None, metavar="TEXT",
+                                help="the head commit message: show the skip markers' decision")
     explain_parser.add_argument("--json", action="store_true", help="print JSON")
     _config_option(explain_parser, suppress=True)
     explain_parser.set_defaults(func=routes_explain)
@@ -155,12 +160,20 @@ def routes_explain(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     source = Source(args.source) if args.source else None
     verdicts = explain(routes, source=source, repo=args.repo, ref=args.ref)
+    data = verdicts_to_json(verdicts, source=source, repo=args.repo, ref=args.ref,
+                            paths=args.paths, message=args.message)
     if args.json:
-        print(json.dumps(verdicts_to_json(verdicts, source=source, repo=args.repo, ref=args.ref),
-                         indent=2))
+        print(json.dumps(data, indent=2))
     else:
         print(f"source {source or 'any'}, repository {args.repo}, ref {args.ref}\n")
         print(render_table(verdicts))
+        if args.paths is not None or args.message is not None:
+            print()
+            for route in data["routes"]:
+                if route["matched"]:
+                    for f in route["filters"]:
+                        print(f"routes[{route['index']}] {f['filter']}: {f['verdict']} "
+                              f"({f['reason']})")
         matched = sum(1 for v in verdicts if v.matched)
         print(f"\n{matched} of {len(verdicts)} route{'s' if len(verdicts) != 1 else ''} match.")
     return EXIT_OK if any(v.matched for v in verdicts) else EXIT_FAILED
