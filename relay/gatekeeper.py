@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 
@@ -35,6 +36,8 @@ from relay.deployment import (
     NewDeployment,
     WaitingStatus,
 )
+from relay.events import Source
+from relay.gates.checks import ChecksResult, Outcome, State, decide_checks, poll_delay
 from relay.gates.holds import ActiveHold, Pause, active_holds, next_change
 from relay.gates.release import Waiting, decide_release
 from relay.gates.rollback import (
@@ -46,6 +49,7 @@ from relay.gates.rollback import (
     consequences,
     decide_rollback,
 )
+from relay.githost import Checks, ChecksState, GitHost, GitHostError, RateLimited
 from relay.metrics import Metrics
 from relay.rollout import Observation, is_failure_status
 from relay.store import Store, StoreError
@@ -54,6 +58,46 @@ log = structlog.get_logger("relay.gates")
 
 _WAITING = frozenset({DeploymentStatus.HELD, DeploymentStatus.WAITING_CHECKS,
                       DeploymentStatus.QUEUED})
+# Deliveries that may mean a commit's checks changed: they wake every checks wait early
+# (the host's API stays the truth). GitHub / Gitea event header values, GitLab's hook name.
+CHECK_EVENTS = frozenset({"status", "check_run", "check_suite", "pipeline hook"})
+
+
+class ChecksReader(Protocol):
+    """Reads a commit's checks from its git host (a relay.githost client per source).
+
+    `sources`: the sources it can read (those with an `api`); `checks` raises
+    relay.githost errors (RateLimited with `retry_after`).
+    """
+
+    sources: Collection[Source]
+
+    async def checks(self, source: Source, repo: str, sha: str) -> Checks: ...
+
+
+class GitHostChecks:
+    """A ChecksReader over relay.githost clients, one per source with an `api`."""
+
+    def __init__(self, clients: Mapping[Source, GitHost]) -> None:
+        self._clients = dict(clients)
+        self.sources: Collection[Source] = frozenset(self._clients)
+
+    async def checks(self, source: Source, repo: str, sha: str) -> Checks:
+        """The commit's checks on `source`'s host (KeyError for a source without a client)."""
+        return await self._clients[source].checks(repo, sha)
+
+
+def checks_result(checks: Checks, contexts: Sequence[str] = ()) -> ChecksResult:
+    """A githost summary -> the gate's result. Nothing reported is pending (docs/gates.md);
+    with `contexts`, a required name still pending keeps it pending (names of green checks
+    are not in the summary, so a required name never reported cannot be told apart)."""
+    if checks.state is ChecksState.RED:
+        return ChecksResult(State.RED, checks.failing, checks.pending)
+    if checks.state is ChecksState.PENDING or checks.total == 0:
+        return ChecksResult(State.PENDING, (), checks.pending)
+    if contexts and set(contexts) & set(checks.pending):
+        return ChecksResult(State.PENDING, (), checks.pending)
+    return ChecksResult(State.GREEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +120,8 @@ class Gatekeeper:
         self._metrics = metrics
         self.ended: list[Callable[[Deployment], None]] = []  # superseded ones, for Outcomes
         self.moved: list[Callable[[int, DeploymentStatus], None]] = []  # held / queued again
+        self.checks: ChecksReader | None = None  # None: `wait_for_checks` is off
+        self._polls: dict[int, tuple[int, datetime]] = {}  # id -> (attempt, next look at)
 
     async def holds_for(self, cluster: int, repo: str | None,
                         now: datetime) -> tuple[ActiveHold, ...]:
@@ -107,6 +153,15 @@ class Gatekeeper:
             return ClaimGate(held=True)
         return ClaimGate()
 
+    def checks_sources(self) -> frozenset[Source]:
+        """The sources whose checks can be read (routing admits `waiting_checks` for them)."""
+        return frozenset(self.checks.sources) if self.checks is not None else frozenset()
+
+    def poke(self) -> None:
+        """A status / check / pipeline delivery arrived: look at every checks wait now."""
+        self._polls = {dep_id: (attempt, datetime.min.replace(tzinfo=now.tzinfo))
+                       for dep_id, (attempt, now) in self._polls.items()}
+
     async def sweep(self) -> datetime | None:
         """Supersede and release per cluster (see the module docstring); the earliest time a
         hold now in force ends (when to sweep again), or None."""
@@ -125,7 +180,59 @@ class Gatekeeper:
                     wake.append(change)
             await self._apply(deps, hold_active=bool(holds) and not _exempt(newest), now=now)
         self._gauges(waiting)
+        for dep in waiting:
+            if dep.status is DeploymentStatus.WAITING_CHECKS:
+                due = await self._look_at_checks(dep, now)
+                if due is not None:
+                    wake.append(due)
         return min(wake) if wake else None
+
+    async def _look_at_checks(self, dep: Deployment, now: datetime) -> datetime | None:
+        """One look at a waiting deployment's checks when it is due; the next look's time."""
+        attempt, due = self._polls.get(dep.id, (0, now))
+        if due > now:
+            return due
+        route = self._route(dep)
+        config = route.wait_for_checks if route is not None else None
+        if config is None or self.checks is None or dep.source is None or dep.repo is None:
+            await self._after_checks(dep, DeploymentStatus.QUEUED, None, now)
+            return None
+        deadline = dep.created_at + timedelta(seconds=config.timeout_s)
+        retry_after = None
+        try:
+            found = await self.checks.checks(dep.source, dep.repo, dep.version)
+            result = checks_result(found, config.contexts)
+        except GitHostError as exc:
+            retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+            log.warning("reading checks failed; will look again", deployment_id=dep.id,
+                        error=str(exc))
+            result = ChecksResult(State.PENDING)
+        decision = decide_checks(config, result, waiting_since=dep.created_at, now=now)
+        if decision.outcome is Outcome.RELEASE:
+            await self._after_checks(dep, DeploymentStatus.QUEUED, None, now)
+            return None
+        if decision.outcome is Outcome.SKIP:
+            await self._after_checks(dep, DeploymentStatus.SKIPPED, decision.reason, now)
+            return None
+        delay = poll_delay(attempt, now=now, deadline=deadline, retry_after_s=retry_after)
+        nxt = now + timedelta(seconds=delay)
+        self._polls[dep.id] = (attempt + 1, nxt)
+        return nxt
+
+    async def _after_checks(self, dep: Deployment, to: DeploymentStatus, reason: str | None,
+                            now: datetime) -> None:
+        self._polls.pop(dep.id, None)
+        moved = await self._store.gate_move(dep.id, expect=DeploymentStatus.WAITING_CHECKS,
+                                            to=to, now=now, error=reason)
+        if moved is None:
+            return
+        log.info("checks gate decided", deployment_id=dep.id, cluster=dep.cluster,
+                 status=to.value, reason=reason)
+        if to is DeploymentStatus.QUEUED:
+            self._moved(dep.id, to)
+        else:
+            for listener in self.ended:
+                listener(moved)
 
     async def _apply(self, deps: Sequence[Deployment], *, hold_active: bool,
                      now: datetime) -> None:

@@ -20,9 +20,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from relay.config import Route
-from relay.deployment import DeploymentKind, NewDeployment
+from relay.deployment import DeploymentKind, DeploymentStatus, NewDeployment
 from relay.events import Delivery, PushEvent, Source, WebhookError, push_ignored
 from relay.gates.filters import FilterDecision, Verdict, decide, decide_markers
+from relay.gates.release import admit
 from relay.routing import lookup, ref_too_long, split_ref
 from relay.store.base import NewDelivery
 
@@ -56,7 +57,8 @@ def delivery_id_for(source: Source, key: str) -> str:
 
 
 def ingest(delivery: Delivery, body: bytes, routes: Sequence[Route], now: datetime, *,
-           can_compare: Collection[Source] = ()) -> Ingested:
+           can_compare: Collection[Source] = (),
+           can_check: Collection[Source] = ()) -> Ingested:
     """Decide what a verified delivery stores and queues.
 
     `body`: the raw body as received (stored to forward later); `routes`: the route table in
@@ -67,6 +69,8 @@ def ingest(delivery: Delivery, body: bytes, routes: Sequence[Route], now: dateti
     sources whose compare API relay may ask when a payload's file lists are incomplete (the
     deployment is then planned with `needs_compare`, and the worker asks before claiming);
     for any other source such a push deploys (relay does not guess that nothing changed).
+    `can_check`: the sources whose checks relay can read: a route's `wait_for_checks` makes
+    their deployments start `waiting_checks` (relay.gates.release.admit).
     """
     planned: list[NewDeployment] = []
     first_unrouted: PushEvent | None = None
@@ -83,9 +87,12 @@ def ingest(delivery: Delivery, body: bytes, routes: Sequence[Route], now: dateti
             if decision.verdict is Verdict.IGNORE:
                 filtered = filtered or f"routes[{route.index}] {decision.filter}: {decision.reason}"
                 continue
+            first = admit(wait_for_checks=route.wait_for_checks is not None
+                          and push.source in can_check, hold_active=False)
             planned.append(replace(
                 _planned(push, route, at, before=push.before),
-                needs_compare=decision.verdict is Verdict.NEEDS_COMPARE))
+                needs_compare=decision.verdict is Verdict.NEEDS_COMPARE,
+                status=DeploymentStatus(first.value)))
     ignored = delivery.ignored
     if ignored is None and not planned and filtered is not None:
         ignored = filtered

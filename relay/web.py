@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from relay.deployment import Deployment
 from relay.events import Delivery, Source, WebhookError, event_kind_hint, parse_delivery
+from relay.gatekeeper import CHECK_EVENTS
 from relay.hosts import SOURCE_PATTERN
 from relay.ingest import delivery_id_for, ingest
 from relay.server import BODY_BUDGET, BodyOverLimit, read_body
@@ -214,7 +215,9 @@ async def receive(request: web.Request) -> web.Response:
                               now=now)
     entry.event = delivery.event.value
     entry.fields.update(_log_fields(delivery))
-    plan = ingest(delivery, body, settings.routes, now)
+    worker = request.app.get(WORKER)
+    readers = worker.gatekeeper.checks_sources() if worker is not None else frozenset()
+    plan = ingest(delivery, body, settings.routes, now, can_check=readers)
     entry.fields["delivery_id"] = plan.record.delivery_id
     entry.fields["outcome"] = "store_error"  # until the store has answered
     async with asyncio.timeout(STORE_TIMEOUT_S):
@@ -223,6 +226,9 @@ async def receive(request: web.Request) -> web.Response:
     if accepted.duplicate:
         entry.fields["outcome"] = "duplicate"
         return _answer(200, accepted.delivery_id, duplicate=True, deps=accepted.deployments)
+    if worker is not None and delivery.event_name.lower() in CHECK_EVENTS:
+        worker.gatekeeper.poke()  # a commit's checks may have changed: look again now
+        worker.wake()
     if plan.ignored:
         entry.fields.update(outcome="ignored", ignored=plan.ignored)
         return web.json_response({"delivery_id": accepted.delivery_id, "ignored": plan.ignored})
