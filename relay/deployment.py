@@ -139,6 +139,7 @@ class Deployment:
     rollback_of: int | None = None  # the failed deployment this one rolls back
     rolled_back_by: int | None = None  # the rollback deployment queued after this one failed
     override_reason: str | None = None  # a manual deployment that overrode a hold: why
+    needs_compare: bool = False  # file lists incomplete: ask the compare API before running
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "action", _coerce(self.action, Action))

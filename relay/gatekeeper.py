@@ -38,6 +38,7 @@ from relay.deployment import (
 )
 from relay.events import Source
 from relay.gates.checks import ChecksResult, Outcome, State, decide_checks, poll_delay
+from relay.gates.filters import Verdict, decide_files
 from relay.gates.holds import ActiveHold, Pause, active_holds, next_change
 from relay.gates.release import Waiting, decide_release
 from relay.gates.rollback import (
@@ -49,7 +50,14 @@ from relay.gates.rollback import (
     consequences,
     decide_rollback,
 )
-from relay.githost import Checks, ChecksState, GitHost, GitHostError, RateLimited
+from relay.githost import (
+    Checks,
+    ChecksState,
+    Comparison,
+    GitHost,
+    GitHostError,
+    RateLimited,
+)
 from relay.metrics import Metrics
 from relay.rollout import Observation, is_failure_status
 from relay.store import Store, StoreError
@@ -75,8 +83,17 @@ class ChecksReader(Protocol):
     async def checks(self, source: Source, repo: str, sha: str) -> Checks: ...
 
 
+class CompareReader(Protocol):
+    """Reads the files changed between two commits from the git host (compare API)."""
+
+    sources: Collection[Source]
+
+    async def compare(self, source: Source, repo: str, base: str, head: str) -> Comparison: ...
+
+
 class GitHostChecks:
-    """A ChecksReader over relay.githost clients, one per source with an `api`."""
+    """A ChecksReader and CompareReader over relay.githost clients, one per source with an
+    `api` (the application builds it from the sources' api settings)."""
 
     def __init__(self, clients: Mapping[Source, GitHost]) -> None:
         self._clients = dict(clients)
@@ -85,6 +102,10 @@ class GitHostChecks:
     async def checks(self, source: Source, repo: str, sha: str) -> Checks:
         """The commit's checks on `source`'s host (KeyError for a source without a client)."""
         return await self._clients[source].checks(repo, sha)
+
+    async def compare(self, source: Source, repo: str, base: str, head: str) -> Comparison:
+        """The files changed from `base` to `head` on `source`'s host."""
+        return await self._clients[source].compare(repo, base, head)
 
 
 def checks_result(checks: Checks, contexts: Sequence[str] = ()) -> ChecksResult:
@@ -121,6 +142,7 @@ class Gatekeeper:
         self.ended: list[Callable[[Deployment], None]] = []  # superseded ones, for Outcomes
         self.moved: list[Callable[[int, DeploymentStatus], None]] = []  # held / queued again
         self.checks: ChecksReader | None = None  # None: `wait_for_checks` is off
+        self.compare: CompareReader | None = None  # None: incomplete file lists deploy
         self._polls: dict[int, tuple[int, datetime]] = {}  # id -> (attempt, next look at)
 
     async def holds_for(self, cluster: int, repo: str | None,
@@ -136,6 +158,10 @@ class Gatekeeper:
         verdict = check_quarantine(entries, cluster=dep.cluster, version=dep.version, kind=kind)
         if verdict.skip:
             return ClaimGate(skip=verdict.reason)
+        if dep.needs_compare:
+            skip = await self._compared(dep)
+            if skip is not None:
+                return ClaimGate(skip=skip)
         if verdict.lift is not None:
             await self._store.clear_quarantine(dep.cluster, dep.version)
             log.info("quarantine lifted by a manual deployment", cluster=dep.cluster,
@@ -152,6 +178,31 @@ class Gatekeeper:
             self._moved(dep.id, DeploymentStatus.HELD)
             return ClaimGate(held=True)
         return ClaimGate()
+
+    def compare_sources(self) -> frozenset[Source]:
+        """The sources whose compare API can be asked (routing marks `needs_compare`)."""
+        return frozenset(self.compare.sources) if self.compare is not None else frozenset()
+
+    async def _compared(self, dep: Deployment) -> str | None:
+        """For a `needs_compare` deployment: the paths filter's reason to skip it, from the
+        host's compare API; None to go on (no reader, an error, a truncated comparison)."""
+        route = self._route(dep)
+        if (self.compare is None or route is None or dep.source is None or dep.repo is None
+                or not dep.before or dep.before.strip("0") == ""):
+            return None
+        try:
+            comparison = await self.compare.compare(dep.source, dep.repo, dep.before,
+                                                    dep.version)
+        except GitHostError as exc:
+            log.warning("compare API failed; deploying rather than guessing",
+                        deployment_id=dep.id, error=str(exc))
+            return None
+        if not comparison.complete:
+            return None
+        decision = decide_files(route.filters, comparison.files)
+        if decision.verdict is Verdict.IGNORE:
+            return f"paths: {decision.reason} (compare API)"
+        return None
 
     def checks_sources(self) -> frozenset[Source]:
         """The sources whose checks can be read (routing admits `waiting_checks` for them)."""

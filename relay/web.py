@@ -216,8 +216,10 @@ async def receive(request: web.Request) -> web.Response:
     entry.event = delivery.event.value
     entry.fields.update(_log_fields(delivery))
     worker = request.app.get(WORKER)
-    readers = worker.gatekeeper.checks_sources() if worker is not None else frozenset()
-    plan = ingest(delivery, body, settings.routes, now, can_check=readers)
+    gates = worker.gatekeeper if worker is not None else None
+    plan = ingest(delivery, body, settings.routes, now,
+                  can_check=gates.checks_sources() if gates else frozenset(),
+                  can_compare=gates.compare_sources() if gates else frozenset())
     entry.fields["delivery_id"] = plan.record.delivery_id
     entry.fields["outcome"] = "store_error"  # until the store has answered
     async with asyncio.timeout(STORE_TIMEOUT_S):

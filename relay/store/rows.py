@@ -33,12 +33,13 @@ DEPLOYMENT_COLUMNS = (
     "id, cluster, action, version, source, repo, ref, delivery_id, status, created_at, "
     "triggered_at, finished_at, error, superseded_by, before_sha, head_commit_at, manual, "
     "attempts, route_index, progress, forced, trigger_started_at, kind, rollback_of, "
-    "rolled_back_by, override_reason"
+    "rolled_back_by, override_reason, needs_compare"
 )
 # The columns a new deployment is inserted with, in the order of `insert_values`.
 INSERT_COLUMNS = (
     "cluster, action, version, source, repo, ref, delivery_id, route_index, manual, before_sha, "
-    "head_commit_at, forced, status, created_at, kind, override_reason, rollback_of"
+    "head_commit_at, forced, status, created_at, kind, override_reason, rollback_of, "
+    "needs_compare"
 )
 OPEN = tuple(s.value for s in sorted(OPEN_STATUSES))  # ('queued', 'rolling_out', 'triggering')
 _OPEN_SQL = ", ".join(f"'{s}'" for s in OPEN)
@@ -89,6 +90,7 @@ def deployment_from_row(row: Row) -> Deployment:
         rollback_of=row["rollback_of"],
         rolled_back_by=row["rolled_back_by"],
         override_reason=row["override_reason"],
+        needs_compare=bool(row["needs_compare"]),
     )
 
 
@@ -105,7 +107,7 @@ def insert_values(dep: NewDeployment, delivery_id: str | None, now: datetime, *,
         dep.source.value if dep.source is not None else None, dep.repo, dep.ref, delivery_id,
         dep.route_index, flag(dep.manual), dep.before, time(dep.head_commit_at),
         flag(dep.forced), dep.status.value, time(now),
-        (dep.kind or "push"), dep.override_reason, dep.rollback_of,
+        (dep.kind or "push"), dep.override_reason, dep.rollback_of, flag(dep.needs_compare),
     )
 
 

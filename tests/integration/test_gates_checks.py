@@ -15,7 +15,8 @@ from relay.events import Source
 from relay.fakegit import PREFIX, CheckRun, FakeHost, api_url, create_fake_git_app
 from relay.gatekeeper import GitHostChecks
 from relay.gates.checks import WaitForChecks
-from relay.githost import RetryPolicy, client_for
+from relay.gates.filters import RouteFilters
+from relay.githost import Comparison, RetryPolicy, client_for
 from relay.secret import Secret
 from relay.typedefs import WORKER
 from tests.fakes import eventually
@@ -138,3 +139,50 @@ async def test_a_restart_while_waiting_resumes_the_wait(harness: Factory,
     await check_run_delivery(h2, "cr-4")
     final = await h2.final(dep)
     assert final.status is SUCCEEDED, final.error
+
+
+# -- path filters with the compare API ----------------------------------------------------------
+
+
+class CountingCompare:
+    """The fake's compare API through the real client, counting the calls."""
+
+    def __init__(self, reader: GitHostChecks) -> None:
+        self.reader = reader
+        self.sources = reader.sources
+        self.calls: list[tuple[str, str]] = []
+
+    async def compare(self, source: Source, repo: str, base: str, head: str) -> Comparison:
+        self.calls.append((base, head))
+        return await self.reader.compare(source, repo, base, head)
+
+
+def long_push(base: str, head: str) -> dict[str, object]:
+    """25 commits, each listing a docs file only: the payload may be cut short."""
+    commits = [{"id": sha(f"{head}-{i}"), "message": "docs", "timestamp": "2026-11-29T10:00:00Z",
+                "added": ["docs/x.md"], "modified": [], "removed": []} for i in range(24)]
+    commits.append({"id": head, "message": "more", "timestamp": "2026-11-29T10:00:00Z",
+                    "added": ["docs/y.md"], "modified": [], "removed": []})
+    return {"before": base, "after": head, "extra": {"commits": commits}}
+
+
+@pytest.mark.parametrize(("changed", "deploys"), [(("docs/a.md",), False),
+                                                  (("docs/a.md", "src/app.py"), True)])
+async def test_a_long_push_asks_the_compare_api(harness: Factory, github: FakeGitHub,
+                                                changed: tuple[str, ...],
+                                                deploys: bool) -> None:
+    h = await harness(route_changes={"filters": RouteFilters(paths_ignore=("docs/**",))})
+    counting = CountingCompare(github.reader)
+    h.client.app[WORKER].gatekeeper.compare = counting
+    base, head = sha("base-commit"), sha("head-commit")
+    github.host.add_commit(REPO, base)
+    github.host.add_commit(REPO, head, files=changed, parent=base)
+    [dep] = await h.push(**long_push(base, head))
+    final = await h.final(dep)
+    assert counting.calls == [(base, head)]
+    if deploys:
+        assert final.status is SUCCEEDED, final.error
+    else:
+        assert final.status is SKIPPED
+        assert final.error == "paths: all of the 1 changed file match paths_ignore (compare API)"
+        assert h.puts(10702) == []

@@ -5,6 +5,8 @@ ALTER TABLE deployments ADD COLUMN kind TEXT NOT NULL DEFAULT 'push';
 ALTER TABLE deployments ADD COLUMN rollback_of BIGINT;
 ALTER TABLE deployments ADD COLUMN rolled_back_by BIGINT;
 ALTER TABLE deployments ADD COLUMN override_reason TEXT;
+-- The payload's file lists were incomplete: the worker asks the host's compare API first.
+ALTER TABLE deployments ADD COLUMN needs_compare BOOLEAN NOT NULL DEFAULT FALSE;
 UPDATE deployments SET kind = CASE WHEN NOT manual THEN 'push'
     WHEN delivery_id IS NULL THEN 'manual' ELSE 'redelivery' END;
 CREATE INDEX deployments_by_kind ON deployments (kind, id);
