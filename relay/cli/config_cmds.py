@@ -148,8 +148,9 @@ def gates_summary(settings: Settings) -> str:
         if gates:
             parts.append(f"routes[{route.index}] ({', '.join(gates)})")
     holds = len(settings.holds)
-    parts.append(f"{holds} scheduled hold{'s' if holds != 1 else ''}")
-    return "; ".join(parts)
+    if holds:
+        parts.append(f"{holds} scheduled hold{'s' if holds != 1 else ''}")
+    return "; ".join(parts) or "none (docs/gates.md)"
 
 
 def routes_explain(args: argparse.Namespace) -> int:
