@@ -3,12 +3,16 @@ fault on one version, a real SQLite store."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from relay.deployment import DeploymentKind, DeploymentStatus
+from relay.gates.rollback import QuarantineEntry
 from tests.factories import ADMIN_HEADERS
 from tests.harness import Factory, Harness
 from tests.payloads import sha
 
 ROLLBACK = {"on_failure": "rollback"}
+NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 FAILED, SUCCEEDED, SKIPPED = (DeploymentStatus.FAILED, DeploymentStatus.SUCCEEDED,
                               DeploymentStatus.SKIPPED)
 
@@ -60,6 +64,29 @@ async def test_a_failed_push_is_rolled_back_quarantined_and_newer_pushes_deploy(
     assert versions(h) == [good, bad, good, newer]
     assert h.registry.get_sample_value(
         "relay_rollbacks_total", {"cluster": "10702", "outcome": "succeeded"}) == 1
+
+
+async def test_a_manual_deploy_lifts_a_quarantine_and_clear_lifts_it_too(
+        harness: Factory) -> None:
+    h = await harness(route_changes=ROLLBACK)
+    good, bad = sha("good-4"), sha("bad-4")
+    assert (await h.final((await h.push(after=good))[0])).status is SUCCEEDED
+    h.fault(f"fail-version:{bad}")
+    [broken] = await h.push(after=bad)
+    await h.final(broken)
+    await h.final(await rolled_back_by(h, broken))
+    assert [e.version for e in await h.store.quarantine()] == [bad]
+    gone = await h.client.delete(f"/api/quarantine/10702/{bad}", headers=ADMIN_HEADERS)
+    assert gone.status == 200
+    again = await h.client.delete(f"/api/quarantine/10702/{bad}", headers=ADMIN_HEADERS)
+    assert again.status == 404
+    await h.store.add_quarantine(QuarantineEntry(10702, bad, broken, NOW))  # once more
+    manual = await h.client.post("/api/deployments", headers=ADMIN_HEADERS,
+                                 json={"cluster": 10702, "version": bad})
+    assert manual.status == 202
+    ran = await h.final((await manual.json())["id"])
+    assert ran.status is FAILED  # it ran (the fault is still there): not skipped
+    assert bad not in [e.version for e in await h.store.quarantine()]
 
 
 async def test_a_failed_rollback_pauses_the_cluster(harness: Factory) -> None:
