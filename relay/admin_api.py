@@ -11,15 +11,18 @@ from aiohttp import web
 from relay import admin_input as check
 from relay.admin_input import MAX_ID, InputError
 from relay.config import Action, Route
-from relay.deployment import Deployment, DeploymentStatus, NewDeployment
+from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
 from relay.events import Source
+from relay.gatekeeper import pause_of
+from relay.gates.holds import Pause, active_holds, next_holds
+from relay.gates.release import RefusalKind, refuse_manual
 from relay.ingest import redelivery
 from relay.openapi import openapi_document
 from relay.routing import explain, verdicts_to_json
 from relay.store import StoredDelivery
 from relay.store.admin_reads import DeliveryFilter, DeploymentFilter, decode_cursor
 from relay.store.base import Conflict, NotFound
-from relay.typedefs import CLOCK, LIVE, METRICS, STORE, WORKER
+from relay.typedefs import CLOCK, LIVE, METRICS, SETTINGS, STORE, WORKER
 from relay.web import HTTPProblem, wake_worker
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -38,6 +41,11 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/deliveries/{delivery_id}/redeliver", _guard(redeliver))
     app.router.add_get("/api/routes/explain", _guard(explain_routes))
     app.router.add_post("/api/deployments/{id}/cancel", _guard(cancel_deployment))
+    app.router.add_post("/api/clusters/{id}/pause", _guard(pause_cluster))
+    app.router.add_post("/api/clusters/{id}/resume", _guard(resume_cluster))
+    app.router.add_get("/api/holds", _guard(list_holds))
+    app.router.add_get("/api/quarantine", _guard(list_quarantine))
+    app.router.add_delete("/api/quarantine/{cluster}/{version}", _guard(clear_quarantine))
 
 
 @web.middleware
@@ -121,7 +129,8 @@ async def create_deployment(request: web.Request) -> web.Response:
     is 404; a short SHA is expanded against the versions relay knows for that cluster.
     """
     check.check_query(request.query, allowed=())
-    body = check.json_object(await request.read(), allowed=("cluster", "version", "action"))
+    body = check.json_object(await request.read(),
+                             allowed=("cluster", "version", "action", "override_hold", "reason"))
     cluster = body.get("cluster")
     if isinstance(cluster, bool) or not isinstance(cluster, int) or not 0 < cluster <= MAX_ID:
         raise HTTPProblem(400, "'cluster' must be a positive integer")
@@ -132,14 +141,16 @@ async def create_deployment(request: web.Request) -> web.Response:
         raise HTTPProblem(400, "'action' must be 'version' or 'hook'")
     route = _route_for(request.app[LIVE].current.routes, cluster)
     store = request.app[STORE]
+    override, reason = await _hold_override(request, body, cluster, route.repo)
     known = await store.known_versions(cluster, version) if check.is_short_sha(version) else ()
     expansion = check.expand_version(version, known)
     planned = NewDeployment(cluster=cluster, action=Action(action) if action else route.action,
-                            version=expansion.version, manual=True, route_index=route.index)
+                            version=expansion.version, manual=True, route_index=route.index,
+                            override_reason=reason if override else None)
     dep = await store.enqueue(planned, now=request.app[CLOCK].now())
     wake_worker(request.app)
     audit(request, "deploy", deployment_id=dep.id, cluster=cluster, version=dep.version,
-          deploy_action=dep.action)
+          deploy_action=dep.action, override_hold=override, override_reason=dep.override_reason)
     answer = deployment_json(dep)
     if expansion.expanded_from is not None:
         answer["expanded_from"] = expansion.expanded_from
@@ -200,7 +211,7 @@ async def redeliver(request: web.Request) -> web.Response:
 
 async def explain_routes(request: web.Request) -> web.Response:
     q = request.query
-    check.check_query(q, allowed=("source", "repo", "ref"))
+    check.check_query(q, allowed=("source", "repo", "ref", "paths", "message"))
     source = _source_param(q["source"]) if q.get("source") else None
     repo, ref = q.get("repo", ""), q.get("ref", "")
     if not repo or not ref:
@@ -208,7 +219,12 @@ async def explain_routes(request: web.Request) -> web.Response:
     check.text_value(repo, "repo")
     check.text_value(ref, "ref", max_len=check.MAX_REF)
     verdicts = explain(request.app[LIVE].current.routes, source=source, repo=repo, ref=ref)
-    return web.json_response(verdicts_to_json(verdicts, source=source, repo=repo, ref=ref))
+    paths = ([p for p in check.text_value(q["paths"], "paths", max_len=8192).split(",") if p]
+             if "paths" in q else None)
+    message = check.text_value(q["message"], "message", max_len=4096) if "message" in q \
+        else None
+    return web.json_response(verdicts_to_json(verdicts, source=source, repo=repo, ref=ref,
+                                              paths=paths, message=message))
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -227,10 +243,8 @@ def audit(request: web.Request, action: str, **fields: Any) -> None:
 
 
 def deployment_json(dep: Deployment) -> dict[str, Any]:
-    """A DEPLOYMENT object with its `kind` (push, manual, redelivery) when the store has none."""
-    data = dep.to_json()
-    data.setdefault("kind", check.deployment_kind(dep.manual, dep.delivery_id))
-    return data
+    """A DEPLOYMENT object, with its stored `kind` and gate links (Deployment.to_json)."""
+    return dep.to_json()
 
 
 def _route_for(routes: tuple[Route, ...], cluster: int) -> Route:
@@ -298,3 +312,121 @@ async def cancel_deployment(request: web.Request) -> web.Response:
             cluster=str(dep.cluster), action=dep.action.value, outcome=dep.status.value).inc()
     audit(request, "cancel", deployment_id=dep.id, cluster=dep.cluster)
     return web.json_response(deployment_json(dep))
+
+
+# -- deploy gates (issue 13; docs/gates.md) ----------------------------------------------------
+
+
+async def _hold_override(request: web.Request, body: dict[str, Any], cluster: int,
+                         repo: str | None) -> tuple[bool, str | None]:
+    """409 when a hold covers `cluster` and the request does not override it with a reason
+    (relay.gates.release.refuse_manual); else (override_hold, reason)."""
+    override = body.get("override_hold", False)
+    if not isinstance(override, bool):
+        raise HTTPProblem(400, "'override_hold' must be true or false")
+    reason = body.get("reason")
+    if reason is not None:
+        if not isinstance(reason, str):
+            raise HTTPProblem(400, "'reason' must be a string")
+        reason = check.text_value(reason, "reason", max_len=500)
+    worker = request.app.get(WORKER)
+    now = request.app[CLOCK].now()
+    if worker is not None:
+        active = await worker.gatekeeper.holds_for(cluster, repo, now)
+    else:
+        active = active_holds(request.app[SETTINGS].holds, await request.app[STORE].pauses(),
+                              cluster, repo, now)
+    refusal = refuse_manual(cluster, active, override_hold=override, reason=reason)
+    if refusal is not None:
+        raise HTTPProblem(409 if refusal.kind is RefusalKind.HELD else 400, refusal.message)
+    return override, reason
+
+
+async def pause_cluster(request: web.Request) -> web.Response:
+    """Pause a cluster by hand: `{"reason": TEXT, "until": ISO time or null}`."""
+    check.check_query(request.query, allowed=())
+    cluster = _int_param(request.match_info["id"], "cluster id")
+    body = check.json_object(await request.read(), allowed=("reason", "until"))
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise HTTPProblem(400, "'reason' is required: a non-empty string")
+    reason = check.text_value(reason, "reason", max_len=500)
+    until_raw = body.get("until")
+    if until_raw is not None and not isinstance(until_raw, str):
+        raise HTTPProblem(400, "'until' must be an ISO 8601 time or null")
+    now = request.app[CLOCK].now()
+    until = None
+    if until_raw is not None:
+        try:
+            until = check.since_value(until_raw)
+        except InputError as exc:
+            raise HTTPProblem(400, str(exc).replace("since", "until", 1)) from None
+        if until <= now:
+            raise HTTPProblem(400, "'until' must be in the future")
+    pause = pause_of(cluster, reason, until, now)
+    await request.app[STORE].set_pause(pause)
+    wake_worker(request.app)
+    audit(request, "pause", cluster=cluster, reason=reason, until=iso(until))
+    return web.json_response(_pause_json(pause))
+
+
+async def resume_cluster(request: web.Request) -> web.Response:
+    """End a cluster's pause: its newest held deployment is then released (unless a
+    scheduled hold still covers it). 404 when the cluster is not paused."""
+    check.check_query(request.query, allowed=())
+    if (await request.read()).strip():
+        check.json_object(await request.read(), allowed=())
+    cluster = _int_param(request.match_info["id"], "cluster id")
+    if not await request.app[STORE].clear_pause(cluster):
+        raise HTTPProblem(404, f"cluster {cluster} is not paused")
+    wake_worker(request.app)
+    audit(request, "resume", cluster=cluster)
+    return web.json_response({"cluster": cluster, "paused": False})
+
+
+async def list_holds(request: web.Request) -> web.Response:
+    """What holds every cluster now (routes' clusters and paused ones), and the next
+    scheduled windows."""
+    check.check_query(request.query, allowed=())
+    settings = request.app[SETTINGS]
+    now = request.app[CLOCK].now()
+    pauses = await request.app[STORE].pauses()
+    repos: dict[int, str | None] = {}
+    for route in settings.routes:
+        repos.setdefault(route.cluster, route.repo if "*" not in route.repo else None)
+    for pause in pauses:
+        repos.setdefault(pause.cluster, None)
+    active = []
+    for cluster in sorted(repos):
+        for hold in active_holds(settings.holds, pauses, cluster, repos[cluster], now):
+            active.append({"cluster": cluster, "kind": hold.kind.value, "name": hold.name,
+                           "reason": hold.reason, "since": iso(hold.since),
+                           "until": iso(hold.until)})
+    upcoming = [{"name": h.name, "starts_at": iso(h.starts_at), "ends_at": iso(h.ends_at),
+                 "clusters": list(h.clusters) if h.clusters is not None else None,
+                 "repos": list(h.repos) if h.repos is not None else None}
+                for h in next_holds(settings.holds, now)]
+    return web.json_response({"active": active, "next": upcoming})
+
+
+async def list_quarantine(request: web.Request) -> web.Response:
+    check.check_query(request.query, allowed=())
+    entries = await request.app[STORE].quarantine()
+    return web.json_response({"quarantine": [
+        {"cluster": e.cluster, "version": e.version, "deployment_id": e.deployment_id,
+         "created_at": iso(e.created_at), "reason": e.reason} for e in entries]})
+
+
+async def clear_quarantine(request: web.Request) -> web.Response:
+    check.check_query(request.query, allowed=())
+    cluster = _int_param(request.match_info["cluster"], "cluster id")
+    version = check.version_value(request.match_info["version"])
+    if not await request.app[STORE].clear_quarantine(cluster, version):
+        raise HTTPProblem(404, f"version {version} is not quarantined on cluster {cluster}")
+    audit(request, "quarantine_clear", cluster=cluster, version=version)
+    return web.json_response({"cluster": cluster, "version": version, "quarantined": False})
+
+
+def _pause_json(pause: Pause) -> dict[str, Any]:
+    return {"cluster": pause.cluster, "reason": pause.reason, "until": iso(pause.until),
+            "since": iso(pause.since), "paused": True}

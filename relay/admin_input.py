@@ -16,6 +16,8 @@ from typing import Any
 
 from multidict import MultiMapping
 
+from relay.deployment import DeploymentKind
+
 MAX_ID = 2**63 - 1  # the stores' integer columns
 MAX_LIST_LIMIT = 500
 MAX_BODY_DEPTH_ERROR = "body is not valid JSON: nested too deeply"
@@ -29,7 +31,7 @@ _HEX = re.compile(r"[0-9a-f]+")
 _TEXT_BAD = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 MAX_DELIVERY_ID = 512
 MAX_REF = 1024
-KINDS = ("push", "manual", "redelivery")  # what today's stored fields can tell apart
+KINDS = tuple(k.value for k in DeploymentKind)  # the stored `kind` (docs/gates.md)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

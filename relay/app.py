@@ -176,6 +176,11 @@ def _worker_ctx(enabled: bool, worker_settings: Any) -> CleanupCtx:
         worker = Worker(app[STORE], app[API], app[SETTINGS], metrics=app[METRICS],
                         clock=app[CLOCK], worker_settings=worker_settings, live=app[LIVE])
         app[WORKER] = worker
+        # The checks gate and the compare API read the git hosts of the sources with an `api`.
+        session = aiohttp.ClientSession(trust_env=True)
+        readers = outbox_wiring.gate_readers(app[SETTINGS], session)
+        if readers is not None:
+            worker.gatekeeper.checks = worker.gatekeeper.compare = readers
         # Work stored by other replicas wakes this worker too (PostgreSQL LISTEN/NOTIFY).
         unsubscribe = await app[STORE].subscribe(worker.wake)
         task = asyncio.create_task(worker.run(), name="relay-worker")
@@ -186,6 +191,7 @@ def _worker_ctx(enabled: bool, worker_settings: Any) -> CleanupCtx:
             await worker.stop()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            await session.close()
 
     return ctx
 

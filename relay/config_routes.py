@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from relay.config_problems import ConfigProblem
 from relay.config_schema import RouteSection
 from relay.events import Source
+from relay.gates.checks import OnTimeout, WaitForChecks
+from relay.gates.filters import DEFAULT_SKIP_MARKERS, FilterError, RouteFilters
 from relay.secret import Secret
 from relay.settings import Action, Route, VersionControlSettings
 
@@ -33,6 +35,12 @@ def route_problems(raw: object, index: int, configured: set[Source]) -> list[Con
     if "version_control" in raw and isinstance(action, str) and action.lower() == Action.HOOK:
         found.append(ConfigProblem(f"{path}.version_control", "only for action: version (an "
                                    "action: hook route forwards the delivery as it came)"))
+    on_failure = raw.get("on_failure")
+    if (isinstance(on_failure, str) and on_failure.lower() == "rollback"
+            and isinstance(action, str) and action.lower() == Action.HOOK):
+        found.append(ConfigProblem(f"{path}.on_failure", "rollback needs action: version (relay "
+                                   "cannot roll back what a hook did)"))
+    found += _filter_problems(raw, path)
     source = raw.get("source")
     if isinstance(source, str) and source.lower() in tuple(Source):
         if Source(source.lower()) not in configured:
@@ -41,9 +49,34 @@ def route_problems(raw: object, index: int, configured: set[Source]) -> list[Con
     return found
 
 
+def _filter_problems(raw: dict[object, object], path: str) -> list[ConfigProblem]:
+    """relay.gates.filters' own rules (a malformed glob, `paths: []`, an empty marker)."""
+    def strings(key: str) -> tuple[str, ...] | None:
+        value = raw.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return None
+        return tuple(value)
+
+    try:
+        # Empty markers: the schema's text rule reports them already.
+        RouteFilters(paths=strings("paths"), paths_ignore=strings("paths_ignore"),
+                     skip_markers=())
+    except FilterError as exc:
+        found = []
+        for problem in exc.problems:  # "paths_ignore[0]: unclosed '[' ..."
+            key, _, message = problem.partition(": ")
+            found.append(ConfigProblem(f"{path}.{key}", message))
+        return found
+    return []
+
+
 def build_route(index: int, section: RouteSection,
-                secrets: Mapping[str, Secret | None] | None) -> Route:
-    """The Route of a valid route section; `secrets` None: --no-env (password not read)."""
+                secrets: Mapping[str, Secret | None] | None, *,
+                skip_markers: tuple[str, ...] = DEFAULT_SKIP_MARKERS) -> Route:
+    """The Route of a valid route section; `secrets` None: --no-env (password not read).
+
+    `skip_markers`: the top-level list, used when the route has none of its own.
+    """
     block = section.version_control
     version_control = None
     if block is not None:
@@ -56,10 +89,22 @@ def build_route(index: int, section: RouteSection,
                         else Secret("", source=str(block.password_env)))
         if fields or password is not None:
             version_control = VersionControlSettings(fields=fields, password=password)
+    markers = (skip_markers if section.skip_markers is None
+               else tuple(section.skip_markers))
+    filters = RouteFilters(
+        paths=None if section.paths is None else tuple(section.paths),
+        paths_ignore=None if section.paths_ignore is None else tuple(section.paths_ignore),
+        skip_markers=markers)
+    checks = section.wait_for_checks
     return Route(index=index, repo=section.repo, branch=section.branch, tag=section.tag,
                  cluster=section.cluster, action=Action(section.action),
                  source=Source(section.source) if section.source else None,
-                 version_control=version_control, environment=section.environment)
+                 version_control=version_control, environment=section.environment,
+                 filters=filters,
+                 on_failure=str(section.on_failure),
+                 wait_for_checks=None if checks is None else WaitForChecks(
+                     timeout_s=checks.timeout_s, contexts=tuple(checks.contexts),
+                     on_timeout=OnTimeout(checks.on_timeout)))
 
 
 def duplicates(routes: list[Route]) -> list[ConfigProblem]:

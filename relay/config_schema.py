@@ -45,7 +45,8 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SOURCE_KEY = {source: host.config_key for source, host in HOSTS.items()}
 SECTIONS = ("server", "store", "cluster_api", "sources", "admin", "rollout", "logging", "routes",
-            "report", "notify", "reconcile", "retention")
+            "report", "notify", "reconcile", "retention",
+            "holds", "skip_markers")
 BASE_URL_HELP = ("set cluster_api.base_url to your platform's URL (https://open.c.163.com) "
                  "or `embedded` for a demo")
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
@@ -584,6 +585,21 @@ class NotifySection(Section):
         default_factory=list, description="only these clusters (empty: all)")
     repos: list[Annotated[str, BeforeValidator(_text)]] = Field(
         default_factory=list, description="only repos matching these globs (empty: all)")
+class WaitForChecksSection(Section):
+    """A route's `wait_for_checks` block (docs/gates.md, "Checks")."""
+
+    timeout_s: Int(1, 7 * 86400) = Field(  # type: ignore[valid-type]
+        3600, description="after this a waiting deployment is skipped (or deployed, per "
+        "on_timeout)")
+    contexts: Annotated[list[Text], BeforeValidator(_list_of("check names"))] = Field(
+        default_factory=list, description="the required check names; empty: every reported one")
+    on_timeout: Choice(("skip", "deploy")) = Field(  # type: ignore[valid-type]
+        "skip", description="skip: the deployment ends skipped; deploy: it is queued")
+
+
+GlobList = Annotated[list[Text], BeforeValidator(_list_of("globs"))]
+MarkerList = Annotated[list[Text], BeforeValidator(_list_of("skip markers"))]
+DEFAULT_SKIP_MARKERS = ["[skip ci]", "[ci skip]", "[no ci]", "[skip deploy]", "[deploy skip]"]
 
 
 class RouteSection(Section):
@@ -609,6 +625,18 @@ class RouteSection(Section):
     version_control: VersionControlSection | None = None
     environment: Annotated[str, BeforeValidator(_text)] | None = Field(
         None, description="the GitHub / GitLab environment reported (default cluster-{id})")
+    # Deploy gates (docs/gates.md).
+    paths: GlobList | None = Field(None, description="branch pushes deploy only when a "
+                                   "changed file matches one of these globs")
+    paths_ignore: GlobList | None = Field(None, description="branch pushes whose changed "
+                                          "files all match these globs do not deploy")
+    skip_markers: MarkerList | None = Field(None, description="this route's own skip markers "
+                                            "([] for none); default: the top-level list")
+    on_failure: Choice(("none", "rollback")) = Field(  # type: ignore[valid-type]
+        "none", description="rollback: a failed automatic deployment queues the last good "
+        "version and quarantines the failed one (action: version only)")
+    wait_for_checks: WaitForChecksSection | None = Field(
+        None, description="wait until the commit's checks are green (needs the source's api)")
 
 
 class RelayConfig(Section):
@@ -631,6 +659,14 @@ class RelayConfig(Section):
         default_factory=list, description="notification sinks")
     reconcile: ReconcileSection = ReconcileSection.model_validate({})
     retention: RetentionSection = RetentionSection.model_validate({})
+    # Deploy gates (docs/gates.md): scheduled holds (checked by relay.gates.holds) and the
+    # default skip markers of every route.
+    holds: Annotated[list[dict[str, Any]], BeforeValidator(_list_of("holds"))] = Field(
+        default_factory=list, description="scheduled holds: {name, schedule (5-field cron), "
+        "duration_s, timezone, clusters | repos}")
+    skip_markers: MarkerList = Field(
+        default_factory=lambda: list(DEFAULT_SKIP_MARKERS),
+        description="a push whose head commit message contains one is ignored")
 
 
 def json_schema() -> dict[str, Any]:

@@ -9,6 +9,7 @@ variable, relay.config_routes the routes; the rules across sections are here.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -32,6 +33,8 @@ from relay.config_schema import (
     validate,
 )
 from relay.events import Source
+from relay.gates.filters import DEFAULT_SKIP_MARKERS
+from relay.gates.holds import HoldError, ScheduledHold, parse_holds
 from relay.reconcile_plan import uncovered
 from relay.secret import Secret
 from relay.settings import (
@@ -51,6 +54,8 @@ from relay.settings import (
 LEASE_FLOOR_S = 30.0  # rollout.lease_s when the file leaves it out, unless the rule wants more
 _S = TypeVar("_S", bound=Section)
 EMPTY = "the configuration is empty (see docs/configuration.md)"
+CHECKS_NEED_API = ("needs sources.{source}.api to read the commit's checks; without it this "
+                   "route's deployments do not wait for checks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +100,38 @@ def check_document(data: object, environ: Mapping[str, str] | None) -> ConfigRep
     problems += duplicates(routes)
     problems += _across_sections(data)
     problems += config_reports.problems(data)
+    holds, hold_problems = _holds(data)
+    problems += hold_problems
     problems.sort(key=document_order)
     warnings = _warnings(data, routes) + config_reports.warnings(data)
     settings = None
     if not problems and secrets is not None and isinstance(config, RelayConfig):
         settings = _settings(config, keys, secrets, routes)
+        settings = dataclasses.replace(settings, holds=holds)
     return ConfigReport(settings, tuple(routes), tuple(problems), tuple(warnings))
+
+
+def _holds(data: dict[object, object]) -> tuple[tuple[ScheduledHold, ...], list[ConfigProblem]]:
+    """`holds:` through relay.gates.holds.parse_holds; its problems keyed by their path."""
+    raw = data.get("holds")
+    if not isinstance(raw, list):
+        return (), []  # absent, or the schema said so already
+    try:
+        return parse_holds(raw), []
+    except HoldError as exc:
+        found = []
+        for problem in exc.problems:
+            path, _, message = problem.partition(": ")
+            found.append(ConfigProblem(path, message) if message
+                         else ConfigProblem("holds", problem))
+        return (), found
+
+
+def _skip_markers(data: dict[object, object]) -> tuple[str, ...]:
+    raw = data.get("skip_markers")
+    if isinstance(raw, list) and all(isinstance(m, str) for m in raw):
+        return tuple(raw)
+    return DEFAULT_SKIP_MARKERS
 
 
 def _routes(data: dict[object, object], secrets: Mapping[str, Secret | None] | None,
@@ -115,7 +146,8 @@ def _routes(data: dict[object, object], secrets: Mapping[str, Secret | None] | N
         found = route_problems(raw, index, configured)
         problems += found
         if isinstance(section, RouteSection) and not found:
-            routes.append(build_route(index, section, secrets))
+            routes.append(build_route(index, section, secrets,
+                                      skip_markers=_skip_markers(data)))
     return routes
 
 
@@ -158,7 +190,18 @@ def _warnings(data: dict[object, object], routes: list[Route]) -> list[ConfigPro
     if not data.get("routes"):
         found.append(ConfigProblem("routes", "no route: deliveries are verified and stored, "
                                              "but none deploys anything"))
+    with_api = _sources_with_api(data)
+    found += [ConfigProblem(f"routes[{route.index}].wait_for_checks", CHECKS_NEED_API.format(
+                  source=route.source.value if route.source else "<source>"))
+              for route in routes if route.wait_for_checks is not None
+              and (route.source not in with_api if route.source else not with_api)]
     return found + shadowed(routes) + _catch_up_warnings(data, routes)
+
+
+def _sources_with_api(data: dict[object, object]) -> set[Source]:
+    sources = data.get("sources")
+    return {s for s in Source if isinstance(sources, dict)
+            and isinstance(sources.get(s.value), dict) and sources[s.value].get("api")}
 
 
 def _catch_up_warnings(data: dict[object, object], routes: list[Route]) -> list[ConfigProblem]:
@@ -167,9 +210,7 @@ def _catch_up_warnings(data: dict[object, object], routes: list[Route]) -> list[
     interval = reconcile.get("interval_s", 300) if isinstance(reconcile, dict) else 300
     if interval == 0 or not routes:
         return []
-    sources = data.get("sources")
-    with_api = {s for s in Source if isinstance(sources, dict)
-                and isinstance(sources.get(s.value), dict) and sources[s.value].get("api")}
+    with_api = _sources_with_api(data)
     return [ConfigProblem(f"routes[{route.index}]", reason)
             for route, reason in uncovered(routes, with_api)]
 

@@ -34,6 +34,7 @@ from relay.cluster.retry import RetryPolicy
 from relay.config import Settings
 from relay.deployment import Deployment, DeploymentStatus
 from relay.follow import FollowSettings, Outcome, WatchApi, follow, observe, read_cluster
+from relay.gatekeeper import Gatekeeper
 from relay.live import LiveSettings
 from relay.metrics import Metrics
 from relay.outcomes import Outcomes
@@ -144,8 +145,11 @@ class Deploying:
 
     def __init__(self, store: Store, api: ClusterApi, live: LiveSettings, *,
                  worker_settings: WorkerSettings, clock: Clock, metrics: Metrics,
-                 outcomes: Outcomes, in_flight: InFlight) -> None:
+                 outcomes: Outcomes, in_flight: InFlight,
+                 gatekeeper: Gatekeeper | None = None) -> None:
         self._store = store
+        self._gates = gatekeeper
+        self._snapshots: dict[int, Observation] = {}  # taken before the trigger, per deployment
         self._api = api
         self._live = live  # the routes in force (a SIGHUP may replace them)
         self._ws = worker_settings
@@ -166,8 +170,14 @@ class Deploying:
             log.info("resuming deployment", status=dep.status.value,
                      snapshot=claim.snapshot is not None)
         try:
+            gate = (await self._gates.at_claim(dep, claim.fence)
+                    if self._gates is not None and not claim.resumed else None)
+            if gate is not None and gate.held:
+                return None  # back to `held`: the gate pass releases it when the hold ends
             try:
-                ending = await self._decide(claim, retries)
+                ending = (Ending(DeploymentStatus.SKIPPED, gate.skip)
+                          if gate is not None and gate.skip is not None
+                          else await self._decide(claim, retries))
             except Exception as exc:  # noqa: BLE001 - the one catch-all: log, end `error`
                 if isinstance(exc, LeaseLost | StoreError):
                     raise
@@ -187,11 +197,23 @@ class Deploying:
                 await asyncio.shield(self._store.release(dep.id, fence=claim.fence))
             raise
         finally:
+            self._snapshots.pop(dep.id, None)
             structlog.contextvars.unbind_contextvars("deployment_id", "cluster")
         return None
 
+    async def _after_end(self, final: Deployment, snapshot: Observation | None) -> None:
+        """The gates' consequences of an end (rollback, pause, quarantine); a store error
+        is logged, never raised: the deployment's own end is committed already."""
+        if self._gates is None:
+            return
+        try:
+            await self._gates.after_end(final, snapshot)
+        except StoreError as exc:
+            log.error("rollback / quarantine not recorded: store unavailable", error=str(exc))
+
     async def _finish(self, claim: Claim, ending: Ending, **extra: Any) -> Deployment:
-        """Commit `ending`; then, in a shielded `finally`, the post-finish seam."""
+        """Commit `ending`; then the gates' consequences (rollback, pause, quarantine: so
+        that listeners see them recorded); then, shielded, the post-finish seam."""
         write = asyncio.ensure_future(self._store.finish(
             claim.deployment.id, fence=claim.fence, status=ending.status,
             now=self._clock.now(), error=ending.error))
@@ -203,7 +225,11 @@ class Deploying:
                 final = await write
                 self._outcomes.ended(final, **extra, **ending.extra)
             raise
-        self._outcomes.ended(final, **extra, **ending.extra)
+        try:
+            snapshot = self._snapshots.pop(claim.deployment.id, None) or claim.snapshot
+            await asyncio.shield(self._after_end(final, snapshot))
+        finally:
+            self._outcomes.ended(final, **extra, **ending.extra)
         return final
 
     async def _decide(self, claim: Claim, retries: RetryTally) -> Ending:
@@ -236,6 +262,7 @@ class Deploying:
                 if reason is not None:
                     return Ending(DeploymentStatus.SKIPPED, reason)
                 await self._store.save_snapshot(dep.id, fence=claim.fence, snapshot=now)
+                self._snapshots[dep.id] = now
             try:
                 await self._trigger(dep, cluster, trigger, claim.fence, retries)
             except TriggerRefused as exc:

@@ -24,15 +24,48 @@ class DeploymentStatus(enum.StrEnum):
     SKIPPED = "skipped"
     ERROR = "error"
     CANCELED = "canceled"  # stopped by hand: relay stops following it, never touches the platform
+    WAITING_CHECKS = "waiting_checks"  # gate: the commit's checks are not green yet
+    HELD = "held"  # gate: a hold (freeze window or pause) covers the cluster
 
     @property
     def is_open(self) -> bool:
-        """Queued, triggering or rolling out: the deployment may still change."""
+        """Waiting at a gate, queued, triggering or rolling out: it may still change."""
         return self in OPEN_STATUSES
 
 
 OPEN_STATUSES = frozenset({DeploymentStatus.QUEUED, DeploymentStatus.TRIGGERING,
-                           DeploymentStatus.ROLLING_OUT})
+                           DeploymentStatus.ROLLING_OUT, DeploymentStatus.WAITING_CHECKS,
+                           DeploymentStatus.HELD})
+
+
+class WaitingStatus(enum.StrEnum):
+    """The statuses of a deployment that has not started: two gates, then the queue.
+
+    The same spellings as DeploymentStatus (a StrEnum: `WaitingStatus.HELD == "held"`).
+    """
+
+    WAITING_CHECKS = "waiting_checks"  # the commit's checks are not green yet
+    HELD = "held"  # a hold covers the cluster
+    QUEUED = "queued"  # waits only for the cluster's running deployment
+
+
+class DeploymentKind(enum.StrEnum):
+    """Why a deployment exists (docs/operations.md, `kind`)."""
+
+    PUSH = "push"
+    MANUAL = "manual"
+    REDELIVERY = "redelivery"
+    ROLLBACK = "rollback"
+    CATCH_UP = "catch_up"
+
+    @property
+    def automatic(self) -> bool:
+        """Brought by a git host rather than asked for: quarantine and rollback apply.
+
+        A redelivery replays a stored push, so it counts as automatic here (issue 13: "a
+        redelivery of X is skipped (quarantined)"); a rollback is relay's own and is exempt.
+        """
+        return self in (DeploymentKind.PUSH, DeploymentKind.REDELIVERY, DeploymentKind.CATCH_UP)
 FINAL_STATUSES = frozenset(DeploymentStatus) - OPEN_STATUSES
 
 
@@ -56,10 +89,24 @@ class NewDeployment:
     manual: bool = False  # deliberate (admin API): never skipped for being older
     route_index: int | None = None
     forced: bool = False  # a force push (GitHub "forced": true): never older
+    # Deploy gates (docs/gates.md): why it exists; its first status (queued, held or
+    # waiting_checks); the reason of a manual override of a hold; the deployment it rolls back.
+    kind: DeploymentKind | None = None  # None: MANUAL when `manual`, else PUSH
+    status: DeploymentStatus = DeploymentStatus.QUEUED
+    override_reason: str | None = None
+    rollback_of: int | None = None
+    # The payload's file lists were incomplete and the source has an api: the worker asks
+    # the host's compare API before the deployment may run (docs/gates.md, "Path filters").
+    needs_compare: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "action", _coerce(self.action, Action))
         object.__setattr__(self, "source", _coerce(self.source, Source))
+        kind = _coerce(self.kind, DeploymentKind)
+        if kind is None:
+            kind = DeploymentKind.MANUAL if self.manual else DeploymentKind.PUSH
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "status", _coerce(self.status, DeploymentStatus))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +135,19 @@ class Deployment:
     progress: dict[str, Any] | None = None  # latest rollout progress seen by the worker
     forced: bool = False  # a force push: never older (docs/operations.md, "Deployments")
     trigger_started_at: datetime | None = None  # when the last trigger attempt began
+    kind: DeploymentKind | None = None  # None: MANUAL when `manual`, else PUSH
+    rollback_of: int | None = None  # the failed deployment this one rolls back
+    rolled_back_by: int | None = None  # the rollback deployment queued after this one failed
+    override_reason: str | None = None  # a manual deployment that overrode a hold: why
+    needs_compare: bool = False  # file lists incomplete: ask the compare API before running
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "action", _coerce(self.action, Action))
         object.__setattr__(self, "source", _coerce(self.source, Source))
+        kind = _coerce(self.kind, DeploymentKind)
+        if kind is None:
+            kind = DeploymentKind.MANUAL if self.manual else DeploymentKind.PUSH
+        object.__setattr__(self, "kind", kind)
 
     def to_json(self) -> dict[str, Any]:
         """The deployment object of the admin API (`GET /api/deployments/{id}`)."""
@@ -113,7 +169,16 @@ class Deployment:
             "manual": self.manual,
             "attempts": self.attempts,
             "progress": self.progress,
+            "kind": self.kind_value,
+            "rollback_of": self.rollback_of,
+            "rolled_back_by": self.rolled_back_by,
+            "override_reason": self.override_reason,
         }
+
+    @property
+    def kind_value(self) -> str:
+        """`kind` as its string (never None after construction)."""
+        return (self.kind or DeploymentKind.PUSH).value
 
 
 def iso(value: datetime | None) -> str | None:

@@ -16,13 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from relay.config import Route
-from relay.deployment import NewDeployment
+from relay.deployment import DeploymentKind, DeploymentStatus, NewDeployment
 from relay.events import Delivery, PushEvent, Source, WebhookError, push_ignored
+from relay.gates.filters import FilterDecision, Verdict, decide, decide_markers
+from relay.gates.release import admit
 from relay.routing import lookup, ref_too_long, split_ref
 from relay.store.base import NewDelivery
 
@@ -55,15 +57,25 @@ def delivery_id_for(source: Source, key: str) -> str:
     return f"{source.value}~{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}"
 
 
-def ingest(delivery: Delivery, body: bytes, routes: Sequence[Route], now: datetime) -> Ingested:
+def ingest(delivery: Delivery, body: bytes, routes: Sequence[Route], now: datetime, *,
+           can_compare: Collection[Source] = (),
+           can_check: Collection[Source] = ()) -> Ingested:
     """Decide what a verified delivery stores and queues.
 
     `body`: the raw body as received (stored to forward later); `routes`: the route table in
     file order; `now`: aware UTC, the receipt time. Every actionable push is matched against
-    `routes`; each match plans one deployment, in push then route order.
+    `routes`; each match plans one deployment, in push then route order, unless the route's
+    filters (`skip_markers`, `paths`, `paths_ignore`: relay.gates.filters) stop it: then the
+    delivery is ignored with that filter's reason when no route deploys. `can_compare`: the
+    sources whose compare API relay may ask when a payload's file lists are incomplete (the
+    deployment is then planned with `needs_compare`, and the worker asks before claiming);
+    for any other source such a push deploys (relay does not guess that nothing changed).
+    `can_check`: the sources whose checks relay can read: a route's `wait_for_checks` makes
+    their deployments start `waiting_checks` (relay.gates.release.admit).
     """
     planned: list[NewDeployment] = []
     first_unrouted: PushEvent | None = None
+    filtered: str | None = None
     for push in delivery.pushes:
         if push_ignored(push) is not None:
             continue
@@ -71,14 +83,40 @@ def ingest(delivery: Delivery, body: bytes, routes: Sequence[Route], now: dateti
         if not matched and first_unrouted is None:
             first_unrouted = push
         at = push.head_commit.timestamp if push.head_commit else None
-        planned.extend(_planned(push, route, at, before=push.before) for route in matched)
+        for route in matched:
+            decision = filter_push(route, push, can_compare=push.source in can_compare)
+            if decision.verdict is Verdict.IGNORE:
+                filtered = filtered or f"routes[{route.index}] {decision.filter}: {decision.reason}"
+                continue
+            first = admit(wait_for_checks=route.wait_for_checks is not None
+                          and push.source in can_check, hold_active=False)
+            planned.append(replace(
+                _planned(push, route, at, before=push.before),
+                needs_compare=decision.verdict is Verdict.NEEDS_COMPARE,
+                status=DeploymentStatus(first.value)))
     ignored = delivery.ignored
+    if ignored is None and not planned and filtered is not None:
+        ignored = filtered
     if ignored is None and not planned:
         unrouted = first_unrouted or delivery.push
         ignored = ((ref_too_long(unrouted.ref)
                     or f"no route matches {unrouted.repository} {unrouted.ref}") if unrouted
                    else "no push")
     return Ingested(_record(delivery, body, now, ignored), tuple(planned), ignored)
+
+
+def filter_push(route: Route, push: PushEvent, *, can_compare: bool) -> FilterDecision:
+    """The route's filters for one push: the first that stops it, else the paths decision.
+
+    A push whose payload was not read for changes (None) passes the path filters; its head
+    commit message still meets the skip markers.
+    """
+    changes = push.changes
+    if changes is None:
+        message = push.head_commit.message if push.head_commit else None
+        marker = decide_markers(route.filters, message)
+        return marker
+    return decide(route.filters, changes, is_tag=push.tag is not None, can_compare=can_compare)
 
 
 def redelivery(stored: NewDelivery, routes: Sequence[Route]) -> tuple[NewDeployment, ...]:
@@ -97,7 +135,8 @@ def redelivery(stored: NewDelivery, routes: Sequence[Route]) -> tuple[NewDeploym
     matched = lookup(routes, push)
     if not matched:
         raise NothingToDeploy(f"no route matches {d.repo} {d.ref}")
-    return tuple(_planned(push, route, d.head_commit_at, before=d.before, manual=True)
+    return tuple(_planned(push, route, d.head_commit_at, before=d.before, manual=True,
+                          kind=DeploymentKind.REDELIVERY)
                  for route in matched)
 
 
@@ -134,7 +173,8 @@ def _record(delivery: Delivery, body: bytes, now: datetime, ignored: str | None)
 
 
 def _planned(push: PushEvent, route: Route, head_commit_at: datetime | None, *,
-             before: str | None, manual: bool = False) -> NewDeployment:
+             before: str | None, manual: bool = False,
+             kind: DeploymentKind | None = None) -> NewDeployment:
     """The deployment `route` asks for `push`: a matched delivery's, or a redelivery's."""
     return NewDeployment(
         cluster=route.cluster,
@@ -148,6 +188,7 @@ def _planned(push: PushEvent, route: Route, head_commit_at: datetime | None, *,
         manual=manual,
         route_index=route.index,
         forced=push.forced,
+        kind=kind,
     )
 
 

@@ -112,6 +112,23 @@ class Metrics:
         )
         for kind in PRUNED_KINDS:
             self.store_pruned.labels(kind=kind)
+        # Deploy gates (docs/gates.md).
+        self.rollbacks = Counter(
+            "relay_rollbacks_total",
+            "Rollback deployments that ended, by their final status.",
+            ["cluster", "outcome"], registry=r,
+        )
+        self.deployments_waiting = Gauge(
+            "relay_deployments_waiting",
+            "Deployments waiting at a gate: checks (waiting_checks) or held.",
+            ["reason"], registry=r,
+        )
+        for reason in ("checks", "held"):
+            self.deployments_waiting.labels(reason=reason).set(0)
+        self.cluster_held = Gauge(
+            "relay_cluster_held", "1 while a hold (schedule or pause) covers the cluster.",
+            ["cluster"], registry=r,
+        )
         self.build_info = Gauge(
             "relay_build_info",
             "Always 1; the labels tell the build: relay version, git revision, Python version, "
@@ -156,6 +173,7 @@ class Metrics:
     def prime(self, *, sources: Iterable[str], deployments: Iterable[tuple[int, str]]) -> None:
         """Create every series the configuration implies at 0, so `increase()` and the alerts
         see the first event after a start (a counter otherwise appears only when it moves)."""
+        deployments = tuple(deployments)
         for source in sources:
             for event in WEBHOOK_EVENTS:
                 for outcome in WEBHOOK_OUTCOMES:
@@ -166,3 +184,8 @@ class Metrics:
                 self.deployments.labels(cluster=str(cluster), action=action, outcome=outcome)
         for endpoint in API_ENDPOINTS:
             self.api_retries.labels(endpoint=endpoint)
+        for cluster, action in deployments:
+            self.cluster_held.labels(cluster=str(cluster))
+            if action == "version":  # only `action: version` routes roll back
+                for outcome in ("succeeded", "failed", "timed_out"):
+                    self.rollbacks.labels(cluster=str(cluster), outcome=outcome)

@@ -38,7 +38,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "bad input: an unknown field or parameter, a value of the wrong shape",
             401: "missing or wrong admin token", 404: "not found, or the admin API is off",
-            409: "nothing to do for this delivery"}
+            409: "nothing to do (this delivery), or a hold covers the cluster"}
     return {str(s): _answer(text[s]) for s in (401, *statuses)}
 
 
@@ -60,7 +60,10 @@ _SCHEMAS: dict[str, Any] = {
             "version": {"type": "string"}, "source": _NULLABLE_STR, "repo": _NULLABLE_STR,
             "ref": _NULLABLE_STR, "delivery_id": _NULLABLE_STR,
             "status": {"type": "string"},  # the enum grows (section 9): see DeploymentStatus
-            "kind": {"type": "string"},
+            "kind": {"type": "string", "enum": list(KINDS)},
+            "rollback_of": {"type": ["integer", "null"]},
+            "rolled_back_by": {"type": ["integer", "null"]},
+            "override_reason": _NULLABLE_STR,
             "created_at": {"type": "string", "format": "date-time"},
             "triggered_at": _NULLABLE_TIME, "finished_at": _NULLABLE_TIME,
             "error": _NULLABLE_STR, "superseded_by": {"type": ["integer", "null"]},
@@ -87,8 +90,48 @@ _SCHEMAS: dict[str, Any] = {
             "action": {"type": "string", "enum": [a.value for a in Action],
                        "description": "default: the action of the first route naming the "
                                       "cluster"},
+            "override_hold": {"type": "boolean", "description": "deploy during a hold "
+                              "(needs a reason; without it a hold answers 409)"},
+            "reason": {"type": "string", "minLength": 1, "maxLength": 500,
+                       "description": "why the hold is overridden (recorded and audited)"},
         },
     },
+    "Pause": {
+        "type": "object", "required": ["reason"], "additionalProperties": False,
+        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                       "until": {"type": ["string", "null"], "format": "date-time",
+                                 "description": "when the pause ends; null: until resumed"}},
+    },
+    "PauseState": {"type": "object", "required": ["cluster", "paused"],
+                   "additionalProperties": True,
+                   "properties": {"cluster": _ID, "paused": {"type": "boolean"},
+                                  "reason": _NULLABLE_STR, "until": _NULLABLE_TIME,
+                                  "since": _NULLABLE_TIME}},
+    "Holds": {
+        "type": "object", "required": ["active", "next"],
+        "properties": {
+            "active": {"type": "array", "items": {"type": "object", "properties": {
+                "cluster": _ID, "kind": {"type": "string", "enum": ["schedule", "pause"]},
+                "name": {"type": "string"}, "reason": {"type": "string"},
+                "since": _NULLABLE_TIME, "until": _NULLABLE_TIME}}},
+            "next": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"},
+                "starts_at": {"type": "string", "format": "date-time"},
+                "ends_at": {"type": "string", "format": "date-time"},
+                "clusters": {"type": ["array", "null"], "items": _ID},
+                "repos": {"type": ["array", "null"], "items": {"type": "string"}}}}},
+        },
+    },
+    "Quarantine": {
+        "type": "object", "required": ["quarantine"],
+        "properties": {"quarantine": {"type": "array", "items": {"type": "object", "properties": {
+            "cluster": _ID, "version": {"type": "string"}, "deployment_id": _ID,
+            "created_at": {"type": "string", "format": "date-time"},
+            "reason": {"type": "string"}}}}},
+    },
+    "QuarantineCleared": {"type": "object", "required": ["cluster", "version", "quarantined"],
+                          "properties": {"cluster": _ID, "version": {"type": "string"},
+                                         "quarantined": {"type": "boolean"}}},
     "DeliverySummary": {
         "type": "object",
         "required": ["delivery_id", "source", "event", "received_at", "body_bytes"],
@@ -152,7 +195,8 @@ def _paths() -> dict[str, Any]:
                     _query("status", {"type": "string", "enum": statuses}, "only this status"),
                     _query("repo", {"type": "string"}, "only this repository (owner/name)"),
                     _query("kind", {"type": "string", "enum": list(KINDS)},
-                           "push (webhook), manual (by hand) or redelivery"),
+                           "push (webhook), manual (by hand), redelivery, rollback or "
+                           "catch_up"),
                     _SINCE, _LIMIT,
                     _query("before_id", _ID, "the cursor: the `next` of the previous page"),
                 ],
@@ -163,7 +207,8 @@ def _paths() -> dict[str, Any]:
                 "summary": "deploy a version by hand (never skipped as older)",
                 "requestBody": {"required": True, "content": {
                     JSON: {"schema": _ref("ManualDeployment")}}},
-                "responses": {"202": _answer("queued", "Deployment"), **_errors(400, 404)},
+                "responses": {"202": _answer("queued", "Deployment"),
+                              **_errors(400, 404, 409)},
             },
         },
         "/api/deployments/{id}": {"get": {
@@ -208,9 +253,39 @@ def _paths() -> dict[str, Any]:
                  "required": True},
                 {**_query("ref", {"type": "string", "minLength": 1}, "refs/heads/... or "
                           "refs/tags/..."), "required": True},
+                _query("paths", {"type": "string"}, "changed files, comma-separated: show "
+                       "the path filters' decision"),
+                _query("message", {"type": "string"}, "the head commit message: show the "
+                       "skip markers' decision"),
             ],
             "responses": {"200": _answer("one verdict per route", "Explanation"),
                           **_errors(400)}}},
+        "/api/clusters/{id}/pause": {"post": {
+            "operationId": "pauseCluster",
+            "summary": "hold a cluster by hand: new deployments wait `held` (audited)",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": _ID}],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Pause")}}},
+            "responses": {"200": _answer("the pause", "PauseState"), **_errors(400)}}},
+        "/api/clusters/{id}/resume": {"post": {
+            "operationId": "resumeCluster",
+            "summary": "end a cluster's pause; its newest held deployment is released",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": _ID}],
+            "responses": {"200": _answer("resumed", "PauseState"), **_errors(400, 404)}}},
+        "/api/holds": {"get": {
+            "operationId": "listHolds",
+            "summary": "what holds every cluster now, and the next scheduled windows",
+            "responses": {"200": _answer("active and next holds", "Holds"), **_errors(400)}}},
+        "/api/quarantine": {"get": {
+            "operationId": "listQuarantine",
+            "summary": "commits quarantined after a failed deployment, per cluster",
+            "responses": {"200": _answer("the quarantine", "Quarantine"), **_errors(400)}}},
+        "/api/quarantine/{cluster}/{version}": {"delete": {
+            "operationId": "clearQuarantine", "summary": "lift a quarantine (audited)",
+            "parameters": [{"name": "cluster", "in": "path", "required": True, "schema": _ID},
+                           {"name": "version", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": _answer("lifted", "QuarantineCleared"),
+                          **_errors(400, 404)}}},
     }
 
 

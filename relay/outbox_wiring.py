@@ -20,8 +20,11 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from relay.cluster.retry import RetryPolicy
 from relay.events import Source
 from relay.fakegit import PREFIX, api_url, create_fake_git_app
+from relay.gatekeeper import GitHostChecks
+from relay.githost import client_for
 from relay.notify import Notification
 from relay.notify_send import SendOutcome, send_notification
 from relay.outbox_sender import (
@@ -154,6 +157,18 @@ def outbox_ctx(options: OutboxOptions | None
             await session.close()
 
     return ctx
+
+
+def gate_readers(settings: Settings, session: aiohttp.ClientSession, *,
+                 request_timeout_s: float = 10.0) -> GitHostChecks | None:
+    """The checks and compare readers of the deploy gates (relay.gatekeeper) over one client
+    per source with an `api`, each call retried a few times; None when no source has one."""
+    clients = {source: client_for(source, session, url, api.token,
+                                  request_timeout_s=request_timeout_s,
+                                  retry=RetryPolicy(attempts=3, total_s=request_timeout_s))
+               for source, url in base_urls(settings, {}).items()
+               if (api := settings.sources[source].api) is not None}
+    return GitHostChecks(clients) if clients else None
 
 
 def mount_fake_git(app: web.Application, settings: Settings) -> None:

@@ -56,7 +56,8 @@ class Outcomes:
                        if dep.finished_at else None)
             level = log.info if dep.status in _QUIET else log.warning
             level("deployment finished", deployment_id=dep.id, cluster=dep.cluster,
-                  action=dep.action.value, version=dep.version, outcome=dep.status.value,
+                  action=dep.action.value, kind=dep.kind_value, version=dep.version,
+                  outcome=dep.status.value,
                   error=dep.error, superseded_by=dep.superseded_by, rollout_s=rollout_s,
                   total_s=total_s, attempts=dep.attempts, **extra)
         except Exception:  # noqa: BLE001 - the seam never raises

@@ -77,6 +77,10 @@ class Row:
 # The table of docs/reporting.md, "What is reported". Superseded and skipped are special cases
 # in `_commit_state` (the superseder's final state; success when already deployed).
 REPORTS: Mapping[DeploymentStatus, Row] = {
+    # Waiting at a gate (docs/gates.md): the host deployment exists from here, `queued`.
+    DeploymentStatus.WAITING_CHECKS: Row(CommitState.PENDING, DeploymentState.QUEUED,
+                                         create=True),
+    DeploymentStatus.HELD: Row(CommitState.PENDING, DeploymentState.QUEUED, create=True),
     DeploymentStatus.QUEUED: Row(CommitState.PENDING, None),
     DeploymentStatus.TRIGGERING: Row(CommitState.RUNNING, DeploymentState.IN_PROGRESS,
                                      create=True),
@@ -159,6 +163,10 @@ def describe(dep: Deployment, superseder: Deployment | None = None) -> str:
     where = f"cluster {dep.cluster}"
     if status is DeploymentStatus.QUEUED:
         text = f"queued for {where}"
+    elif status is DeploymentStatus.WAITING_CHECKS:
+        text = f"waiting for the commit's checks before deploying to {where}"
+    elif status is DeploymentStatus.HELD:
+        text = f"held: {where} is on hold" + (f" ({dep.error})" if dep.error else "")
     elif status is DeploymentStatus.TRIGGERING:
         text = f"deploying to {where}"
     elif status is DeploymentStatus.ROLLING_OUT:
@@ -260,9 +268,11 @@ def _reports(dep: Deployment, policy: ReportPolicy, row: Row, superseder: Deploy
             and superseder is None):
         if row.create:
             out.append(_deployment(dep, host, environment, DeploymentState.QUEUED,
-                                   f"queued for cluster {dep.cluster}", url, create=True))
-        out.append(_deployment(dep, host, environment, row.deployment, description, url,
-                               create=False))
+                                   description if row.deployment is DeploymentState.QUEUED
+                                   else f"queued for cluster {dep.cluster}", url, create=True))
+        if not (row.create and row.deployment is DeploymentState.QUEUED):  # said by the create
+            out.append(_deployment(dep, host, environment, row.deployment, description, url,
+                                   create=False))
     return out
 
 

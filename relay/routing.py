@@ -16,6 +16,7 @@ from typing import Any
 
 from relay.config import Route
 from relay.events import PushEvent, Source
+from relay.gates.filters import explain as explain_filters
 
 BRANCH_PREFIX = "refs/heads/"
 TAG_PREFIX = "refs/tags/"
@@ -118,15 +119,28 @@ def route_to_json(route: Route) -> dict[str, Any]:
 
 
 def verdicts_to_json(verdicts: Sequence[RouteVerdict], *, source: Source | None, repo: str,
-                     ref: str) -> dict[str, Any]:
-    """The answer of `GET /api/routes/explain` and of `relay routes explain --json`."""
-    return {
+                     ref: str, paths: Sequence[str] | None = None,
+                     message: str | None = None) -> dict[str, Any]:
+    """The answer of `GET /api/routes/explain` and of `relay routes explain --json`.
+
+    With `paths` (changed files) or `message` (the head commit message), each route also
+    carries `filters`: each filter's decision (relay.gates.filters.explain).
+    """
+    gated = paths is not None or message is not None
+    is_tag = split_ref(ref)[1] is not None
+    answer: dict[str, Any] = {
         "source": source.value if source is not None else None,
         "repo": repo,
         "ref": ref,
         "matched": sum(1 for verdict in verdicts if verdict.matched),
-        "routes": [
-            {**route_to_json(v.route), "matched": v.matched, "reasons": list(v.reasons)}
-            for v in verdicts
-        ],
+        "routes": [],
     }
+    for v in verdicts:
+        item = {**route_to_json(v.route), "matched": v.matched, "reasons": list(v.reasons)}
+        if gated:
+            item["filters"] = [
+                {"filter": d.filter, "verdict": d.verdict.value, "reason": d.reason}
+                for d in explain_filters(v.route.filters, paths=paths, message=message,
+                                         is_tag=is_tag)]
+        answer["routes"].append(item)
+    return answer

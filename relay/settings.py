@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 from relay.events import Source
+from relay.gates.checks import WaitForChecks
+from relay.gates.filters import RouteFilters
+from relay.gates.holds import ScheduledHold
 from relay.globs import Glob, compile_glob
 from relay.secret import Secret
 
@@ -53,6 +56,11 @@ class Route:
     source: Source | None = None
     version_control: VersionControlSettings | None = None
     environment: str | None = None  # the git host's environment (None: `cluster-{id}`)
+    # Deploy gates (docs/gates.md): paths / paths_ignore / skip_markers; `on_failure`
+    # ("none" or "rollback", relay.gates.rollback.OnFailure); `wait_for_checks` (None: none).
+    filters: RouteFilters = field(default_factory=RouteFilters)
+    on_failure: str = "none"
+    wait_for_checks: WaitForChecks | None = None
     repo_pattern: Glob = field(init=False, repr=False, compare=False)
     ref_pattern: Glob = field(init=False, repr=False, compare=False)
 
@@ -217,3 +225,4 @@ class Settings:
     notify: tuple[NotifySettings, ...] = ()
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    holds: tuple[ScheduledHold, ...] = ()  # `holds:` (docs/gates.md)

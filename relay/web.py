@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from relay.deployment import Deployment
 from relay.events import Delivery, Source, WebhookError, event_kind_hint, parse_delivery
+from relay.gatekeeper import CHECK_EVENTS
 from relay.hosts import SOURCE_PATTERN
 from relay.hosts.base import fold_headers
 from relay.ingest import delivery_id_for, ingest
@@ -235,7 +236,11 @@ async def receive(request: web.Request) -> web.Response:
                               now=now)
     entry.event = delivery.event.value
     entry.fields.update(_log_fields(delivery))
-    plan = ingest(delivery, body, settings.routes, now)
+    worker = request.app.get(WORKER)
+    gates = worker.gatekeeper if worker is not None else None
+    plan = ingest(delivery, body, settings.routes, now,
+                  can_check=gates.checks_sources() if gates else frozenset(),
+                  can_compare=gates.compare_sources() if gates else frozenset())
     entry.fields["delivery_id"] = plan.record.delivery_id
     entry.fields["outcome"] = "store_error"  # until the store has answered
     accepted = await _store_deadline().run(
@@ -244,6 +249,9 @@ async def receive(request: web.Request) -> web.Response:
     if accepted.duplicate:
         entry.fields["outcome"] = "duplicate"
         return _answer(200, accepted.delivery_id, duplicate=True, deps=accepted.deployments)
+    if worker is not None and delivery.event_name.lower() in CHECK_EVENTS:
+        worker.gatekeeper.poke()  # a commit's checks may have changed: look again now
+        worker.wake()
     if plan.ignored:
         entry.fields.update(outcome="ignored", ignored=plan.ignored)
         return _json(200, {"delivery_id": accepted.delivery_id, "ignored": plan.ignored})

@@ -21,6 +21,7 @@ from relay.clock import Clock
 from relay.config import Settings
 from relay.deploying import ClusterApi, Deploying, InFlight, WorkerSettings
 from relay.deployment import Deployment, DeploymentStatus
+from relay.gatekeeper import Gatekeeper
 from relay.live import LiveSettings
 from relay.metrics import Metrics
 from relay.outcomes import Outcomes
@@ -119,10 +120,14 @@ class Worker:
         self._in_flight = InFlight()
         self._outcomes = Outcomes(metrics)
         self._leases = Leases(store, clock, self._ws.lease_s)
+        self.gatekeeper = Gatekeeper(store, settings, clock=clock, metrics=metrics)
+        self.gatekeeper.ended.append(self._outcomes.ended)
+        self.gatekeeper.moved.append(self._outcomes.status)
+        self._next_gate_change: float | None = None  # worker clock (monotonic) of a hold end
         self._deploying = Deploying(store, api, live or LiveSettings(settings),
                                     worker_settings=self._ws, clock=clock,
                                     metrics=metrics, outcomes=self._outcomes,
-                                    in_flight=self._in_flight)
+                                    in_flight=self._in_flight, gatekeeper=self.gatekeeper)
 
     def add_listener(self, listener: Callable[[Deployment], None]) -> None:
         """Call `listener` with every deployment that reaches a final status here, once its
@@ -174,6 +179,7 @@ class Worker:
         while not self._stopping:
             self._wake.clear()
             try:
+                await self._gate_sweep()
                 await self._claim_all()
                 await self._refresh_gauges()
                 failures = 0
@@ -184,10 +190,27 @@ class Worker:
             await self._idle(self._ws.idle_poll_s * min(2 ** failures, 30))
 
     async def _idle(self, pause_s: float) -> None:
-        """Wait for a wake-up, or `pause_s` of the worker's clock, whichever comes first."""
+        """Wait for a wake-up, or `pause_s` of the worker's clock, whichever comes first
+        (sooner when a hold ends before: its newest held deployment is released then)."""
         if self._wake.is_set():
             return
+        if self._next_gate_change is not None:
+            pause_s = max(0.0, min(pause_s, self._next_gate_change - self._clock.monotonic()))
         await first_of(self._clock.sleep(pause_s), self._wake.wait())
+
+    async def _gate_sweep(self) -> None:
+        """The gates' pass before each claim round (relay.gatekeeper.Gatekeeper.sweep):
+        supersede older waiting deployments, release the newest held one when its hold is
+        over. A store error is logged; the next round tries again."""
+        try:
+            change = await self.gatekeeper.sweep()
+        except StoreError as exc:
+            log.warning("gate pass failed", error=str(exc))
+            return
+        self._next_gate_change = None
+        if change is not None:
+            left = (change - self._clock.now()).total_seconds()
+            self._next_gate_change = self._clock.monotonic() + max(0.0, left)
 
     async def stop(self) -> None:
         """Stop claiming; let triggers in flight end (bounded); leave the rest to resume."""

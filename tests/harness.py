@@ -18,6 +18,7 @@ from relay.cluster import ClusterClient, RetryPolicy
 from relay.config import Settings
 from relay.deployment import Deployment, DeploymentStatus
 from relay.follow import FollowSettings
+from relay.gates.holds import ScheduledHold
 from relay.simulator import SIM_FAULTS, SIM_STATE, create_simulator_app, parse_fault
 from relay.store import Store
 from relay.typedefs import API, STORE, WORKER
@@ -88,6 +89,8 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
                     configure: Callable[[Settings], Settings] | None = None,
                     run_background: bool | None = None,
                     adjust: Callable[[Settings], Settings] | None = None,
+                    holds: tuple[ScheduledHold, ...] = (),
+                    route_changes: dict[str, Any] | None = None,
                     ) -> Harness:
         sim = TestServer(create_simulator_app(token=API_TOKEN, step_s=step_s,
                                               public_url=public_url, watch_timeout_s=5))
@@ -102,6 +105,10 @@ async def harness(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
         api = settings.cluster_api
         settings = dataclasses.replace(settings, cluster_api=dataclasses.replace(
             api, request_timeout_s=2.0, watch_timeout_s=watch_timeout_s))
+        if holds or route_changes:  # deploy gates: holds, and keys of the first route
+            first = dataclasses.replace(settings.routes[0], **(route_changes or {}))
+            settings = dataclasses.replace(settings, holds=holds or settings.holds,
+                                           routes=(first, *settings.routes[1:]))
         if before_start is not None:
             await before_start(sim, settings)
         registry = CollectorRegistry()

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         config_cmds,
         demo,
         fakegit,
+        gates,
         service,
         simulator,
         store_cmds,
@@ -57,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"relay {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (service, config_cmds, simulator, fakegit, clusters, admin, demo, completion,
-                   store_cmds):
+    for module in (service, config_cmds, simulator, fakegit, clusters, admin, gates, demo,
+                   completion, store_cmds):
         module.register(sub)
     return parser
 

@@ -94,8 +94,9 @@ def register(sub: Any) -> None:
     p.add_argument("--status", default=None,
                    help="only this status: queued, rolling_out, succeeded, failed, ...")
     p.add_argument("--repo", default=None, help="only this repository (owner/name)")
-    p.add_argument("--kind", choices=("push", "manual", "redelivery"), default=None,
-                   help="only deployments from a push, by hand, or from a redelivery")
+    p.add_argument("--kind", choices=("push", "manual", "redelivery", "rollback", "catch_up"),
+                   default=None, help="only deployments from a push, by hand, a redelivery, "
+                   "an automatic rollback or a catch-up")
     p.add_argument("--since", type=_since, default=None, metavar="WHEN",
                    help="only those created since: a duration (90s, 30m, 2h, 7d) or an "
                    "ISO 8601 time")
@@ -126,6 +127,9 @@ def register(sub: Any) -> None:
                    "deployed to this cluster before")
     p.add_argument("--action", choices=("version", "hook"), default=None,
                    help="how to trigger (default: the action of the route naming the cluster)")
+    p.add_argument("--override-hold", default=None, metavar="REASON",
+                   help="deploy even though a hold (freeze, pause) covers the cluster; the "
+                   "reason is recorded and audited")
     _follow_options(p, "the deployment")
     p.set_defaults(func=_main, run=_deploy)
 
@@ -267,6 +271,8 @@ async def _deploy(api: AdminApi, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"cluster": args.cluster, "version": args.version}
     if args.action is not None:
         body["action"] = args.action
+    if getattr(args, "override_hold", None) is not None:
+        body.update(override_hold=True, reason=args.override_hold)
     dep = await api.call("POST", "/api/deployments", body)
     return await _queued(api, args, dep)
 

@@ -61,6 +61,11 @@ def register(sub: Any) -> None:
     explain_parser.add_argument("--repo", required=True, help="owner/name, as the host spells it")
     explain_parser.add_argument("--ref", required=True,
                                 help="refs/heads/NAME, refs/tags/NAME, or a bare branch name")
+    explain_parser.add_argument("--paths", nargs="+", default=None, metavar="FILE",
+                                help="changed files of the push: show the path filters' "
+                                "decision (docs/gates.md)")
+    explain_parser.add_argument("--message", default=None, metavar="TEXT",
+                                help="the head commit message: show the skip markers' decision")
     explain_parser.add_argument("--json", action="store_true", help="print JSON")
     _config_option(explain_parser, suppress=True)
     explain_parser.set_defaults(func=routes_explain)
@@ -128,6 +133,7 @@ def summary(settings: Settings) -> list[tuple[str, str]]:
         ("sources", sources or "none (every /hooks endpoint answers 404)"),
         ("admin API", f"on (token from {admin.source})" if admin else "off"),
         ("routes", str(len(settings.routes))),
+        ("gates", gates_summary(settings)),
     ] + ([("catch-up", _catch_up(settings))]
          if any(conf.api is not None for conf in settings.sources.values()) else [])
 
@@ -144,6 +150,23 @@ def _catch_up(settings: Settings) -> str:
     return f"every {settings.reconcile.interval_s} s: {heads}"
 
 
+def gates_summary(settings: Settings) -> str:
+    """Which routes have deploy gates (docs/gates.md), and how many scheduled holds."""
+    parts = []
+    for route in settings.routes:
+        gates = [name for name, on in (
+            ("paths", route.filters.paths is not None),
+            ("paths_ignore", route.filters.paths_ignore is not None),
+            ("wait_for_checks", route.wait_for_checks is not None),
+            ("on_failure: rollback", route.on_failure == "rollback")) if on]
+        if gates:
+            parts.append(f"routes[{route.index}] ({', '.join(gates)})")
+    holds = len(settings.holds)
+    if holds:
+        parts.append(f"{holds} scheduled hold{'s' if holds != 1 else ''}")
+    return "; ".join(parts) or "none (docs/gates.md)"
+
+
 def routes_explain(args: argparse.Namespace) -> int:
     try:
         routes: tuple[Route, ...] = load_routes(args.config)
@@ -152,12 +175,20 @@ def routes_explain(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     source = Source(args.source) if args.source else None
     verdicts = explain(routes, source=source, repo=args.repo, ref=args.ref)
+    data = verdicts_to_json(verdicts, source=source, repo=args.repo, ref=args.ref,
+                            paths=args.paths, message=args.message)
     if args.json:
-        print(json.dumps(verdicts_to_json(verdicts, source=source, repo=args.repo, ref=args.ref),
-                         indent=2))
+        print(json.dumps(data, indent=2))
     else:
         print(f"source {source or 'any'}, repository {args.repo}, ref {args.ref}\n")
         print(render_table(verdicts))
+        if args.paths is not None or args.message is not None:
+            print()
+            for route in data["routes"]:
+                if route["matched"]:
+                    for f in route["filters"]:
+                        print(f"routes[{route['index']}] {f['filter']}: {f['verdict']} "
+                              f"({f['reason']})")
         matched = sum(1 for v in verdicts if v.matched)
         print(f"\n{matched} of {len(verdicts)} route{'s' if len(verdicts) != 1 else ''} match.")
     return EXIT_OK if any(v.matched for v in verdicts) else EXIT_FAILED

@@ -22,6 +22,7 @@ _COLOURS = {"green": "32", "red": "31", "yellow": "33", "dim": "2"}
 STATUS_COLOURS = {
     "succeeded": "green", "failed": "red", "error": "red", "timed_out": "red",
     "queued": "yellow", "triggering": "yellow", "rolling_out": "yellow",
+    "held": "yellow", "waiting_checks": "yellow",
     "superseded": "dim", "skipped": "dim", "canceled": "dim",
 }
 

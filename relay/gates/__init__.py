@@ -8,5 +8,6 @@ rollback. No I/O, no clock reads: every function takes `now` and plain values.
 - `changes`, `filters`: changed files of a push; `paths`, `paths_ignore`, `skip_markers`
 - `checks`: are a commit's checks green (GitHub, GitLab, Gitea); the `wait_for_checks` deadline
 - `rollback`: roll back, pause or nothing after a failure; quarantine
-- `statuses`: `held`, `waiting_checks` and the deployment kinds, until relay.deployment has them
+- `statuses`: `held`, `waiting_checks` and the deployment kinds (re-exported from
+  relay.deployment)
 """

@@ -30,6 +30,7 @@ try:  # the fast decoder of the common case; the standard library's decides ever
     import orjson
 except ImportError:  # pragma: no cover - orjson is a dependency; kept for a bare install
     orjson = None  # type: ignore[assignment]
+from relay.gates.changes import PushChanges
 
 MAX_DELIVERY_KEY = 400  # characters; keeps the stores' (source, delivery_key) index rows small
 ZERO_SHA = re.compile(r"0+")
@@ -83,6 +84,9 @@ class PushEvent:
     forced: bool
     head_commit: HeadCommit | None
     pusher: str | None
+    # What the payload says about the changed files (relay.gates.changes), for the route
+    # filters `paths` / `paths_ignore` / `skip_markers`; None when not read (a redelivery).
+    changes: PushChanges | None = None
 
 
 @dataclass(frozen=True, slots=True)

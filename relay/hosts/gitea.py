@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import ClassVar, Literal
 
+from relay.gates.changes import changes_from_gitea
 from relay.hosts.base import (
     JSON,
     PARSE,
@@ -74,4 +76,5 @@ class Gitea(Host):
         return PARSE if event.lower() == "push" else not_acted_on(event)
 
     def parse(self, payload: JSON, key: str) -> tuple[PushEvent, ...]:
-        return (hub_push(self.source, payload, key),)
+        return (replace(hub_push(self.source, payload, key),
+                        changes=changes_from_gitea(payload)),)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import ClassVar, Literal
 
+from relay.gates.changes import changes_from_github
 from relay.hosts.base import (
     HEADS,
     JSON,
@@ -117,4 +119,5 @@ class GitHub(Host):
         return not_acted_on(event)
 
     def parse(self, payload: JSON, key: str) -> tuple[PushEvent, ...]:
-        return (hub_push(self.source, payload, key),)
+        return (replace(hub_push(self.source, payload, key),
+                        changes=changes_from_github(payload)),)

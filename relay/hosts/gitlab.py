@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
+from relay.gates.changes import changes_from_gitlab
 from relay.hosts.base import (
     HEADS,
     JSON,
@@ -196,6 +197,7 @@ class GitLab(Host):
             commit=commit, created=is_zero(before), deleted=is_zero(after), forced=False,
             head_commit=find_commit(optional(p, "commits", list), commit),
             pusher=lenient_str(p, "user_username") or lenient_str(p, "user_name"),
+            changes=changes_from_gitlab(p),
         ),)
 
 

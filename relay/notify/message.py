@@ -262,10 +262,7 @@ def facts(n: Notification) -> list[tuple[str, str]]:
 
 
 def _kind_of(deployment: Deployment) -> str:
-    kind = getattr(deployment, "kind", None)  # Deployment gains `kind` with the gates
-    if kind is not None:
-        return str(getattr(kind, "value", kind))
-    return "manual" if deployment.manual else "push"
+    return deployment.kind.value
 
 
 def _clip(text: str | None) -> str | None:

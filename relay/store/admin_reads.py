@@ -27,7 +27,7 @@ class DeploymentFilter:
     cluster: int | None = None
     status: DeploymentStatus | None = None
     repo: str | None = None
-    kind: str | None = None  # push, manual, redelivery
+    kind: str | None = None  # push, manual, redelivery, rollback, catch_up
     since: datetime | None = None  # created at or after
     before_id: int | None = None  # only ids below this one
     limit: int = 50
@@ -68,12 +68,6 @@ class DeliverySummary:
         return encode_cursor(self.received_at, self.delivery_id)
 
 
-_KIND_SQL = {
-    "push": "manual = {p}",
-    "manual": "manual = {p} AND delivery_id IS NULL",
-    "redelivery": "manual = {p} AND delivery_id IS NOT NULL",
-}
-_KIND_MANUAL = {"push": False, "manual": True, "redelivery": True}
 DELIVERY_SUMMARY_COLUMNS = ("delivery_id, source, event, event_name, received_at, repo, ref, "
                             "commit_sha, ignored, {length}(body) AS body_bytes")
 
@@ -102,7 +96,7 @@ def deployment_query(f: DeploymentFilter, dialect: Dialect) -> tuple[str, list[A
     if f.repo is not None:
         where.append(f"repo = {p(f.repo)}")
     if f.kind is not None:
-        where.append(_KIND_SQL[f.kind].format(p=p(_KIND_MANUAL[f.kind])))
+        where.append(f"kind = {p(f.kind)}")
     if f.since is not None:
         where.append(f"created_at >= {p.time(f.since)}")
     if f.before_id is not None:

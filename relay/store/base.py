@@ -26,6 +26,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
+from relay.gates.holds import Pause
+from relay.gates.rollback import QuarantineEntry
 from relay.rollout import Observation
 from relay.scheduling import History
 
@@ -301,4 +303,55 @@ class Store(Protocol):
 
     async def schema_versions(self) -> list[tuple[int, str]]:
         """(version, applied_at ISO 8601) of every applied migration, oldest first."""
+
+    # -- deploy gates (docs/gates.md) -------------------------------------------------------
+
+    async def gate_waiting(self) -> tuple[Deployment, ...]:
+        """Every `held` / `waiting_checks` deployment and the `queued` ones of their
+        clusters, oldest first: what the gate pass (relay.gatekeeper) decides about."""
+        ...
+
+    async def gate_move(self, deployment_id: int, *, expect: DeploymentStatus,
+                        to: DeploymentStatus, now: datetime, superseded_by: int | None = None,
+                        error: str | None = None) -> Deployment | None:
+        """Move a deployment from `expect` to `to` only while it is still `expect` (a final
+        `to` sets finished_at): the moved row, or None when another writer was first.
+        Several replicas applying the same decision move it once."""
+        ...
+
+    async def hold_claimed(self, deployment_id: int, *, fence: int) -> bool:
+        """A fresh claim (`triggering`, not triggered) that a hold covers goes back to `held`,
+        letting its lease go; False when the fence moved (canceled, taken over)."""
+        ...
+
+    async def pauses(self) -> tuple[Pause, ...]:
+        """Every pause by hand (at most one per cluster), expired ones included."""
+        ...
+
+    async def set_pause(self, pause: Pause) -> None:
+        """Pause `pause.cluster` (replacing its pause, if any)."""
+        ...
+
+    async def clear_pause(self, cluster: int) -> bool:
+        """Resume `cluster`; False when it was not paused."""
+        ...
+
+    async def quarantine(self) -> tuple[QuarantineEntry, ...]:
+        """Every quarantined (cluster, version); versions stored in lower case."""
+        ...
+
+    async def add_quarantine(self, entry: QuarantineEntry) -> None:
+        """Quarantine `entry.version` on `entry.cluster` (replacing an older entry)."""
+        ...
+
+    async def clear_quarantine(self, cluster: int, version: str) -> bool:
+        """Lift a quarantine; False when there was none."""
+        ...
+
+    async def link_rollback(self, failed_id: int, rollback_id: int) -> None:
+        """Record `rolled_back_by` on the failed deployment."""
+        ...
+
+    async def last_succeeded_version(self, cluster: int) -> str | None:
+        """The version of the newest `succeeded` deployment of `cluster`, or None."""
         ...

@@ -23,12 +23,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment
+from relay.gates.holds import Pause
+from relay.gates.rollback import QuarantineEntry
 from relay.reports import Policy
 from relay.rollout import Observation
 from relay.scheduling import History
 from relay.store import admin_reads as reads
 from relay.store import postgres_catchup as catchup
 from relay.store import postgres_deliveries as deliveries
+from relay.store import postgres_gates as gates
 from relay.store import postgres_outbox as outbox
 from relay.store import postgres_queue as queue
 from relay.store import postgres_retention as retention
@@ -416,6 +419,50 @@ class PostgresStore:
         """(version, applied_at) of the applied migrations, oldest first."""
         return await self._read(retention.schema_versions)
 
+    # -- deploy gates (SQL in relay.store.postgres_gates) ---------------------------------
+
+    async def gate_waiting(self) -> tuple[Deployment, ...]:
+        return await self._read(gates.gate_waiting)
+
+    async def gate_move(self, deployment_id: int, *, expect: DeploymentStatus,
+                        to: DeploymentStatus, now: datetime, superseded_by: int | None = None,
+                        error: str | None = None) -> Deployment | None:
+        async def tx(conn: asyncpg.Connection) -> Deployment | None:
+            moved = await gates.gate_move(conn, deployment_id, expect, to, now, superseded_by,
+                                          error)
+            if moved is not None and to is DeploymentStatus.QUEUED:
+                await queue.notify(conn)
+            return moved
+
+        return await self._tx(tx)
+
+    async def hold_claimed(self, deployment_id: int, *, fence: int) -> bool:
+        return await self._tx(lambda c: gates.hold_claimed(c, deployment_id, fence))
+
+    async def pauses(self) -> tuple[Pause, ...]:
+        return await self._read(gates.pauses)
+
+    async def set_pause(self, pause: Pause) -> None:
+        await self._tx(lambda c: gates.set_pause(c, pause))
+
+    async def clear_pause(self, cluster: int) -> bool:
+        return await self._tx(lambda c: gates.clear_pause(c, cluster))
+
+    async def quarantine(self) -> tuple[QuarantineEntry, ...]:
+        return await self._read(gates.quarantine)
+
+    async def add_quarantine(self, entry: QuarantineEntry) -> None:
+        await self._tx(lambda c: gates.add_quarantine(c, entry))
+
+    async def clear_quarantine(self, cluster: int, version: str) -> bool:
+        return await self._tx(lambda c: gates.clear_quarantine(c, cluster, version))
+
+    async def link_rollback(self, failed_id: int, rollback_id: int) -> None:
+        await self._tx(lambda c: gates.link_rollback(c, failed_id, rollback_id))
+
+    async def last_succeeded_version(self, cluster: int) -> str | None:
+        return await self._read(lambda c: gates.last_succeeded_version(c, cluster))
+
 
 async def _migrate(conn: asyncpg.Connection) -> None:
     """Apply the missing migrations; the lock makes replicas starting together take turns."""
@@ -428,3 +475,4 @@ async def _migrate(conn: asyncpg.Connection) -> None:
         if version not in done:
             await conn.execute(sql)
             await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+

@@ -32,12 +32,14 @@ class Row(Protocol):
 DEPLOYMENT_COLUMNS = (
     "id, cluster, action, version, source, repo, ref, delivery_id, status, created_at, "
     "triggered_at, finished_at, error, superseded_by, before_sha, head_commit_at, manual, "
-    "attempts, route_index, progress, forced, trigger_started_at"
+    "attempts, route_index, progress, forced, trigger_started_at, kind, rollback_of, "
+    "rolled_back_by, override_reason, needs_compare"
 )
 # The columns a new deployment is inserted with, in the order of `insert_values`.
 INSERT_COLUMNS = (
     "cluster, action, version, source, repo, ref, delivery_id, route_index, manual, before_sha, "
-    "head_commit_at, forced, status, created_at"
+    "head_commit_at, forced, status, created_at, kind, override_reason, rollback_of, "
+    "needs_compare"
 )
 OPEN = tuple(s.value for s in sorted(OPEN_STATUSES))  # ('queued', 'rolling_out', 'triggering')
 _OPEN_SQL = ", ".join(f"'{s}'" for s in OPEN)
@@ -84,13 +86,18 @@ def deployment_from_row(row: Row) -> Deployment:
         progress=_json_value(row["progress"]),
         forced=bool(row["forced"]),
         trigger_started_at=parse_iso(_text(row["trigger_started_at"])),
+        kind=row["kind"],
+        rollback_of=row["rollback_of"],
+        rolled_back_by=row["rolled_back_by"],
+        override_reason=row["override_reason"],
+        needs_compare=bool(row["needs_compare"]),
     )
 
 
 def insert_values(dep: NewDeployment, delivery_id: str | None, now: datetime, *,
                   time: Callable[[datetime | None], Any],
                   flag: Callable[[bool], Any]) -> tuple[Any, ...]:
-    """The values of INSERT_COLUMNS for a new queued deployment.
+    """The values of INSERT_COLUMNS for a new deployment (in `dep.status`: queued, held, ...).
 
     `time` and `flag` turn a datetime and a bool into what the dialect stores (SQLite: ISO
     text and 0/1; PostgreSQL: the values themselves).
@@ -99,7 +106,8 @@ def insert_values(dep: NewDeployment, delivery_id: str | None, now: datetime, *,
         dep.cluster, dep.action.value, dep.version,
         dep.source.value if dep.source is not None else None, dep.repo, dep.ref, delivery_id,
         dep.route_index, flag(dep.manual), dep.before, time(dep.head_commit_at),
-        flag(dep.forced), DeploymentStatus.QUEUED.value, time(now),
+        flag(dep.forced), dep.status.value, time(now),
+        (dep.kind or "push"), dep.override_reason, dep.rollback_of, flag(dep.needs_compare),
     )
 
 

@@ -25,12 +25,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
+from relay.gates.holds import Pause
+from relay.gates.rollback import QuarantineEntry
 from relay.reports import Policy
 from relay.rollout import Observation
 from relay.scheduling import History
 from relay.store import admin_reads as reads
 from relay.store import sqlite_catchup as catchup
 from relay.store import sqlite_deliveries as deliveries
+from relay.store import sqlite_gates as gates
 from relay.store import sqlite_outbox as outbox
 from relay.store import sqlite_queue as queue
 from relay.store import sqlite_retention as retention
@@ -443,6 +446,47 @@ class SQLiteStore:
                 dest.close()
 
         await self._run(copy)
+
+    # -- deploy gates (SQL in relay.store.sqlite_gates) -----------------------------------
+
+    async def gate_waiting(self) -> tuple[Deployment, ...]:
+        return await self._run(gates.gate_waiting, self._db())
+
+    async def gate_move(self, deployment_id: int, *, expect: DeploymentStatus,
+                        to: DeploymentStatus, now: datetime, superseded_by: int | None = None,
+                        error: str | None = None) -> Deployment | None:
+        return await self._run_write(self._write, lambda c: gates.gate_move(
+            c, deployment_id, expect, to, now, superseded_by, error))
+
+    async def hold_claimed(self, deployment_id: int, *, fence: int) -> bool:
+        return await self._run_write(self._write, lambda c: gates.hold_claimed(
+            c, deployment_id, fence))
+
+    async def pauses(self) -> tuple[Pause, ...]:
+        return await self._run(gates.pauses, self._db())
+
+    async def set_pause(self, pause: Pause) -> None:
+        await self._run_write(self._write, lambda c: gates.set_pause(c, pause))
+
+    async def clear_pause(self, cluster: int) -> bool:
+        return await self._run_write(self._write, lambda c: gates.clear_pause(c, cluster))
+
+    async def quarantine(self) -> tuple[QuarantineEntry, ...]:
+        return await self._run(gates.quarantine, self._db())
+
+    async def add_quarantine(self, entry: QuarantineEntry) -> None:
+        await self._run_write(self._write, lambda c: gates.add_quarantine(c, entry))
+
+    async def clear_quarantine(self, cluster: int, version: str) -> bool:
+        return await self._run_write(self._write, lambda c: gates.clear_quarantine(
+            c, cluster, version))
+
+    async def link_rollback(self, failed_id: int, rollback_id: int) -> None:
+        await self._run_write(self._write, lambda c: gates.link_rollback(
+            c, failed_id, rollback_id))
+
+    async def last_succeeded_version(self, cluster: int) -> str | None:
+        return await self._run(gates.last_succeeded_version, self._db(), cluster)
 
 
 def _filters(*, cluster: int | None, status: DeploymentStatus | None) -> tuple[str, list[Any]]:

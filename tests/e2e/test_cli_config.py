@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml  # type: ignore[import-untyped, unused-ignore]
 
 from relay.cli import main
 
@@ -79,6 +80,7 @@ def test_check_config_summarises_a_valid_file(env: dict[str, str],
         "gitea (RELAY_GITEA_SECRET)",
         "  admin API    on (token from RELAY_ADMIN_TOKEN)",
         "  routes       3",
+        "  gates        none (docs/gates.md)",
         "  catch-up     every 300 s: github acme/api main, github acme/shop main",
     ]
 
@@ -279,5 +281,19 @@ def test_schema_is_printed_as_json(no_env: None, capsys: pytest.CaptureFixture[s
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {"server", "store", "cluster_api", "sources", "admin",
-                                         "rollout", "logging", "routes", "report", "notify"} | {
-                                             "reconcile", "retention"}
+                                         "rollout", "logging", "routes", "report", "notify",
+                                         "holds", "skip_markers", "reconcile", "retention"}
+
+
+def test_check_config_says_which_routes_have_gates(env: dict[str, str], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    data = yaml.safe_load(SHIPPED.read_text())
+    data["routes"][0]["paths_ignore"] = ["docs/**"]
+    data["routes"][0]["on_failure"] = "rollback"
+    data["holds"] = [{"name": "freeze", "schedule": "0 18 * * FRI", "duration_s": 3600}]
+    path = tmp_path / "relay.yaml"
+    path.write_text(yaml.safe_dump(data))
+    code, out, _ = run(capsys, "check-config", "--config", str(path))
+    assert code == 0
+    assert "  gates        routes[0] (paths_ignore, on_failure: rollback); 1 scheduled hold" \
+        in out.splitlines()

@@ -400,3 +400,13 @@ async def test_text_no_store_can_hold_is_400_on_both_stores(any_client: TestClie
     resp = await any_client.request(method, path, headers=ADMIN_HEADERS)
     assert resp.status == 400, await resp.text()
     assert "error" in await resp.json()
+
+
+async def test_explain_routes_with_paths_and_message(client: TestClient[Any, Any]) -> None:
+    resp = await client.get("/api/routes/explain", headers=ADMIN_HEADERS, params={
+        "repo": "acme/shop", "ref": "main", "paths": "src/a.py,README.md",
+        "message": "Bump [skip deploy]"})
+    assert resp.status == 200, await resp.text()
+    first = (await resp.json())["routes"][0]
+    assert [(f["filter"], f["verdict"]) for f in first["filters"]] == [
+        ("skip_markers", "ignore"), ("paths", "deploy")]

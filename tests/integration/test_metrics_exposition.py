@@ -61,23 +61,12 @@ def doc_metrics() -> dict[str, tuple[str, set[str]]]:
     return metric_table(METRICS_DOC.read_text(), "## Summary")
 
 
-# Metrics the contract names for features not built yet: each must fail until its feature
-# lands (strict xfail), and then this mark must go.
-NOT_BUILT_YET = {
-    "relay_rollbacks_total": "automatic rollback: not built yet (issue 13)",
-    "relay_deployments_waiting": "deploy gates (checks, holds): not built yet (issue 13)",
-    "relay_cluster_held": "holds: not built yet (issue 13)",
-}
-
-
 def contract_params() -> list[object]:
     if not (SHARED / "CONTRACT.md").exists():
         return [pytest.param(None, marks=pytest.mark.skip(
             reason="the project contract (../shared/CONTRACT.md) is not beside this checkout; "
                    "docs/metrics.md is checked instead"))]
-    return [pytest.param(name, id=name, marks=[pytest.mark.xfail(strict=True, reason=why)]
-                         if (why := NOT_BUILT_YET.get(name)) else [])
-            for name in contract_metrics()]
+    return [pytest.param(name, id=name) for name in contract_metrics()]
 
 
 _exposition: list[str] = []  # one scrape serves every parametrized check of this module
@@ -162,7 +151,6 @@ def test_contract_table_is_read() -> None:
     if not (SHARED / "CONTRACT.md").exists():
         pytest.skip("the project contract (../shared/CONTRACT.md) is not beside this checkout")
     table = contract_metrics()
-    assert set(NOT_BUILT_YET) <= set(table)
     assert table["relay_missed_pushes_total"] == ("counter", {"source"})
     assert table["relay_webhooks_received_total"] == ("counter", {"source", "event", "outcome"})
     assert table["relay_delivery_to_trigger_seconds"] == ("histogram", set())

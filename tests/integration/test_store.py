@@ -151,8 +151,8 @@ async def test_data_survives_reopen_and_migrations_run_once(tmp_path: Path) -> N
         await second.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [
-            (version,) for version, _ in migrations("sqlite")]
+        applied = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+        assert applied == [(version,) for version, _ in migrations("sqlite")]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         conn.close()

@@ -146,7 +146,8 @@ def test_alerts_match_label_values_relay_gives() -> None:
 def test_deployment_outcomes_are_relays_final_statuses() -> None:
     statuses = {s.value for s in DeploymentStatus}
     assert FINAL_STATUSES <= statuses
-    assert statuses - FINAL_STATUSES == {"queued", "triggering", "rolling_out"}
+    assert statuses - FINAL_STATUSES == {"queued", "triggering", "rolling_out", "held",
+                                         "waiting_checks"}
 
 
 # -- Kubernetes PrometheusRule --------------------------------------------------------------

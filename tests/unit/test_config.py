@@ -791,6 +791,9 @@ def TABLE_INPUTS(tmp_path: Path) -> list[tuple[object, dict[str, str]]]:  # noqa
         ({**base(), "notify": [
             {"name": "ops", "type": "webhook", "url_env": "RELAY_API_TOKEN"},
             {"name": "ops", "type": "slack", "url_env": "RELAY_API_TOKEN"}]}, ENV),
+        (changed("routes.1.on_failure", "rollback"), ENV), (changed("routes.0.paths", []), ENV),
+        ({**base(), "holds": [{"name": "f", "schedule": "0 18 * * FRI", "duration_s": 60,
+                               "timezone": "Mars/Base"}]}, ENV),
     ]
 
 
@@ -888,3 +891,43 @@ def test_the_config_s_source_list_derives_from_the_table_of_hosts() -> None:
         assert host.config_key in str(section) or any(
             host.config_key in getattr(arg, "model_fields", {})
             for arg in getattr(section, "__args__", ()))
+
+
+# -- deploy gates (docs/gates.md) --------------------------------------------------------------
+
+
+def test_gate_keys_are_read_into_routes_and_holds(tmp_path: Path) -> None:
+    data = base()
+    data["skip_markers"] = ["[nodeploy]"]
+    data["holds"] = [{"name": "freeze", "schedule": "0 18 * * FRI", "duration_s": 3600,
+                      "timezone": "Europe/Berlin", "clusters": [10702]}]
+    data["routes"][0] |= {"paths": ["src/**"], "paths_ignore": ["docs/**"],
+                          "on_failure": "rollback",
+                          "wait_for_checks": {"timeout_s": 60, "contexts": ["ci"],
+                                              "on_timeout": "deploy"}}
+    data["routes"][1]["skip_markers"] = []
+    settings = load(tmp_path, data)
+    first, second = settings.routes
+    assert first.filters.paths == ("src/**",) and first.filters.paths_ignore == ("docs/**",)
+    assert first.filters.skip_markers == ("[nodeploy]",) and second.filters.skip_markers == ()
+    assert first.on_failure == "rollback" and second.on_failure == "none"
+    assert first.wait_for_checks is not None and first.wait_for_checks.contexts == ("ci",)
+    assert [h.name for h in settings.holds] == ["freeze"]
+    assert settings.holds[0].clusters == (10702,)
+
+
+def test_default_skip_markers_apply_to_every_route(tmp_path: Path) -> None:
+    settings = load(tmp_path, base())
+    assert "[skip ci]" in settings.routes[0].filters.skip_markers
+    assert settings.holds == ()
+
+
+def test_rollback_with_a_hook_route_is_an_error(tmp_path: Path) -> None:
+    assert message_at(tmp_path, changed("routes.1.on_failure", "rollback"),
+                      "routes[1].on_failure") == (
+        "rollback needs action: version (relay cannot roll back what a hook did)")
+
+
+def test_a_bad_path_glob_names_its_index(tmp_path: Path) -> None:
+    assert message_at(tmp_path, changed("routes.0.paths_ignore", ["ok/**", "docs/[x"]),
+                      "routes[0].paths_ignore[1]") == "unclosed '[' at position 6"

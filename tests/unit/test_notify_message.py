@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from relay.deployment import DeploymentStatus
+from relay.deployment import DeploymentKind, DeploymentStatus
 from relay.notify import NotifyEvent, Tone, build_notification, event_for
 from relay.notify.message import Notification, format_duration, short_version
 from tests.notify_samples import FINISHED, OLD_SHA, SHA, deployment, notification
@@ -75,7 +75,7 @@ def test_an_unknown_event_is_refused() -> None:
 
 
 def test_a_manual_deployment_is_of_kind_manual() -> None:
-    assert notification(manual=True).kind == "manual"
+    assert notification(manual=True, kind=DeploymentKind.MANUAL).kind == "manual"
 
 
 def test_no_duration_before_the_trigger() -> None:

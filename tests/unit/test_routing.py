@@ -323,3 +323,20 @@ def test_a_ref_over_the_bound_matches_nothing_and_explain_says_why() -> None:
     verdict, = explain((everything,), source=None, repo="acme/shop", ref=f"refs/heads/{name}")
     assert verdict.reasons == (f"ref is {MAX_REF_LENGTH + 1} characters long, over the "
                                f"{MAX_REF_LENGTH} relay accepts",)
+
+
+def test_explain_with_paths_and_message_shows_each_filter() -> None:
+    from relay.gates.filters import RouteFilters  # noqa: PLC0415 - only this test needs it
+
+    route = Route(index=0, repo="acme/shop", branch="main", tag=None, cluster=1,
+                  action=Action.VERSION, filters=RouteFilters(paths_ignore=("docs/**",)))
+    verdicts = explain([route], source=None, repo="acme/shop", ref="main")
+    data = verdicts_to_json(verdicts, source=None, repo="acme/shop", ref="main",
+                            paths=["docs/a.md"], message="Fix [skip ci]")
+    assert data["routes"][0]["filters"] == [
+        {"filter": "skip_markers", "verdict": "ignore",
+         "reason": "the head commit message contains [skip ci]"},
+        {"filter": "paths", "verdict": "ignore",
+         "reason": "all of the 1 changed file match paths_ignore"}]
+    plain = verdicts_to_json(verdicts, source=None, repo="acme/shop", ref="main")
+    assert "filters" not in plain["routes"][0]
