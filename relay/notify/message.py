@@ -262,7 +262,9 @@ def facts(n: Notification) -> list[tuple[str, str]]:
 
 
 def _kind_of(deployment: Deployment) -> str:
-    return deployment.kind.value
+    if deployment.kind is not None:
+        return deployment.kind.value
+    return "manual" if deployment.manual else "push"  # a row stored before kinds existed
 
 
 def _clip(text: str | None) -> str | None:
