@@ -212,7 +212,8 @@ def catch_up(source: Source, repo: str, branch: str, *, before: str | None, sha:
         tag=None, before=before or "", after=sha, commit=sha, created=False, deleted=False,
         forced=False, head_commit=None, pusher=None)
     matched = lookup(routes, push)
-    planned = tuple(_planned(push, route, None, before=before) for route in matched)
+    planned = tuple(_planned(push, route, None, before=before, kind=DeploymentKind.CATCH_UP)
+                    for route in matched)
     ignored = None if planned else f"no route matches {repo} {ref}"
     body = json.dumps({"ref": ref, "before": before, "after": sha, "repository": repo,
                        "catch_up": True}).encode()

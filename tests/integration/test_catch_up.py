@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from relay.deployment import Deployment
+from relay.deployment import Deployment, DeploymentKind
 from relay.events import Source
 from relay.fakegit import FakeHost, GitFaults, api_url, create_fake_git_app
 from relay.metrics import Metrics
@@ -116,6 +116,7 @@ async def test_a_push_missed_while_relay_was_down_is_caught_up(
     final = finished["b"]
     assert final.status.value == "succeeded" and final.version == B
     assert final.delivery_id == f"github-catchup-{B}"
+    assert final.kind is DeploymentKind.CATCH_UP  # labelled catch_up (admin API, UI, CLI)
     assert h.puts(10702)[-1]["version_control"]["version"] == B
     missed = h.registry.get_sample_value("relay_missed_pushes_total", {"source": "github"})
     assert missed == 2  # B on acme/shop, and acme/api's head, which no delivery ever brought
