@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -14,11 +16,12 @@ from relay.config import Action, Route
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
 from relay.events import Source
 from relay.gatekeeper import pause_of
-from relay.gates.holds import Pause, active_holds, next_holds
+from relay.gates.holds import ActiveHold, Pause, UpcomingHold, active_holds, next_holds
 from relay.gates.release import RefusalKind, refuse_manual
 from relay.ingest import redelivery
 from relay.openapi import openapi_document
 from relay.routing import explain, verdicts_to_json
+from relay.settings import Settings
 from relay.store import StoredDelivery
 from relay.store.admin_reads import DeliveryFilter, DeploymentFilter, decode_cursor
 from relay.store.base import Conflict, NotFound
@@ -363,11 +366,30 @@ async def pause_cluster(request: web.Request) -> web.Response:
             raise HTTPProblem(400, str(exc).replace("since", "until", 1)) from None
         if until <= now:
             raise HTTPProblem(400, "'until' must be in the future")
-    pause = pause_of(cluster, reason, until, now)
+    return web.json_response(_pause_json(await place_pause(request, cluster, reason, until)))
+
+
+async def place_pause(request: web.Request, cluster: int, reason: str,
+                      until: datetime | None, **fields: Any) -> Pause:
+    """Pause `cluster` from now until `until` (None: until resumed): store the pause, wake the
+    worker and write the audit line (with `fields`). HoldError for an empty reason. Shared by
+    `POST /api/clusters/{id}/pause` and the status page."""
+    pause = pause_of(cluster, reason, until, request.app[CLOCK].now())
     await request.app[STORE].set_pause(pause)
     wake_worker(request.app)
-    audit(request, "pause", cluster=cluster, reason=reason, until=iso(until))
-    return web.json_response(_pause_json(pause))
+    audit(request, "pause", cluster=cluster, reason=reason, until=iso(until), **fields)
+    return pause
+
+
+async def lift_pause(request: web.Request, cluster: int, **fields: Any) -> bool:
+    """Resume `cluster`: clear its pause, wake the worker, write the audit line (with
+    `fields`); False (and nothing done) when it was not paused. Shared by
+    `POST /api/clusters/{id}/resume` and the status page."""
+    if not await request.app[STORE].clear_pause(cluster):
+        return False
+    wake_worker(request.app)
+    audit(request, "resume", cluster=cluster, **fields)
+    return True
 
 
 async def resume_cluster(request: web.Request) -> web.Response:
@@ -377,35 +399,53 @@ async def resume_cluster(request: web.Request) -> web.Response:
     if (await request.read()).strip():
         check.json_object(await request.read(), allowed=())
     cluster = _int_param(request.match_info["id"], "cluster id")
-    if not await request.app[STORE].clear_pause(cluster):
+    if not await lift_pause(request, cluster):
         raise HTTPProblem(404, f"cluster {cluster} is not paused")
-    wake_worker(request.app)
-    audit(request, "resume", cluster=cluster)
     return web.json_response({"cluster": cluster, "paused": False})
+
+
+@dataclass(frozen=True, slots=True)
+class HoldsNow:
+    """What holds the clusters at one instant: `active` as (cluster, hold) pairs in cluster
+    order, over the routes' clusters and every paused one; `upcoming` the next windows of the
+    scheduled holds (relay.gates.holds.next_holds, soonest first)."""
+
+    active: tuple[tuple[int, ActiveHold], ...]
+    upcoming: tuple[UpcomingHold, ...]
+
+
+def holds_now(settings: Settings, pauses: Iterable[Pause], now: datetime) -> HoldsNow:
+    """Combine the configured `holds:` and the stored pauses at `now` (pure): each cluster is
+    judged with its route's repository (None when the route's repo is a glob or the cluster
+    has only a pause), as relay.gates.holds.active_holds does for a deployment."""
+    pauses = tuple(pauses)
+    repos: dict[int, str | None] = {}
+    for route in settings.routes:
+        repos.setdefault(route.cluster, route.repo if "*" not in route.repo else None)
+    for pause in pauses:
+        repos.setdefault(pause.cluster, None)
+    active = tuple((cluster, hold) for cluster in sorted(repos)
+                   for hold in active_holds(settings.holds, pauses, cluster, repos[cluster], now))
+    return HoldsNow(active=active, upcoming=next_holds(settings.holds, now))
+
+
+async def read_holds(app: web.Application) -> HoldsNow:
+    """`holds_now` over the app's settings, the store's pauses and the app's clock."""
+    return holds_now(app[SETTINGS], await app[STORE].pauses(), app[CLOCK].now())
 
 
 async def list_holds(request: web.Request) -> web.Response:
     """What holds every cluster now (routes' clusters and paused ones), and the next
     scheduled windows."""
     check.check_query(request.query, allowed=())
-    settings = request.app[SETTINGS]
-    now = request.app[CLOCK].now()
-    pauses = await request.app[STORE].pauses()
-    repos: dict[int, str | None] = {}
-    for route in settings.routes:
-        repos.setdefault(route.cluster, route.repo if "*" not in route.repo else None)
-    for pause in pauses:
-        repos.setdefault(pause.cluster, None)
-    active = []
-    for cluster in sorted(repos):
-        for hold in active_holds(settings.holds, pauses, cluster, repos[cluster], now):
-            active.append({"cluster": cluster, "kind": hold.kind.value, "name": hold.name,
-                           "reason": hold.reason, "since": iso(hold.since),
-                           "until": iso(hold.until)})
+    held = await read_holds(request.app)
+    active = [{"cluster": cluster, "kind": hold.kind.value, "name": hold.name,
+               "reason": hold.reason, "since": iso(hold.since), "until": iso(hold.until)}
+              for cluster, hold in held.active]
     upcoming = [{"name": h.name, "starts_at": iso(h.starts_at), "ends_at": iso(h.ends_at),
                  "clusters": list(h.clusters) if h.clusters is not None else None,
                  "repos": list(h.repos) if h.repos is not None else None}
-                for h in next_holds(settings.holds, now)]
+                for h in held.upcoming]
     return web.json_response({"active": active, "next": upcoming})
 
 

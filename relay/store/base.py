@@ -33,6 +33,7 @@ from relay.scheduling import History
 
 if TYPE_CHECKING:
     from relay.store.admin_reads import DeliveryFilter, DeliverySummary, DeploymentFilter
+    from relay.store.outbox_rows import PendingMessage
     from relay.store.retention_sql import Keep
 
 
@@ -346,6 +347,14 @@ class Store(Protocol):
 
     async def clear_quarantine(self, cluster: int, version: str) -> bool:
         """Lift a quarantine; False when there was none."""
+        ...
+
+    # -- the outbox (docs/reporting.md) -----------------------------------------------------
+
+    async def outbox_for(self, deployment_id: int) -> tuple[PendingMessage, ...]:
+        """The reports and notifications of `deployment_id` still waiting in the outbox, oldest
+        first (at most 100). Sent, failed-for-good and dropped messages are deleted by the
+        sender, so they are never among them; an empty tuple for an unknown deployment."""
         ...
 
     async def link_rollback(self, failed_id: int, rollback_id: int) -> None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from relay.reports import MessageKind, OutboxMessage
 
+PENDING_COLUMNS = ("id, kind, host, target, created_at, next_attempt_at, attempts, "
+                   "lease_expires_at")
 OUTBOX_COLUMNS = ("id, deployment_id, kind, host, target, coalesce_key, payload, created_at, "
                   "attempts")
 INSERT_COLUMNS = ("deployment_id, kind, host, target, coalesce_key, payload, created_at, "
@@ -44,3 +47,37 @@ def row_from(row: Mapping[str, Any]) -> OutboxRow:
         host=str(row["host"]), target=str(row["target"]), key=row["coalesce_key"],
         payload=json.loads(row["payload"]))
     return OutboxRow(int(row["id"]), message, float(row["created_at"]), int(row["attempts"]))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    """A report or notification of one deployment that is still in the outbox (the sender
+    deletes a message once it is sent, failed for good or dropped, so only these are kept).
+
+    `kind`: commit_status, deployment or notification; `host`: github, gitlab, gitea or
+    "notify"; `target`: the commit status context, the environment or the sink's name (never
+    a URL or secret); `attempts`: failed tries so far; `next_attempt_at`: not sent before
+    then; `leased_until`: a sender claimed it and holds it until then (None: not claimed, or
+released after a failed try). Times are aware UTC datetimes.
+    """
+
+    id: int
+    kind: MessageKind
+    host: str
+    target: str
+    created_at: datetime
+    next_attempt_at: datetime
+    attempts: int
+    leased_until: datetime | None
+
+
+def pending_from(row: Mapping[str, Any]) -> PendingMessage:
+    """A `PendingMessage` from a database row with `PENDING_COLUMNS`."""
+    lease = row["lease_expires_at"]
+    return PendingMessage(
+        id=int(row["id"]), kind=MessageKind(row["kind"]), host=str(row["host"]),
+        target=str(row["target"]),
+        created_at=datetime.fromtimestamp(float(row["created_at"]), UTC),
+        next_attempt_at=datetime.fromtimestamp(float(row["next_attempt_at"]), UTC),
+        attempts=int(row["attempts"]),
+        leased_until=None if lease is None else datetime.fromtimestamp(float(lease), UTC))

@@ -43,7 +43,7 @@ from relay.store.base import (
     StoredDelivery,
     StoreError,
 )
-from relay.store.outbox_rows import OutboxRow
+from relay.store.outbox_rows import OutboxRow, PendingMessage
 from relay.store.postgres_notify import Listener
 from relay.store.retention_sql import Keep
 from relay.store.rows import (
@@ -360,6 +360,9 @@ class PostgresStore:
 
     async def outbox_pending(self) -> int:
         return await self._read(outbox.pending)
+
+    async def outbox_for(self, deployment_id: int) -> tuple[PendingMessage, ...]:
+        return await self._read(lambda c: outbox.pending_for(c, deployment_id))
 
     async def host_deployment_id(self, deployment_id: int) -> str | None:
         return await self._read(lambda c: outbox.host_deployment_id(c, deployment_id))

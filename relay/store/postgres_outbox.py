@@ -15,8 +15,11 @@ from relay.reports import Policy
 from relay.store.outbox_rows import (
     INSERT_COLUMNS,
     OUTBOX_COLUMNS,
+    PENDING_COLUMNS,
     OutboxRow,
+    PendingMessage,
     insert_values,
+    pending_from,
     row_from,
 )
 from relay.store.rows import DEPLOYMENT_COLUMNS, deployment_from_row
@@ -90,6 +93,14 @@ async def done(conn: asyncpg.Connection, owner: str, settled: Sequence[int],
 async def pending(conn: asyncpg.Connection) -> int:
     """Messages not yet delivered (reports and notifications)."""
     return int(await conn.fetchval("SELECT COUNT(*) FROM outbox"))
+
+
+async def pending_for(conn: asyncpg.Connection, dep_id: int,
+                      limit: int = 100) -> tuple[PendingMessage, ...]:
+    """As relay.store.sqlite_outbox.pending_for."""
+    rows = await conn.fetch(f"SELECT {PENDING_COLUMNS} FROM outbox WHERE deployment_id = $1 "
+                            "ORDER BY id LIMIT $2", dep_id, limit)
+    return tuple(pending_from(r) for r in rows)
 
 
 async def host_deployment_id(conn: asyncpg.Connection, dep_id: int) -> str | None:

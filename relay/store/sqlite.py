@@ -45,7 +45,7 @@ from relay.store.base import (
     StoredDelivery,
     StoreError,
 )
-from relay.store.outbox_rows import OutboxRow
+from relay.store.outbox_rows import OutboxRow, PendingMessage
 from relay.store.retention_sql import Keep
 from relay.store.rows import (
     DEPLOYMENT_COLUMNS,
@@ -373,6 +373,9 @@ class SQLiteStore:
 
     async def outbox_pending(self) -> int:
         return await self._run(outbox.pending, self._db())
+
+    async def outbox_for(self, deployment_id: int) -> tuple[PendingMessage, ...]:
+        return await self._run(outbox.pending_for, self._db(), deployment_id)
 
     async def host_deployment_id(self, deployment_id: int) -> str | None:
         return await self._run(outbox.host_deployment_id, self._db(), deployment_id)

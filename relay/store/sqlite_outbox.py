@@ -15,8 +15,11 @@ from relay.reports import Policy
 from relay.store.outbox_rows import (
     INSERT_COLUMNS,
     OUTBOX_COLUMNS,
+    PENDING_COLUMNS,
     OutboxRow,
+    PendingMessage,
     insert_values,
+    pending_from,
     row_from,
 )
 from relay.store.rows import DEPLOYMENT_COLUMNS, deployment_from_row
@@ -91,6 +94,15 @@ def done(conn: sqlite3.Connection, owner: str, settled: Sequence[int],
 def pending(conn: sqlite3.Connection) -> int:
     """Messages not yet delivered (reports and notifications)."""
     return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+
+def pending_for(conn: sqlite3.Connection, dep_id: int,
+                limit: int = 100) -> tuple[PendingMessage, ...]:
+    """The messages of deployment `dep_id` still in the outbox, oldest first (at most
+    `limit`); settled ones are deleted, so they are not among them."""
+    rows = conn.execute(f"SELECT {PENDING_COLUMNS} FROM outbox WHERE deployment_id = ? "
+                        "ORDER BY id LIMIT ?", (dep_id, limit)).fetchall()
+    return tuple(pending_from(r) for r in rows)
 
 
 def host_deployment_id(conn: sqlite3.Connection, dep_id: int) -> str | None:

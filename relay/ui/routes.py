@@ -25,12 +25,12 @@ import structlog
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
-from relay.admin_api import audit
+from relay.admin_api import audit, lift_pause, place_pause, read_holds
 from relay.deployment import OPEN_STATUSES, Deployment, DeploymentStatus, iso
 from relay.store.admin_reads import DeploymentFilter
 from relay.store.base import Conflict, NotFound
 from relay.typedefs import API, CLOCK, SETTINGS, STORE, WORKER
-from relay.ui import reads, views
+from relay.ui import views
 from relay.ui.live import LiveFeed, Subscription
 from relay.ui.session import (
     LOGIN_COOKIE,
@@ -390,7 +390,7 @@ async def deployment_page(request: web.Request) -> web.StreamResponse:
         commit_url=views.commit_url(source, repo_url, dep.version),
         compare_url=views.compare_url(source, repo_url, dep.before, dep.version),
         repo_url=repo_url, supersedes=superseding,
-        outbox=await reads.outbox(store, dep.id), live=dep.status.is_open,
+        outbox=await store.outbox_for(dep.id), live=dep.status.is_open,
         **_live_context(dep))
 
 
@@ -427,9 +427,8 @@ async def cancel(request: web.Request) -> web.StreamResponse:
 
 async def clusters_page(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
-    now = request.app[CLOCK].now()
-    held = await reads.holds(store, now)
-    quarantined = await reads.quarantine(store)
+    held = await read_holds(request.app)
+    quarantined = await store.quarantine()
     rows = []
     for cluster in _clusters(request):
         last = await store.query_deployments(DeploymentFilter(
@@ -442,12 +441,10 @@ async def clusters_page(request: web.Request) -> web.StreamResponse:
             "running": last[0] if last else None,
             "in_flight": [d for d in open_deps if d.status is not DeploymentStatus.QUEUED],
             "waiting": [d for d in open_deps if d.status is DeploymentStatus.QUEUED],
-            "holds": [h for h in held or () if h.cluster == cluster],
-            "quarantine": [q for q in quarantined or () if q.cluster == cluster],
+            "holds": [h for c, h in held.active if c == cluster],
+            "quarantine": [q for q in quarantined if q.cluster == cluster],
         })
-    return _render(request, "clusters.html", title="Clusters", rows=rows,
-                   has_holds=held is not None, has_quarantine=quarantined is not None,
-                   can_pause=reads.can_pause(store))
+    return _render(request, "clusters.html", title="Clusters", rows=rows)
 
 
 async def platform_page(request: web.Request) -> web.StreamResponse:
@@ -471,38 +468,33 @@ async def platform_page(request: web.Request) -> web.StreamResponse:
 
 async def holds_page(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
-    held = await reads.holds(store, request.app[CLOCK].now())
-    return _render(request, "holds.html", title="Holds", holds=held,
-                   active=[h for h in held or () if h.active],
-                   upcoming=[h for h in held or () if not h.active],
-                   clusters=_clusters(request), can_pause=reads.can_pause(store),
+    held = await read_holds(request.app)
+    return _render(request, "holds.html", title="Holds", active=held.active,
+                   upcoming=held.upcoming, quarantine=await store.quarantine(),
+                   clusters=_clusters(request),
                    open_deployments=[d for s in OPEN_STATUSES
                                      for d in await store.list_deployments(status=s, limit=50)])
 
 
 async def _hold_change(request: web.Request, verb: str) -> web.StreamResponse:
+    """Pause or resume a cluster as `POST /api/clusters/{id}/pause|resume` do (shared code:
+    relay.admin_api.place_pause / lift_pause), then back to the holds page."""
     cluster = _dep_id(request)
     if cluster is None or cluster not in _clusters(request):
         return _problem(request, 404, "No route names that cluster.")
-    store = request.app[STORE]
-    if not reads.can_pause(store):
-        return _problem(request, 501, "Pausing needs the deploy gates feature, which this "
-                                      "relay does not have yet.")
     reason = _form(request, "reason")[:MAX_REASON]
-    if _form(request, "confirm") != "yes" or (verb == "pause" and not reason):
+    if _form(request, "confirm") != "yes" or (verb == "pause" and not reason.strip()):
         return _problem(request, 400, f"To {verb}, give a reason and tick the confirmation.")
-    now = request.app[CLOCK].now()
     if verb == "pause":
         hours = _form(request, "hours")
         until = None
         if hours:
             if not hours.isdigit() or not 0 < int(hours) <= 24 * 30:
                 return _problem(request, 400, "hours must be a whole number from 1 to 720.")
-            until = now + timedelta(hours=int(hours))
-        await store.pause(cluster, reason=reason, until=until, now=now)  # type: ignore[attr-defined]
-    else:
-        await store.resume(cluster, now=now)  # type: ignore[attr-defined]
-    audit(request, verb, cluster=cluster, reason=reason or None, via="ui")
+            until = request.app[CLOCK].now() + timedelta(hours=int(hours))
+        await place_pause(request, cluster, reason, until, via="ui")
+    elif not await lift_pause(request, cluster, reason=reason or None, via="ui"):
+        return _problem(request, 404, f"Cluster {cluster} is not paused: nothing to resume.")
     raise web.HTTPSeeOther("/ui/holds")
 
 

@@ -17,9 +17,9 @@ import pytest
 
 from relay.deployment import DeploymentStatus
 from relay.simulator import SIM_OPS
-from tests.factories import ADMIN_TOKEN
+from relay.store.sqlite import SQLiteStore
+from tests.factories import ADMIN_HEADERS, ADMIN_TOKEN
 from tests.harness import Harness
-from tests.ui_helpers import GatedStore
 
 CHROMIUM = os.environ.get("RELAY_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -68,23 +68,23 @@ class Gate:
 
 
 @pytest.fixture
-async def gated_store(tmp_path: Path) -> AsyncIterator[GatedStore]:
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     """Set up before the harness, so that it is closed after relay has stopped."""
-    store = await GatedStore.open_gated(tmp_path / "ui.db")
+    store = await SQLiteStore.open(tmp_path / "ui.db")
     yield store
     await store.close()
 
 
 async def test_status_page_in_chromium(
-        gated_store: GatedStore, harness: Callable[..., Awaitable[Harness]],
+        sqlite_store: SQLiteStore, harness: Callable[..., Awaitable[Harness]],
         browser: Any) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await _walk_through(harness, browser, gated_store)
+    await _walk_through(harness, browser, sqlite_store)
     print(f"\nstatus page screenshots: {ARTIFACTS}")
 
 
 async def _walk_through(harness: Callable[..., Awaitable[Harness]], browser: Any,
-                        store: GatedStore) -> None:
+                        store: SQLiteStore) -> None:
     from playwright.async_api import expect
 
     h = await harness(store=store, step_s=0.05)
@@ -167,14 +167,20 @@ async def _walk_through(harness: Callable[..., Awaitable[Harness]], browser: Any
     await pause_form.get_by_label("Pause cluster 10702").check()
     await pause_form.get_by_role("button", name="Pause").click()
     await expect(page.get_by_text("cluster 10702: release freeze")).to_be_visible()
-    assert store.held[10702][0] == "release freeze"
+    [pause] = await store.pauses()  # the real pause, as `relay pause` stores it
+    assert (pause.cluster, pause.reason, pause.until) == (10702, "release freeze", None)
+    holds = await (await h.client.get("/api/holds", headers=ADMIN_HEADERS)).json()
+    assert [(x["cluster"], x["kind"], x["reason"]) for x in holds["active"]] == [
+        (10702, "pause", "release freeze")]  # what `relay holds` prints
     await page.screenshot(path=str(ARTIFACTS / "holds.png"), full_page=True)
     resume_form = page.get_by_role("region", name="Cluster 10702").locator(
         "form[action$='/resume']")
     await resume_form.get_by_label("Resume cluster 10702").check()
     await resume_form.get_by_role("button", name="Resume").click()
     await expect(page.get_by_text("No cluster is held.")).to_be_visible()
-    assert store.held == {}
+    assert await store.pauses() == ()
+    holds = await (await h.client.get("/api/holds", headers=ADMIN_HEADERS)).json()
+    assert holds["active"] == []
 
     # Readable on a phone.
     phone = await browser.new_context(viewport={"width": 390, "height": 844},

@@ -143,3 +143,35 @@ async def test_three_replicas_on_postgresql_send_each_message_once(
     finally:
         for s in stores:
             await s.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_outbox_for_lists_what_is_still_pending_and_forgets_what_is_sent(
+        engine: str, postgres_databases: Any, tmp_path: Any, git_rig: GitRig,
+        session: aiohttp.ClientSession) -> None:
+    url = (f"sqlite:///{tmp_path / 'relay.db'}" if engine == "sqlite"
+           else await postgres_databases())
+    store = await open_store(url)
+    try:
+        store.outbox_policy = policy_for(tmp_path)  # type: ignore[attr-defined]
+        clock = Clock()
+        sender = sender_for(store, git_rig, session, clock, Metrics(process=False))
+        git_rig.hosts[Source.GITHUB].faults.add("error:commit_status:503:count=1")
+        dep = await store.enqueue(new_deployment(7), now=datetime.fromtimestamp(T0, UTC))
+        [queued] = await store.outbox_for(dep.id)
+        assert (queued.kind.value, queued.host, queued.attempts, queued.leased_until) == (
+            "commit_status", "github", 0, None)
+        assert queued.created_at == datetime.fromtimestamp(T0, UTC)
+        assert await store.outbox_for(dep.id + 1000) == ()
+        clock.t += 3
+        await sender.run_once()  # the host answers 503: tried again later
+        [retried] = await store.outbox_for(dep.id)
+        assert retried.id == queued.id and retried.attempts == 1
+        assert retried.next_attempt_at > datetime.fromtimestamp(clock.t, UTC)
+        assert retried.leased_until is None
+        clock.t += 60
+        await sender.run_once()
+        assert git_rig.hosts[Source.GITHUB].statuses
+        assert await store.outbox_for(dep.id) == ()  # sent: the row is gone
+    finally:
+        await store.close()

@@ -7,7 +7,7 @@ import dataclasses
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,15 @@ from prometheus_client import CollectorRegistry
 from relay.app import create_app
 from relay.config import Action, ServerSettings
 from relay.deployment import DeploymentStatus, NewDeployment
+from relay.gates.holds import ScheduledHold
+from relay.gates.rollback import QuarantineEntry
+from relay.reports import MessageKind, OutboxMessage
 from relay.store.sqlite import SQLiteStore
+from relay.typedefs import STORE
 from relay.ui.live import LiveFeed
 from relay.ui.routes import UI
-from tests.factories import ADMIN_TOKEN, API_TOKEN, SECRET, make_settings
+from tests.factories import ADMIN_HEADERS, ADMIN_TOKEN, API_TOKEN, SECRET, make_settings
 from tests.payloads import github_headers, github_push
-from tests.ui_helpers import GatedStore
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
@@ -217,43 +220,86 @@ async def test_static_files_are_cached_and_revalidated(client: TestClient[Any, A
     assert (await client.get("/ui/static/../app.py")).status == 404
 
 
-async def test_holds_page_without_gates_says_so(client: TestClient[Any, Any]) -> None:
+async def test_holds_page_with_nothing_held(client: TestClient[Any, Any]) -> None:
     await sign_in(client)
     html = await (await client.get("/ui/holds")).text()
-    assert "no deploy gates yet" in html
+    assert "No cluster is held." in html and "No version is quarantined." in html
+    assert "no deploy gates" not in html
     csrf = await page_csrf(client, "/ui/holds")
-    resp = await client.post("/ui/clusters/10702/pause",
+    resp = await client.post("/ui/clusters/10702/resume",
                              data={"csrf": csrf, "reason": "x", "confirm": "yes"})
-    assert resp.status == 501
+    assert resp.status == 404  # not paused: nothing to resume
+    assert "not paused" in await resp.text()
 
 
-async def test_pause_and_resume_through_the_store_methods(
+async def test_pause_and_resume_store_the_real_pause(client: TestClient[Any, Any]) -> None:
+    store = client.app[STORE]
+    await sign_in(client)
+    csrf = await page_csrf(client, "/ui/holds")
+    no_reason = await client.post("/ui/clusters/10702/pause",
+                                  data={"csrf": csrf, "reason": "  ", "confirm": "yes"})
+    assert no_reason.status == 400 and await store.pauses() == ()
+    resp = await client.post("/ui/clusters/10702/pause", allow_redirects=False,
+                             data={"csrf": csrf, "reason": "release freeze", "hours": "2",
+                                   "confirm": "yes"})
+    assert resp.status == 303
+    [pause] = await store.pauses()
+    assert (pause.cluster, pause.reason) == (10702, "release freeze")
+    assert pause.since is not None and pause.until is not None
+    assert pause.until - pause.since == timedelta(hours=2)
+    api = await (await client.get("/api/holds", headers=ADMIN_HEADERS)).json()
+    assert [(h["cluster"], h["kind"], h["reason"]) for h in api["active"]] == [
+        (10702, "pause", "release freeze")]
+    html = await (await client.get("/ui/holds")).text()
+    assert "cluster 10702: release freeze" in html
+    clusters = await (await client.get("/ui/clusters")).text()
+    assert "release freeze" in clusters
+    no_confirm = await client.post("/ui/clusters/10702/resume",
+                                   data={"csrf": csrf, "reason": "done"})
+    assert no_confirm.status == 400 and len(await store.pauses()) == 1
+    resp = await client.post("/ui/clusters/10702/resume", allow_redirects=False,
+                             data={"csrf": csrf, "reason": "done", "confirm": "yes"})
+    assert resp.status == 303
+    assert await store.pauses() == ()
+    api = await (await client.get("/api/holds", headers=ADMIN_HEADERS)).json()
+    assert api["active"] == []
+
+
+async def test_scheduled_holds_and_quarantine_are_shown(
         aiohttp_client: ClientFactory, tmp_path: Path) -> None:
-    store = await GatedStore.open_gated(tmp_path / "gated.db")
-    try:
-        app = create_app(make_settings(tmp_path), run_worker=False,
-                         registry=CollectorRegistry(), store=store)
-        client = await aiohttp_client(app)
-        await sign_in(client)
-        csrf = await page_csrf(client, "/ui/holds")
-        resp = await client.post("/ui/clusters/10702/pause", allow_redirects=False,
-                                 data={"csrf": csrf, "reason": "release freeze", "hours": "2",
-                                       "confirm": "yes"})
-        assert resp.status == 303
-        assert store.held[10702][0] == "release freeze"
-        html = await (await client.get("/ui/holds")).text()
-        assert "release freeze" in html
-        clusters = await (await client.get("/ui/clusters")).text()
-        assert "release freeze" in clusters
-        no_confirm = await client.post("/ui/clusters/10702/resume",
-                                       data={"csrf": csrf, "reason": "done"})
-        assert no_confirm.status == 400
-        resp = await client.post("/ui/clusters/10702/resume", allow_redirects=False,
-                                 data={"csrf": csrf, "reason": "done", "confirm": "yes"})
-        assert resp.status == 303
-        assert store.held == {}
-    finally:
-        await store.close()
+    freeze = ScheduledHold(name="weekend", schedule="0 0 * * *", duration_s=3600,
+                           clusters=(10702,))
+    settings = dataclasses.replace(make_settings(tmp_path), holds=(freeze,))
+    app = create_app(settings, run_worker=False, registry=CollectorRegistry())
+    client = await aiohttp_client(app)
+    await client.app[STORE].add_quarantine(QuarantineEntry(
+        cluster=10702, version="ab" * 20, deployment_id=7,
+        created_at=datetime(2026, 1, 2, tzinfo=UTC)))
+    await sign_in(client)
+    html = await (await client.get("/ui/holds")).text()
+    assert re.search(r"weekend: from <time[^>]*>[^<]+</time> until <time", html)
+    assert "cluster 10702" in html and "quarantined after deployment 7 failed" in html
+    assert 'href="/ui/deployments/7"' in html
+    clusters = await (await client.get("/ui/clusters")).text()
+    assert "abababababab" in clusters
+
+
+async def test_deployment_page_shows_the_pending_outbox(
+        aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path), run_worker=False, registry=CollectorRegistry())
+    client = await aiohttp_client(app)
+    store = client.app[STORE]
+    [dep_id, *_] = await push(client)
+    await sign_in(client)
+    html = await (await client.get(f"/ui/deployments/{dep_id}")).text()
+    assert "sent or dropped messages are not kept" in html
+    assert "Nothing is waiting for this deployment." in html
+    store.outbox_policy = lambda dep, _superseded: (OutboxMessage(
+        deployment_id=dep.id, kind=MessageKind.NOTIFICATION, host="notify", target="chat",
+        key=None, payload={}),)
+    await store.cancel(dep_id, now=datetime.now(UTC), reason="by hand")
+    html = await (await client.get(f"/ui/deployments/{dep_id}")).text()
+    assert re.search(r"<td>notification</td><td>notify: chat</td><td>0</td>", html), html
 
 
 async def test_live_events_carry_a_changed_row(client: TestClient[Any, Any]) -> None:
