@@ -110,6 +110,9 @@ class DeliveryLog:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
+# The webhook route's name, unique in the whole app: the embedded simulator has a route named
+# "hook" of its own, which must not be taken for a delivery.
+WEBHOOK_ROUTE = "relay-webhook"
 _DELIVERY_LOG = web.RequestKey("delivery_log", DeliveryLog)
 
 
@@ -145,7 +148,7 @@ async def error_middleware(
 
 
 def _delivery_log(request: web.Request) -> DeliveryLog | None:
-    if request.match_info.route.name != "hook":
+    if request.match_info.route.name != WEBHOOK_ROUTE:
         return None
     source = Source(request.match_info["source"])
     headers = fold_headers(request.headers)
@@ -197,7 +200,7 @@ def _store_error(exc: BaseException) -> str:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post(f"/hooks/{{source:{SOURCE_PATTERN}}}", receive, name="hook")
+    app.router.add_post(f"/hooks/{{source:{SOURCE_PATTERN}}}", receive, name=WEBHOOK_ROUTE)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
