@@ -22,7 +22,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 # supplied, and printed, only for variables the environment does not already set.
 run: $(VENV)/.installed
 	@. ./scripts/demo-env.sh && \
-	echo "relay: serving on http://127.0.0.1:8080 with the embedded cluster API simulator." && \
+	echo "relay: serving $(CONFIG) (the shipped one: http://127.0.0.1:8080, embedded cluster API simulator)." && \
 	echo "       Next, in another terminal:  make demo   (a signed sample push, followed live)" && \
 	echo "       then:  . scripts/demo-env.sh && .venv/bin/relay deployments list" && \
 	exec $(BIN)/relay serve --config $(CONFIG)

@@ -6,11 +6,27 @@ key path and goes on, so that a duplicate key does not hide the file's other pro
 
 from __future__ import annotations
 
+import re
+
 import yaml  # type: ignore[import-untyped, unused-ignore]
 
 from relay.config_problems import ConfigProblem, join
 
 _MERGE = "tag:yaml.org,2002:merge"
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+class _Loader(yaml.SafeLoader):  # type: ignore[misc, unused-ignore]
+    """PyYAML's safe loader with YAML 1.2 booleans: only true / false (in any of their three
+    spellings). YAML 1.1 also reads on, off, yes, no, y and n as booleans, which turns a
+    `notify` entry's `on:` key into `true` (https://yaml.org/spec/1.2.2/ext/changes/)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 
 
 def read_yaml(text: str) -> tuple[object, list[ConfigProblem]]:
@@ -19,7 +35,7 @@ def read_yaml(text: str) -> tuple[object, list[ConfigProblem]]:
     A syntax error is one problem naming line and column (1-based), with the document None;
     keys given twice are problems at their key paths, with the document as YAML reads it.
     """
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         problems = _duplicates(node, "", set()) if node is not None else []

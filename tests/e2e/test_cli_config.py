@@ -81,7 +81,7 @@ def test_check_config_summarises_a_valid_file(env: dict[str, str],
         "  admin API    on (token from RELAY_ADMIN_TOKEN)",
         "  routes       3",
         "  gates        none (docs/gates.md)",
-        "  catch-up     every 300 s: github acme/api main, github acme/shop main",
+        "  catch-up     off (reconcile.interval_s is 0)",
     ]
 
 

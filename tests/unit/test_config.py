@@ -931,3 +931,11 @@ def test_rollback_with_a_hook_route_is_an_error(tmp_path: Path) -> None:
 def test_a_bad_path_glob_names_its_index(tmp_path: Path) -> None:
     assert message_at(tmp_path, changed("routes.0.paths_ignore", ["ok/**", "docs/[x"]),
                       "routes[0].paths_ignore[1]") == "unclosed '[' at position 6"
+
+
+def test_yaml_booleans_are_yaml_1_2_s_so_a_notify_on_key_stays_a_key() -> None:
+    from relay.config_yaml import read_yaml
+
+    data, problems = read_yaml("notify:\n  - name: ops\n    on: [failed]\nflag: yes\nx: true\n")
+    assert problems == []
+    assert data == {"notify": [{"name": "ops", "on": ["failed"]}], "flag": "yes", "x": True}
