@@ -58,6 +58,7 @@ from relay.githost import (
     GitHostError,
     RateLimited,
 )
+from relay.live import LiveSettings
 from relay.metrics import Metrics
 from relay.rollout import Observation, is_failure_status
 from relay.store import Store, StoreError
@@ -133,10 +134,10 @@ class ClaimGate:
 class Gatekeeper:
     """One per worker: applies the gates' decisions; every wait uses the injected clock."""
 
-    def __init__(self, store: Store, settings: Settings, *, clock: Clock,
+    def __init__(self, store: Store, live: LiveSettings, *, clock: Clock,
                  metrics: Metrics) -> None:
         self._store = store
-        self._settings = settings
+        self._live = live  # routes in force (SIGHUP may replace them); holds: restart-only
         self._clock = clock
         self._metrics = metrics
         self.ended: list[Callable[[Deployment], None]] = []  # superseded ones, for Outcomes
@@ -144,6 +145,10 @@ class Gatekeeper:
         self.checks: ChecksReader | None = None  # None: `wait_for_checks` is off
         self.compare: CompareReader | None = None  # None: incomplete file lists deploy
         self._polls: dict[int, tuple[int, datetime]] = {}  # id -> (attempt, next look at)
+
+    @property
+    def _settings(self) -> Settings:
+        return self._live.current
 
     async def holds_for(self, cluster: int, repo: str | None,
                         now: datetime) -> tuple[ActiveHold, ...]:

@@ -120,11 +120,12 @@ class Worker:
         self._in_flight = InFlight()
         self._outcomes = Outcomes(metrics)
         self._leases = Leases(store, clock, self._ws.lease_s)
-        self.gatekeeper = Gatekeeper(store, settings, clock=clock, metrics=metrics)
+        live = live or LiveSettings(settings)
+        self.gatekeeper = Gatekeeper(store, live, clock=clock, metrics=metrics)
         self.gatekeeper.ended.append(self._outcomes.ended)
         self.gatekeeper.moved.append(self._outcomes.status)
         self._next_gate_change: float | None = None  # worker clock (monotonic) of a hold end
-        self._deploying = Deploying(store, api, live or LiveSettings(settings),
+        self._deploying = Deploying(store, api, live,
                                     worker_settings=self._ws, clock=clock,
                                     metrics=metrics, outcomes=self._outcomes,
                                     in_flight=self._in_flight, gatekeeper=self.gatekeeper)
