@@ -176,7 +176,7 @@ class Gatekeeper:
         held = await self.holds_for(dep.cluster, dep.repo, self._clock.now())
         if not held:
             return ClaimGate()
-        if await self._store.hold_claimed(dep.id, fence=fence):
+        if await self._store.hold_claimed(dep.id, fence=fence, now=self._clock.now()):
             log.info("deployment held", deployment_id=dep.id, cluster=dep.cluster,
                      status=DeploymentStatus.HELD.value, kind=kind.value,
                      holds=[h.name for h in held])

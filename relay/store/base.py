@@ -320,9 +320,10 @@ class Store(Protocol):
         Several replicas applying the same decision move it once."""
         ...
 
-    async def hold_claimed(self, deployment_id: int, *, fence: int) -> bool:
+    async def hold_claimed(self, deployment_id: int, *, fence: int, now: datetime) -> bool:
         """A fresh claim (`triggering`, not triggered) that a hold covers goes back to `held`,
-        letting its lease go; False when the fence moved (canceled, taken over)."""
+        letting its lease go; False when the fence moved (canceled, taken over). Like every
+        status change, it writes its outbox messages in the same transaction (as gate_move)."""
         ...
 
     async def pauses(self) -> tuple[Pause, ...]:

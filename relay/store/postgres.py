@@ -433,14 +433,23 @@ class PostgresStore:
         async def tx(conn: asyncpg.Connection) -> Deployment | None:
             moved = await gates.gate_move(conn, deployment_id, expect, to, now, superseded_by,
                                           error)
-            if moved is not None and to is DeploymentStatus.QUEUED:
-                await queue.notify(conn)
+            if moved is not None:  # reported and notified like every status change
+                await outbox.record(conn, self.outbox_policy, (moved,), now.timestamp())
+                if to is DeploymentStatus.QUEUED:
+                    await queue.notify(conn)
             return moved
 
         return await self._tx(tx)
 
-    async def hold_claimed(self, deployment_id: int, *, fence: int) -> bool:
-        return await self._tx(lambda c: gates.hold_claimed(c, deployment_id, fence))
+    async def hold_claimed(self, deployment_id: int, *, fence: int, now: datetime) -> bool:
+        async def tx(conn: asyncpg.Connection) -> bool:
+            held = await gates.hold_claimed(conn, deployment_id, fence)
+            if held:
+                await outbox.record(conn, self.outbox_policy,
+                                    (await outbox.get(conn, deployment_id),), now.timestamp())
+            return held
+
+        return await self._tx(tx)
 
     async def pauses(self) -> tuple[Pause, ...]:
         return await self._read(gates.pauses)

@@ -458,12 +458,23 @@ class SQLiteStore:
     async def gate_move(self, deployment_id: int, *, expect: DeploymentStatus,
                         to: DeploymentStatus, now: datetime, superseded_by: int | None = None,
                         error: str | None = None) -> Deployment | None:
-        return await self._run_write(self._write, lambda c: gates.gate_move(
-            c, deployment_id, expect, to, now, superseded_by, error))
+        def tx(c: sqlite3.Connection) -> Deployment | None:
+            moved = gates.gate_move(c, deployment_id, expect, to, now, superseded_by, error)
+            if moved is not None:  # reported and notified like every status change
+                outbox.record(c, self.outbox_policy, (moved,), now.timestamp())
+            return moved
 
-    async def hold_claimed(self, deployment_id: int, *, fence: int) -> bool:
-        return await self._run_write(self._write, lambda c: gates.hold_claimed(
-            c, deployment_id, fence))
+        return await self._run_write(self._write, tx)
+
+    async def hold_claimed(self, deployment_id: int, *, fence: int, now: datetime) -> bool:
+        def tx(c: sqlite3.Connection) -> bool:
+            held = gates.hold_claimed(c, deployment_id, fence)
+            if held:
+                outbox.record(c, self.outbox_policy, (outbox.get(c, deployment_id),),
+                              now.timestamp())
+            return held
+
+        return await self._run_write(self._write, tx)
 
     async def pauses(self) -> tuple[Pause, ...]:
         return await self._run(gates.pauses, self._db())

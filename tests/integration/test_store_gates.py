@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from relay.deployment import DeploymentKind, DeploymentStatus
+from relay.deployment import Deployment, DeploymentKind, DeploymentStatus
 from relay.gates.holds import Pause
 from relay.gates.rollback import QuarantineEntry
 from relay.store import Store
@@ -52,3 +52,21 @@ async def test_pauses_quarantine_and_rollback_links(store: Store) -> None:  # no
     assert linked is not None and linked.rolled_back_by == rollback.id
     assert rollback.rollback_of == failed.id and rollback.kind is DeploymentKind.ROLLBACK
     assert await store.last_succeeded_version(10702) is None
+
+
+async def test_every_gate_move_writes_its_outbox_messages(store: Store) -> None:  # noqa: F811
+    recorded: list[str] = []
+
+    def policy(dep: Deployment, superseded: tuple[Deployment, ...]) -> tuple[()]:
+        recorded.append(dep.status.value)
+        return ()
+
+    store.outbox_policy = policy  # type: ignore[attr-defined]
+    dep = await store.enqueue(planned(), now=NOW)
+    claim = await store.claim(owner="w", now=NOW, lease_s=30)
+    assert claim is not None and claim.deployment.id == dep.id
+    assert await store.hold_claimed(dep.id, fence=claim.fence, now=NOW)  # a hold began
+    await store.gate_move(dep.id, expect=HELD, to=QUEUED, now=NOW)  # it ended
+    await store.gate_move(dep.id, expect=QUEUED, to=HELD, now=NOW)
+    await store.gate_move(dep.id, expect=HELD, to=DeploymentStatus.SKIPPED, now=NOW, error="red")
+    assert recorded == ["queued", "triggering", "held", "queued", "held", "skipped"]
