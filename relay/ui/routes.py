@@ -27,9 +27,10 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from relay.admin_api import audit, lift_pause, place_pause, read_holds
 from relay.deployment import OPEN_STATUSES, Deployment, DeploymentStatus, iso
+from relay.secret import Secret
 from relay.store.admin_reads import DeploymentFilter
 from relay.store.base import Conflict, NotFound
-from relay.typedefs import API, CLOCK, SETTINGS, STORE, WORKER
+from relay.typedefs import API, CLOCK, LIVE, SETTINGS, STORE, WORKER
 from relay.ui import views
 from relay.ui.live import LiveFeed, Subscription
 from relay.ui.session import (
@@ -62,8 +63,8 @@ class StaticFile:
 class UiState:
     """What the status page keeps per application: templates, static files, signer, feed."""
 
-    def __init__(self, signer: Signer | None) -> None:
-        self.signer = signer
+    def __init__(self) -> None:
+        self._signers: dict[bytes, Signer] = {}  # by admin token: a reload may change it
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("relay.ui", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined,
@@ -82,19 +83,34 @@ class UiState:
         self.env.filters["short"] = lambda sha: (sha or "")[:12]
         self.feed: LiveFeed | None = None
 
+    def signer(self, token: Secret | None) -> Signer | None:
+        """The session signer of the admin token in force (None: no token, the page is off).
+        A token changed by a reload (SIGHUP) signs with a new key: older sessions end."""
+        if token is None:
+            return None
+        key = token.encoded()
+        found = self._signers.get(key)
+        if found is None:
+            self._signers.clear()  # keep only the token in force
+            found = self._signers[key] = Signer(key)
+        return found
+
     def static_url(self, name: str) -> str:
         return f"/ui/static/{name}?v={self.static[name].etag}"
 
 
 UI = web.AppKey("relay_ui", UiState)
+
+
+def _signer(request: web.Request) -> Signer | None:
+    return request.app[UI].signer(request.app[LIVE].current.admin.token)
 SESSION = web.RequestKey("relay_ui_session", Session)
 FORM = web.RequestKey[Any]("relay_ui_form")  # the POSTed form (a MultiDictProxy)
 
 
 def add_routes(app: web.Application) -> None:
     """Mount the status page on `app` (relay.app.create_app calls this)."""
-    token = app[SETTINGS].admin.token
-    app[UI] = UiState(Signer(token.encoded()) if token is not None else None)
+    app[UI] = UiState()
     app.cleanup_ctx.append(_feed_ctx)
     app.on_shutdown.append(_close_feed)
     r = app.router
@@ -170,8 +186,9 @@ def _render(request: web.Request, template: str, *, status: int = 200,
             **context: Any) -> web.Response:
     state = request.app[UI]
     session: Session | None = request.get(SESSION)
+    signer = _signer(request)
     html = state.env.get_template(template).render(
-        csrf=state.signer.csrf(session.sid) if state.signer and session else "",
+        csrf=signer.csrf(session.sid) if signer and session else "",
         signed_in=session is not None, path=request.path, now=request.app[CLOCK].now(),
         **context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
@@ -193,11 +210,11 @@ def _page(handler: Handler) -> Handler:
     anything but GET, the session's CSRF token in the form's `csrf` field."""
 
     async def page(request: web.Request) -> web.StreamResponse:
-        state = request.app[UI]
-        if state.signer is None:
+        signer = _signer(request)
+        if signer is None:
             return _problem(request, 404, "The status page is off: it signs in with the admin "
                                           "token, and admin.token_env names no set variable.")
-        session = state.signer.verify(request.cookies.get(SESSION_COOKIE), now=time.time())
+        session = signer.verify(request.cookies.get(SESSION_COOKIE), now=time.time())
         if session is None:
             if request.method == "GET" and request.path != "/ui/events":
                 target = request.path_qs if request.path_qs.startswith("/ui/") else "/ui/"
@@ -208,7 +225,7 @@ def _page(handler: Handler) -> Handler:
         if request.method != "GET":
             form = await request.post()
             given = form.get("csrf")
-            if not state.signer.csrf_ok(session.sid, given if isinstance(given, str) else None):
+            if not signer.csrf_ok(session.sid, given if isinstance(given, str) else None):
                 return _problem(request, 403, "The form's CSRF token is missing or wrong: "
                                               "reload the page and try again.")
             request[FORM] = form
@@ -259,27 +276,27 @@ def _next_target(value: str | None) -> str:
 
 async def sign_in_form(request: web.Request, *, error: str | None = None,
                        status: int = 200) -> web.StreamResponse:
-    state = request.app[UI]
-    if state.signer is None:
+    signer = _signer(request)
+    if signer is None:
         return _problem(request, 404, "The status page is off: it signs in with the admin "
                                       "token, and admin.token_env names no set variable.")
     nonce = new_nonce()
     response = _render(request, "sign_in.html", status=status, title="Sign in", error=error,
-                       login_csrf=state.signer.csrf("login:" + nonce),
+                       login_csrf=signer.csrf("login:" + nonce),
                        next=_next_target(request.query.get("next")))
     _cookie(response, request, LOGIN_COOKIE, nonce, LOGIN_TTL_S, path="/ui/sign-in")
     return _harden(response)
 
 
 async def sign_in(request: web.Request) -> web.StreamResponse:
-    state = request.app[UI]
-    token = request.app[SETTINGS].admin.token
-    if state.signer is None or token is None:
+    token = request.app[LIVE].current.admin.token
+    signer = _signer(request)
+    if signer is None or token is None:
         return _problem(request, 404, "The status page is off.")
     form = await request.post()
     nonce = request.cookies.get(LOGIN_COOKIE)
     given_csrf = form.get("csrf")
-    if not nonce or not state.signer.csrf_ok(
+    if not nonce or not signer.csrf_ok(
             "login:" + nonce, given_csrf if isinstance(given_csrf, str) else None):
         return _problem(request, 403, "The sign-in form expired or its CSRF token is wrong: "
                                       "open the sign-in page again.")
@@ -291,7 +308,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     if not candidate or not token.matches(candidate):
         audit(request, "ui_sign_in_refused")
         return await sign_in_form(request, error="That is not the admin token.", status=401)
-    value, _ = state.signer.issue(now=time.time())
+    value, _ = signer.issue(now=time.time())
     next_value = form.get("next")
     response = web.HTTPSeeOther(_next_target(next_value if isinstance(next_value, str)
                                              else None))
@@ -314,7 +331,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
 
 
 def _clusters(request: web.Request) -> list[int]:
-    return sorted({r.cluster for r in request.app[SETTINGS].routes})
+    return sorted({r.cluster for r in request.app[LIVE].current.routes})
 
 
 def _filter_from(request: web.Request) -> tuple[DeploymentFilter, dict[str, str]] | str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,24 @@ async def test_sections_that_need_a_restart_are_named_and_kept(
     assert client.app[LIVE].current.server == before.server  # the listener did not move
     [warning] = [e for e in logs if e["log_level"] == "warning"]
     assert warning["sections"] == ["server"]
+
+
+async def ui_sign_in(client: TestClient[Any, Any], token: str) -> int:
+    client.session.cookie_jar.clear()
+    form = await (await client.get("/ui/sign-in")).text()
+    found = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert found is not None, form
+    answer = await client.post("/ui/sign-in", allow_redirects=False,
+                               data={"csrf": found.group(1), "token": token, "next": "/ui/"})
+    return answer.status
+
+
+async def test_the_status_page_signs_in_with_the_admin_token_in_force(
+        client: TestClient[Any, Any]) -> None:
+    assert await ui_sign_in(client, ADMIN_TOKEN) == 303
+    session = client.session.cookie_jar.filter_cookies(client.make_url("/ui/"))
+    reload_settings(client.app, lambda: rotated(client.app[LIVE].current))
+    assert await ui_sign_in(client, ADMIN_TOKEN) == 401  # the old token no longer signs in
+    client.session.cookie_jar.update_cookies(session)  # a session of the old token ends too
+    assert (await client.get("/ui/", allow_redirects=False)).status == 303
+    assert await ui_sign_in(client, NEW_ADMIN) == 303
