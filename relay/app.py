@@ -98,6 +98,7 @@ def reload_settings(app: web.Application, load: Callable[[], Settings]) -> Reloa
                   problems=len(exc.problems))
         return None
     done = app[LIVE].reload(new)
+    outbox_wiring.follow_reload(app)
     app[METRICS].prime(sources=[s.value for s in new.sources],
                        deployments={(r.cluster, r.action.value) for r in new.routes})
     log.info("configuration reloaded", applied=list(done.applied),
@@ -224,10 +225,10 @@ def _reconcile_ctx(enabled: bool) -> CleanupCtx:
             yield
             return
         session = aiohttp.ClientSession(trust_env=True)
-        origin = api_base_url(settings).removesuffix(EMBEDDED_PREFIX)
         reconciler = Reconciler(
-            app[STORE], settings, app[CLOCK], app[METRICS], git_hosts(settings, session, origin),
-            wake=lambda clusters: handlers.wake_worker(app, clusters))
+            app[STORE], settings, app[CLOCK], app[METRICS],
+            git_hosts(settings, session, outbox_wiring.own_origin(settings)),
+            wake=lambda clusters: handlers.wake_worker(app, clusters), live=app[LIVE])
         app[RECONCILER] = reconciler
         task = asyncio.create_task(reconciler.run(), name="relay-reconcile")
         try:

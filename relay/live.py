@@ -3,8 +3,8 @@
 relay reads its configuration once at start. `relay serve` re-reads it on SIGHUP: when the new
 file is valid, the sections that can change in a running process (`RELOADABLE`: the routes,
 the sources with their secrets, the admin token) take effect for the next delivery, admin
-request and trigger; the other sections (listening address, store, cluster API, rollout,
-logging) keep their old values until a restart, and the reload says which of them changed.
+request, trigger, gate decision and catch-up poll; every other section, and a source's `api`,
+keep their old values until a restart, and the reload says which of them changed.
 An invalid file changes nothing. docs/operations.md, "Reloading the configuration".
 """
 
@@ -37,11 +37,19 @@ class LiveSettings:
     def current(self) -> Settings:
         return self._current
 
-    def reload(self, new: Settings) -> Reload:
-        """Put `new`'s reloadable sections in force; report what changed (pure, no I/O)."""
+    def reload(self, given: Settings) -> Reload:
+        """Put `given`'s reloadable sections in force; report what changed (pure, no I/O)."""
+        new = given
         old = self._current
+        # A source's secrets reload; its `api` (the clients built at start) needs a restart.
+        sources = {source: replace(conf, api=old.sources[source].api
+                                   if source in old.sources else None)
+                   for source, conf in new.sources.items()}
+        new = replace(new, sources=sources)
         applied = tuple(name for name in RELOADABLE if getattr(old, name) != getattr(new, name))
         needs_restart = tuple(f.name for f in fields(Settings) if f.name not in RELOADABLE
                               and getattr(old, f.name) != getattr(new, f.name))
+        if any(conf.api != sources[source].api for source, conf in given.sources.items()):
+            needs_restart += ("sources.*.api",)
         self._current = replace(old, **{name: getattr(new, name) for name in RELOADABLE})
         return Reload(applied, needs_restart)

@@ -40,9 +40,10 @@ from relay.outbox_sender import (
 )
 from relay.reports import OutboxMessage
 from relay.settings import Settings
-from relay.typedefs import CLOCK, METRICS, SETTINGS, STORE
+from relay.typedefs import CLOCK, LIVE, METRICS, SETTINGS, STORE
 
 OUTBOX = web.AppKey("outbox_sender", OutboxSender)
+REPORTING = web.AppKey("reporting", bool)  # the store writes outbox messages
 log = structlog.get_logger("relay.outbox")
 
 
@@ -133,6 +134,7 @@ def outbox_ctx(options: OutboxOptions | None
         store = app[STORE]
         if hasattr(store, "outbox_policy"):
             store.outbox_policy = store_policy(report_policy(settings))
+            app[REPORTING] = True
         app[METRICS].prime_sinks(s.name for s in settings.notify)
         session = aiohttp.ClientSession(trust_env=True)
         hosts = git_hosts(settings, session, base_urls=base_urls(settings, opts.base_urls),
@@ -169,6 +171,15 @@ def gate_readers(settings: Settings, session: aiohttp.ClientSession, *,
                for source, url in base_urls(settings, {}).items()
                if (api := settings.sources[source].api) is not None}
     return GitHostChecks(clients) if clients else None
+
+
+def follow_reload(app: web.Application) -> None:
+    """After a reload (SIGHUP): the outbox messages follow the routes in force (a route's
+    `environment` is found by its index, which the new file may have moved). The hosts,
+    sinks and `report` section stay as started."""
+    if app.get(REPORTING):
+        app[STORE].outbox_policy = store_policy(  # type: ignore[attr-defined]
+            report_policy(app[LIVE].current))
 
 
 def mount_fake_git(app: web.Application, settings: Settings) -> None:

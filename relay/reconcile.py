@@ -29,6 +29,7 @@ from relay.clock import Clock
 from relay.fakegit import api_url
 from relay.githost import GitHost, GitHostError, Head, RateLimited, client_for
 from relay.ingest import catch_up
+from relay.live import LiveSettings
 from relay.metrics import Metrics
 from relay.reconcile_plan import Target, targets
 from relay.settings import Route, Settings
@@ -68,8 +69,10 @@ class Reconciler:
 
     def __init__(self, store: Store, settings: Settings, clock: Clock, metrics: Metrics,
                  hosts: Mapping[str, GitHost], *, wake: Callable[[list[int]], None],
-                 owner: str | None = None, rng: Callable[[], float] = random.random) -> None:
+                 owner: str | None = None, rng: Callable[[], float] = random.random,
+                 live: LiveSettings | None = None) -> None:
         self._store = store
+        self._live = live  # the routes in force: a reload (SIGHUP) changes what is polled
         self._routes: Sequence[Route] = settings.routes
         self._interval_s = float(settings.reconcile.interval_s)
         self._clock = clock
@@ -78,13 +81,22 @@ class Reconciler:
         self._wake = wake
         self._owner = owner or f"reconcile-{uuid.uuid4().hex[:12]}"
         self._rng = rng
-        self._targets = targets(settings.routes, [s for s in settings.sources
-                                                  if s.value in hosts])
+        self._sources = [s for s in settings.sources if s.value in hosts]
+        self._targets = targets(settings.routes, self._sources)
         self._seen: dict[Target, _Seen] = {}
 
     @property
     def targets(self) -> tuple[Target, ...]:
+        self._follow_reload()
         return self._targets
+
+    def _follow_reload(self) -> None:
+        """Poll what the routes in force name (a route removed by a reload is not polled)."""
+        routes = self._live.current.routes if self._live is not None else self._routes
+        if routes is not self._routes:
+            self._routes = routes
+            self._targets = targets(routes, self._sources)
+            self._seen = {t: seen for t, seen in self._seen.items() if t in self._targets}
 
     async def run(self) -> None:
         """Poll at once, then after every wait, until cancelled."""
@@ -113,7 +125,7 @@ class Reconciler:
             return PollReport(polled=True, store_failed=True)
         read = not_modified = caught = 0
         errors: list[str] = []
-        for target in self._targets:
+        for target in self.targets:
             try:
                 outcome = await self._one(target)
             except RateLimited as exc:
