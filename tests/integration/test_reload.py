@@ -110,3 +110,21 @@ async def test_the_status_page_signs_in_with_the_admin_token_in_force(
     client.session.cookie_jar.update_cookies(session)  # a session of the old token ends too
     assert (await client.get("/ui/", allow_redirects=False)).status == 303
     assert await ui_sign_in(client, NEW_ADMIN) == 303
+
+
+def test_catch_up_polls_the_routes_in_force(tmp_path: Path) -> None:
+    from relay.clock import SystemClock
+    from relay.live import LiveSettings
+    from relay.metrics import Metrics
+    from relay.reconcile import Reconciler
+
+    settings = make_settings(tmp_path)
+    live = LiveSettings(settings)
+    hosts: Any = {"github": None}  # targets need only the sources' names
+    store: Any = None  # nothing is polled here
+    reconciler = Reconciler(store, settings, SystemClock(), Metrics(CollectorRegistry()), hosts,
+                            wake=lambda clusters: None, live=live)
+    assert {(t.repo, t.branch) for t in reconciler.targets} == {("acme/shop", "main"),
+                                                                ("acme/api", "main")}
+    live.reload(dataclasses.replace(settings, routes=settings.routes[:1]))
+    assert {(t.repo, t.branch) for t in reconciler.targets} == {("acme/shop", "main")}
