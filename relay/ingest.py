@@ -23,6 +23,7 @@ from datetime import datetime
 from relay.config import Route
 from relay.deployment import DeploymentKind, DeploymentStatus, NewDeployment
 from relay.events import Delivery, PushEvent, Source, WebhookError, push_ignored
+from relay.gates.changes import PushChanges
 from relay.gates.filters import FilterDecision, Verdict, decide, decide_markers
 from relay.gates.release import admit
 from relay.routing import lookup, ref_too_long, split_ref
@@ -82,18 +83,9 @@ def ingest(delivery: Delivery, body: bytes, routes: Sequence[Route], now: dateti
         matched = lookup(routes, push)
         if not matched and first_unrouted is None:
             first_unrouted = push
-        at = push.head_commit.timestamp if push.head_commit else None
-        for route in matched:
-            decision = filter_push(route, push, can_compare=push.source in can_compare)
-            if decision.verdict is Verdict.IGNORE:
-                filtered = filtered or f"routes[{route.index}] {decision.filter}: {decision.reason}"
-                continue
-            first = admit(wait_for_checks=route.wait_for_checks is not None
-                          and push.source in can_check, hold_active=False)
-            planned.append(replace(
-                _planned(push, route, at, before=push.before),
-                needs_compare=decision.verdict is Verdict.NEEDS_COMPARE,
-                status=DeploymentStatus(first.value)))
+        gated, reason = _gate(push, matched, can_compare=can_compare, can_check=can_check)
+        planned.extend(gated)
+        filtered = filtered or reason
     ignored = delivery.ignored
     if ignored is None and not planned and filtered is not None:
         ignored = filtered
@@ -103,6 +95,28 @@ def ingest(delivery: Delivery, body: bytes, routes: Sequence[Route], now: dateti
                     or f"no route matches {unrouted.repository} {unrouted.ref}") if unrouted
                    else "no push")
     return Ingested(_record(delivery, body, now, ignored), tuple(planned), ignored)
+
+
+def _gate(push: PushEvent, matched: Sequence[Route], *, can_compare: Collection[Source],
+          can_check: Collection[Source], kind: DeploymentKind | None = None,
+          ) -> tuple[list[NewDeployment], str | None]:
+    """The deployments the routes `matched` plan for `push` after their filters, each in its
+    first status (relay.gates.release.admit), and the first filter's reason that stopped one."""
+    planned: list[NewDeployment] = []
+    filtered: str | None = None
+    at = push.head_commit.timestamp if push.head_commit else None
+    for route in matched:
+        decision = filter_push(route, push, can_compare=push.source in can_compare)
+        if decision.verdict is Verdict.IGNORE:
+            filtered = filtered or f"routes[{route.index}] {decision.filter}: {decision.reason}"
+            continue
+        first = admit(wait_for_checks=route.wait_for_checks is not None
+                      and push.source in can_check, hold_active=False)
+        planned.append(replace(
+            _planned(push, route, at, before=push.before or None, kind=kind),
+            needs_compare=decision.verdict is Verdict.NEEDS_COMPARE,
+            status=DeploymentStatus(first.value)))
+    return planned, filtered
 
 
 def filter_push(route: Route, push: PushEvent, *, can_compare: bool) -> FilterDecision:
@@ -196,7 +210,8 @@ CATCH_UP_EVENT = "catch_up"
 
 
 def catch_up(source: Source, repo: str, branch: str, *, before: str | None, sha: str,
-             routes: Sequence[Route], now: datetime) -> Ingested:
+             routes: Sequence[Route], now: datetime, can_compare: Collection[Source] = (),
+             can_check: Collection[Source] = ()) -> Ingested:
     """A branch head that catch-up found and no delivery brought, as a stored delivery of
     event `catch_up` (id `{source}-catchup-{sha}`) routed like a push of it.
 
@@ -210,11 +225,13 @@ def catch_up(source: Source, repo: str, branch: str, *, before: str | None, sha:
     push = PushEvent(
         source=source, delivery_key=f"catchup-{sha}", repository=repo, ref=ref, branch=branch,
         tag=None, before=before or "", after=sha, commit=sha, created=False, deleted=False,
-        forced=False, head_commit=None, pusher=None)
+        forced=False, head_commit=None, pusher=None,
+        changes=PushChanges(commits=()))  # nothing is known of its files: compare, or deploy
     matched = lookup(routes, push)
-    planned = tuple(_planned(push, route, None, before=before, kind=DeploymentKind.CATCH_UP)
-                    for route in matched)
-    ignored = None if planned else f"no route matches {repo} {ref}"
+    gated, filtered = _gate(push, matched, can_compare=can_compare, can_check=can_check,
+                            kind=DeploymentKind.CATCH_UP)
+    planned = tuple(gated)
+    ignored = None if planned else (filtered or f"no route matches {repo} {ref}")
     body = json.dumps({"ref": ref, "before": before, "after": sha, "repository": repo,
                        "catch_up": True}).encode()
     record = NewDelivery(

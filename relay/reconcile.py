@@ -171,8 +171,11 @@ class Reconciler:
             return "known"
         before = previous or await self._store.last_head(
             source=target.source.value, repo=target.repo, ref=target.ref)
+        # Gated like a push: the sources polled here have an `api`, which the checks gate and
+        # the compare API of path filters read too.
         plan = catch_up(target.source, target.repo, target.branch, before=before,
-                        sha=answer.sha, routes=self._routes, now=self._clock.now())
+                        sha=answer.sha, routes=self._routes, now=self._clock.now(),
+                        can_compare=self._sources, can_check=self._sources)
         accepted = await self._store.accept(plan.record, plan.deployments)
         seen.etag, seen.sha = answer.etag, answer.sha
         if accepted.duplicate:

@@ -77,3 +77,24 @@ def test_truncated_file_lists_deploy_without_an_api() -> None:
     delivery, body = github(push(*many))
     plan = ingest(delivery, body, filtered(paths_ignore=("docs/**",)), NOW)
     assert [d.needs_compare for d in plan.deployments] == [False]
+
+
+def test_a_caught_up_head_is_gated_like_a_push() -> None:
+    from datetime import UTC, datetime
+
+    from relay.config import Action, Route
+    from relay.deployment import DeploymentKind, DeploymentStatus
+    from relay.events import Source
+    from relay.gates.checks import WaitForChecks
+    from relay.gates.filters import RouteFilters
+    from relay.ingest import catch_up
+
+    route = Route(index=0, repo="acme/web", branch="main", tag=None, cluster=1,
+                  action=Action.VERSION, source=Source.GITHUB, wait_for_checks=WaitForChecks(),
+                  filters=RouteFilters(paths=("web/**",)))
+    got = catch_up(Source.GITHUB, "acme/web", "main", before="a" * 40, sha="b" * 40,
+                   routes=[route], now=datetime.now(UTC), can_compare={Source.GITHUB},
+                   can_check={Source.GITHUB})
+    [dep] = got.deployments
+    assert dep.status is DeploymentStatus.WAITING_CHECKS and dep.needs_compare
+    assert dep.kind is DeploymentKind.CATCH_UP and dep.before == "a" * 40
