@@ -18,6 +18,7 @@ Where each gate runs (docs/gates.md):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -131,6 +132,9 @@ class ClaimGate:
     held: bool = False
 
 
+# Checks reads in flight at once in one pass (relay.gatekeeper.Gatekeeper.check_waiting).
+CHECKS_AT_ONCE = 8
+
 class Gatekeeper:
     """One per worker: applies the gates' decisions; every wait uses the injected clock."""
 
@@ -145,6 +149,7 @@ class Gatekeeper:
         self.checks: ChecksReader | None = None  # None: `wait_for_checks` is off
         self.compare: CompareReader | None = None  # None: incomplete file lists deploy
         self._polls: dict[int, tuple[int, datetime]] = {}  # id -> (attempt, next look at)
+        self._waiting_checks: list[Deployment] = []  # found by the last sweep
 
     @property
     def _settings(self) -> Settings:
@@ -236,12 +241,23 @@ class Gatekeeper:
                     wake.append(change)
             await self._apply(deps, hold_active=bool(holds) and not _exempt(newest), now=now)
         self._gauges(waiting)
-        for dep in waiting:
-            if dep.status is DeploymentStatus.WAITING_CHECKS:
-                due = await self._look_at_checks(dep, now)
-                if due is not None:
-                    wake.append(due)
+        self._waiting_checks = [d for d in waiting if d.status is DeploymentStatus.WAITING_CHECKS]
         return min(wake) if wake else None
+
+    async def check_waiting(self) -> datetime | None:
+        """Look at the checks of the deployments the last sweep found waiting for them, at
+        most CHECKS_AT_ONCE at a time (each read is bounded by the reader's own timeout, so a
+        slow host costs one timeout per wave, not one per deployment); the earliest next look."""
+        now = self._clock.now()
+        limit = asyncio.Semaphore(CHECKS_AT_ONCE)
+
+        async def look(dep: Deployment) -> datetime | None:
+            async with limit:
+                return await self._look_at_checks(dep, now)
+
+        due = await asyncio.gather(*(look(dep) for dep in self._waiting_checks))
+        found = [when for when in due if when is not None]
+        return min(found) if found else None
 
     async def _look_at_checks(self, dep: Deployment, now: datetime) -> datetime | None:
         """One look at a waiting deployment's checks when it is due; the next look's time."""

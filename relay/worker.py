@@ -181,7 +181,8 @@ class Worker:
             self._wake.clear()
             try:
                 await self._gate_sweep()
-                await self._claim_all()
+                await self._claim_all()  # before the checks reads: a slow host delays no claim
+                await self._check_waiting()
                 await self._refresh_gauges()
                 failures = 0
             except Exception:  # noqa: BLE001 - the loop's catch-all: log, back off, go on
@@ -212,6 +213,19 @@ class Worker:
         if change is not None:
             left = (change - self._clock.now()).total_seconds()
             self._next_gate_change = self._clock.monotonic() + max(0.0, left)
+
+    async def _check_waiting(self) -> None:
+        """Read the checks of the deployments waiting for them (relay.gatekeeper), and wake
+        the loop again when the next look is due."""
+        try:
+            due = await self.gatekeeper.check_waiting()
+        except StoreError as exc:
+            log.warning("checks pass failed", error=str(exc))
+            return
+        if due is not None:
+            left = self._clock.monotonic() + max(0.0, (due - self._clock.now()).total_seconds())
+            self._next_gate_change = (left if self._next_gate_change is None
+                                      else min(self._next_gate_change, left))
 
     async def stop(self) -> None:
         """Stop claiming; let triggers in flight end (bounded); leave the rest to resume."""
