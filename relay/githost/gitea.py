@@ -12,12 +12,9 @@ Gitea has no deployments API: `supports_deployments` is False and the deployment
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any, ClassVar
 from urllib.parse import quote
-
-import aiohttp
 
 from relay.githost.base import (
     Checks,
@@ -32,9 +29,8 @@ from relay.githost.base import (
 )
 from relay.githost.checks import status_verdict, summarise
 from relay.githost.errors import Unsupported
-from relay.githost.retry import OnRetry, RetryPolicy
 from relay.githost.shapes import Shape
-from relay.githost.transport import Transport, decode_json
+from relay.githost.transport import HostClient, decode_json
 from relay.secret import Secret
 
 PAGE = 50  # Gitea's default maximum page size
@@ -55,22 +51,12 @@ def _auth(token: Secret) -> dict[str, str]:
     return {"Authorization": f"token {token.reveal()}"}
 
 
-class GiteaClient:
+class GiteaClient(HostClient):
     """`GitHost` for Gitea and Forgejo. Token scopes: `write:repository` (see docs/githost.md)."""
 
     host: ClassVar[str] = "gitea"
     supports_deployments: ClassVar[bool] = False
-
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: Secret, *,
-                 request_timeout_s: float = 10.0, retry: RetryPolicy | None = None,
-                 on_retry: OnRetry | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self._http = Transport(session, host=self.host, base_url=base_url, token=token,
-                               auth=_auth, request_timeout_s=request_timeout_s, retry=retry,
-                               on_retry=on_retry, clock=clock)
-
-    def __repr__(self) -> str:
-        return f"GiteaClient(base_url={self._http.base_url!r})"
+    auth = staticmethod(_auth)
 
     async def set_commit_status(self, repo: str, sha: str, *, state: CommitState,
                                 context: str, description: str,

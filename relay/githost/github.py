@@ -14,12 +14,9 @@ Base URL: `https://api.github.com`, or `https://HOST/api/v3` for Enterprise Serv
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
-
-import aiohttp
 
 from relay.githost.base import (
     Checks,
@@ -33,9 +30,9 @@ from relay.githost.base import (
     split_repo,
 )
 from relay.githost.checks import check_run_verdict, status_verdict, summarise
-from relay.githost.retry import OnRetry, RetryPolicy, before_it_reached_the_host
+from relay.githost.retry import before_it_reached_the_host
 from relay.githost.shapes import Shape
-from relay.githost.transport import Transport, decode_json
+from relay.githost.transport import HostClient, decode_json
 from relay.secret import Secret
 
 COMPARE_FILES_MAX = 300  # GitHub lists at most 300 files in a comparison
@@ -58,25 +55,15 @@ def _auth(token: Secret) -> dict[str, str]:
     return {"Authorization": f"Bearer {token.reveal()}"}
 
 
-class GitHubClient:
+class GitHubClient(HostClient):
     """`GitHost` for GitHub. Tokens: see docs/githost.md (fine-grained: Commit statuses and
     Deployments read/write, Contents and Checks read)."""
 
     host: ClassVar[str] = "github"
     supports_deployments: ClassVar[bool] = True
-
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: Secret, *,
-                 request_timeout_s: float = 10.0, retry: RetryPolicy | None = None,
-                 on_retry: OnRetry | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self._http = Transport(
-            session, host=self.host, base_url=base_url, token=token, auth=_auth,
-            accept="application/vnd.github+json",
-            extra_headers={"X-GitHub-Api-Version": "2022-11-28"},
-            request_timeout_s=request_timeout_s, retry=retry, on_retry=on_retry, clock=clock)
-
-    def __repr__(self) -> str:
-        return f"GitHubClient(base_url={self._http.base_url!r})"
+    auth = staticmethod(_auth)
+    accept: ClassVar[str] = "application/vnd.github+json"
+    extra_headers: ClassVar[Mapping[str, str]] = {"X-GitHub-Api-Version": "2022-11-28"}
 
     async def set_commit_status(self, repo: str, sha: str, *, state: CommitState,
                                 context: str, description: str,

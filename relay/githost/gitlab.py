@@ -14,12 +14,9 @@ Base URL: `https://gitlab.com/api/v4`, or `https://HOST/api/v4`.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any, ClassVar
 from urllib.parse import quote
-
-import aiohttp
 
 from relay.githost.base import (
     Checks,
@@ -32,9 +29,9 @@ from relay.githost.base import (
     clip_description,
 )
 from relay.githost.checks import job_verdict, pipeline_verdict, summarise
-from relay.githost.retry import OnRetry, RetryPolicy, before_it_reached_the_host
+from relay.githost.retry import before_it_reached_the_host
 from relay.githost.shapes import Shape
-from relay.githost.transport import Transport, decode_json
+from relay.githost.transport import HostClient, decode_json
 from relay.secret import Secret
 
 # docs/githost.md, the GitLab column.
@@ -62,23 +59,13 @@ def _auth(token: Secret) -> dict[str, str]:
     return {"PRIVATE-TOKEN": token.reveal()}
 
 
-class GitLabClient:
+class GitLabClient(HostClient):
     """`GitHost` for GitLab. Token: a project access token with the `api` scope and the
     Developer role (see docs/githost.md)."""
 
     host: ClassVar[str] = "gitlab"
     supports_deployments: ClassVar[bool] = True
-
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: Secret, *,
-                 request_timeout_s: float = 10.0, retry: RetryPolicy | None = None,
-                 on_retry: OnRetry | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self._http = Transport(session, host=self.host, base_url=base_url, token=token,
-                               auth=_auth, request_timeout_s=request_timeout_s, retry=retry,
-                               on_retry=on_retry, clock=clock)
-
-    def __repr__(self) -> str:
-        return f"GitLabClient(base_url={self._http.base_url!r})"
+    auth = staticmethod(_auth)
 
     async def set_commit_status(self, repo: str, sha: str, *, state: CommitState,
                                 context: str, description: str,

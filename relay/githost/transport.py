@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import structlog
@@ -204,3 +204,33 @@ def decode_json(host: str, operation: str, reply: Reply) -> Any:
         return json.loads(reply.body)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
         raise BadResponse(host, operation, "answer is not JSON", status=reply.status) from None
+
+
+class HostClient:
+    """What the three host clients share: one Transport built from the same arguments, and a
+    repr that names the base URL (never the token). A subclass sets `host`,
+    `supports_deployments`, `auth` (the token -> headers function) and, when its API wants
+    them, `accept` and `extra_headers`."""
+
+    host: ClassVar[str]
+    supports_deployments: ClassVar[bool]
+    accept: ClassVar[str] = "application/json"
+    extra_headers: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: Secret, *,
+                 request_timeout_s: float = 10.0, retry: RetryPolicy | None = None,
+                 on_retry: OnRetry | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._http = Transport(
+            session, host=self.host, base_url=base_url, token=token, auth=type(self).auth,
+            accept=self.accept, extra_headers=dict(self.extra_headers),
+            request_timeout_s=request_timeout_s, retry=retry, on_retry=on_retry, clock=clock)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._http.base_url!r})"
+
+    @staticmethod
+    def auth(token: Secret) -> Mapping[str, str]:
+        """The request headers that carry `token` (each host has its own scheme)."""
+        raise NotImplementedError
+
