@@ -17,42 +17,10 @@ from typing import Any
 
 from relay.deployment import Deployment, DeploymentStatus
 from relay.events import Source
+from relay.hoststates import CommitState, DeploymentState, clip_description
 from relay.notify import SinkSettings, build_notification, event_for, select_sinks
 
 SHORT_SHA = 12
-DESCRIPTION_MAX = 140  # GitHub's limit for status descriptions; used for every host
-
-
-class CommitState(enum.StrEnum):
-    """A commit status, host-neutral: the values of relay.githost.CommitState, which each
-    git-host client maps to its host's names (GitLab `running`/`canceled` show as GitHub
-    `pending`/`error`)."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILURE = "failure"
-    ERROR = "error"
-    CANCELED = "canceled"
-
-
-class DeploymentState(enum.StrEnum):
-    """A host deployment state: the values of relay.githost.DeploymentState."""
-
-    QUEUED = "queued"
-    IN_PROGRESS = "in_progress"
-    SUCCESS = "success"
-    FAILURE = "failure"
-    ERROR = "error"
-    INACTIVE = "inactive"
-
-
-def clip_description(text: str, limit: int = DESCRIPTION_MAX) -> str:
-    """One line of at most `limit` characters, ending in an ellipsis when cut."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "\u2026"
-
-
 class MessageKind(enum.StrEnum):
     """What an outbox message does (the `kind` label of relay_reports_total, or a sink)."""
 

@@ -14,29 +14,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-DESCRIPTION_MAX = 140  # GitHub's limit for status descriptions; used for every host
-
-
-class CommitState(enum.StrEnum):
-    """What a commit status says (mapped per host: GitLab `running` shows as GitHub `pending`)."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILURE = "failure"
-    ERROR = "error"
-    CANCELED = "canceled"
-
-
-class DeploymentState(enum.StrEnum):
-    """What a host deployment says (GitHub's names; GitLab maps them to its statuses)."""
-
-    QUEUED = "queued"
-    IN_PROGRESS = "in_progress"
-    SUCCESS = "success"
-    FAILURE = "failure"
-    ERROR = "error"
-    INACTIVE = "inactive"
+# The clients' vocabulary, shared with the pure reports table; re-exported from here.
+from relay.hoststates import DESCRIPTION_MAX as DESCRIPTION_MAX
+from relay.hoststates import CommitState as CommitState
+from relay.hoststates import DeploymentState as DeploymentState
+from relay.hoststates import clip_description as clip_description
 
 
 class ChecksState(enum.StrEnum):
@@ -129,12 +111,6 @@ class GitHost(Protocol):
     async def compare(self, repo: str, base: str, head: str) -> Comparison:
         """The files changed from `base` to `head`."""
         ...
-
-
-def clip_description(text: str, limit: int = DESCRIPTION_MAX) -> str:
-    """One line of at most `limit` characters, ending in an ellipsis when cut."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "\u2026"
 
 
 def split_repo(repo: str) -> tuple[str, str]:
