@@ -85,15 +85,59 @@ def plan(queued: Sequence[Deployment], history: History | None = None) -> Plan:
     The caller has checked that nothing of the cluster is active. Git hosts may deliver out
     of order, so a push known to be older (than another queued push, or than what the
     cluster already runs) never wins unless it was asked for by hand.
+
+    Linear in len(queued): the other queued pushes are summed up once (`_Queue`), so a
+    claim over a burst of 1,000 queued pushes costs a few milliseconds, not a second.
     """
     if not queued:
         return Plan(None, ())
     history = history or EMPTY_HISTORY
+    index = _Queue(queued)
     candidates = [d for d in queued
-                  if older_reason(d, history=history, cluster_version=None,
-                                  queued=queued) is None]
+                  if _older(d, history=history, cluster_version=None, index=index) is None]
     newest = max(candidates or queued, key=lambda d: (d.created_at, d.id))
     return Plan(newest, tuple(d for d in queued if d is not newest))
+
+
+class _Queue:
+    """What the "older than a queued push" rules need of the queued pushes, computed once.
+
+    `others` in `older_reason` are the queued non-manual deployments other than the one
+    asked about; this keeps, over all of them, how many name each commit as their `before`
+    and the two newest trusted head commit times, so that leaving one out is O(1).
+    """
+
+    __slots__ = ("_befores", "_members", "_top")
+
+    def __init__(self, queued: Sequence[Deployment]) -> None:
+        self._members = {id(d) for d in queued}
+        self._befores: dict[str, int] = {}
+        top: list[tuple[datetime, int]] = []  # (time, position), newest first, at most 2
+        for pos, d in enumerate(queued):
+            if d.manual:
+                continue
+            if d.before is not None:
+                self._befores[d.before] = self._befores.get(d.before, 0) + 1
+            at = trusted_time(d.head_commit_at, d.created_at)
+            if at is not None:
+                top.append((at, pos))
+                top.sort(key=lambda t: t[0], reverse=True)
+                del top[2:]
+        self._top = [(at, queued[pos]) for at, pos in top]
+
+    def built_on(self, dep: Deployment) -> bool:
+        """Another queued non-manual push has `dep`'s commit as its `before`."""
+        n = self._befores.get(dep.version, 0)
+        if not dep.manual and dep.before == dep.version and id(dep) in self._members:
+            n -= 1  # dep itself (a push whose before is its own commit) is not another
+        return n > 0
+
+    def newest_other(self, dep: Deployment) -> datetime | None:
+        """The newest trusted head commit time among the other queued non-manual pushes."""
+        for at, d in self._top:
+            if d is not dep:
+                return at
+        return None
 
 
 def older_reason(dep: Deployment, *, history: History, cluster_version: str | None,
@@ -102,10 +146,15 @@ def older_reason(dep: Deployment, *, history: History, cluster_version: str | No
 
     `queued`: the other queued deployments of the cluster (`dep` among them is ignored).
     """
+    return _older(dep, history=history, cluster_version=cluster_version,
+                  index=_Queue(queued))
+
+
+def _older(dep: Deployment, *, history: History, cluster_version: str | None,
+           index: _Queue) -> str | None:
     if dep.manual or dep.forced:
         return None  # deliberate, or a deliberate rewrite (rule 2)
-    others = [d for d in queued if d is not dep and not d.manual]
-    if any(d.before == dep.version for d in others):
+    if index.built_on(dep):
         return f"commit {dep.version[:12]} is older: a queued push is built on it"
     if dep.before is not None and dep.before in {cluster_version, history.last_version} - {None}:
         return None  # rule 1: it continues what the cluster runs
@@ -118,10 +167,9 @@ def older_reason(dep: Deployment, *, history: History, cluster_version: str | No
     if last is not None and at < last:
         return (f"head commit of {dep.version[:12]} ({at.isoformat()}) is older "
                 f"than the one last deployed ({last.isoformat()})")
-    for d in others:
-        theirs = trusted_time(d.head_commit_at, d.created_at)
-        if theirs is not None and theirs > at:
-            return f"head commit of {dep.version[:12]} is older than that of a queued push"
+    theirs = index.newest_other(dep)
+    if theirs is not None and theirs > at:
+        return f"head commit of {dep.version[:12]} is older than that of a queued push"
     return None
 
 
