@@ -15,8 +15,10 @@ from typing import Any, Protocol
 from relay.deployment import (
     OPEN_STATUSES,
     Deployment,
+    DeploymentKind,
     DeploymentStatus,
     NewDeployment,
+    iso,
     parse_iso,
 )
 from relay.scheduling import History, HistoryEntry
@@ -109,6 +111,29 @@ def insert_values(dep: NewDeployment, delivery_id: str | None, now: datetime, *,
         flag(dep.forced), dep.status.value, time(now),
         (dep.kind or "push"), dep.override_reason, dep.rollback_of, flag(dep.needs_compare),
     )
+
+
+def deployment_from_insert(dep: NewDeployment, dep_id: int, delivery_id: str | None,
+                           now: datetime) -> Deployment:
+    """The Deployment that reading back the row `insert_values` wrote under `dep_id` gives,
+    built without the read (a batch insert knows its ids: one writer holds the lock).
+
+    Times go through `iso` and back, as they do through the column (UTC, milliseconds).
+    A test holds the two equal for generated deployments (tests/integration/test_store_batch.py).
+    """
+    return Deployment(
+        id=dep_id, cluster=dep.cluster, action=dep.action, version=dep.version,
+        source=dep.source, repo=dep.repo, ref=dep.ref, delivery_id=delivery_id,
+        status=dep.status, created_at=_stored(now), before=dep.before,
+        head_commit_at=_stored(dep.head_commit_at), manual=dep.manual,
+        route_index=dep.route_index, forced=dep.forced, kind=dep.kind or DeploymentKind.PUSH,
+        override_reason=dep.override_reason, rollback_of=dep.rollback_of,
+        needs_compare=dep.needs_compare,
+    )
+
+
+def _stored(value: datetime | None) -> Any:
+    return parse_iso(iso(value))
 
 
 def history_from_rows(rows: Iterable[Row]) -> History:

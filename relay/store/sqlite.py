@@ -14,12 +14,11 @@ back, the file was restored) is reopened.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from relay.reports import Policy
 from relay.rollout import Observation
 from relay.scheduling import History
 from relay.store import admin_reads as reads
+from relay.store import sqlite_accept
 from relay.store import sqlite_catchup as catchup
 from relay.store import sqlite_deliveries as deliveries
 from relay.store import sqlite_gates as gates
@@ -55,6 +55,7 @@ from relay.store.rows import (
     summary_from_rows,
 )
 from relay.store.sqlite_batch import GroupCommit
+from relay.store.sqlite_thread import StoreThread, ThreadBusy, ThreadClosed
 
 T = TypeVar("T")
 
@@ -65,15 +66,19 @@ class SQLiteStore:
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-sqlite")
+        self._thread = StoreThread("relay-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self.last_write_error: str | None = None  # None once a write succeeded again
         # What each status change writes to the outbox (relay.reports; None: nothing).
         self.outbox_policy: Policy | None = None
-        # Deliveries are written in group transactions: many per fsync (sqlite_batch.py).
-        self._accepts = GroupCommit(self._run_write, self._checked_db,
-                                    label=f"sqlite {self.path}")
+        # Deliveries are written in group transactions, many per fsync (sqlite_batch.py),
+        # set-based (sqlite_accept.py), in the store thread's first lane.
+        self._accepts: GroupCommit[sqlite_accept.Item] = GroupCommit(
+            functools.partial(self._run_write, first=True), self._checked_db,
+            label=f"sqlite {self.path}",
+            transaction=lambda conn, items: sqlite_accept.accept_batch(
+                conn, items, self.outbox_policy))
 
     def __repr__(self) -> str:
         return f"SQLiteStore(path={str(self.path)!r})"
@@ -90,19 +95,22 @@ class SQLiteStore:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
+    async def _run(self, fn: Callable[..., T], *args: Any, first: bool = False) -> T:
+        """`fn(*args)` on the store's thread (`first`: in the ingest lane, sqlite_thread.py);
+        sqlite3 and OS errors, a closed store and a full queue become StoreError."""
         try:
-            return await loop.run_in_executor(self._executor, fn, *args)
-        except RuntimeError as exc:  # the executor is shut down: the store was closed
-            raise StoreError(f"sqlite {self.path}: store is closed") from exc
+            future = self._thread.submit(fn, *args, first=first)
+        except (ThreadClosed, ThreadBusy) as exc:
+            raise StoreError(f"sqlite {self.path}: {exc}") from exc
+        try:
+            return await future
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"sqlite {self.path}: {exc}") from exc
 
-    async def _run_write(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _run_write(self, fn: Callable[..., T], *args: Any, first: bool = False) -> T:
         """`_run` for a write: remembers whether the last write failed (for `ready`)."""
         try:
-            result = await self._run(fn, *args)
+            result = await self._run(fn, *args, first=first)
         except StoreError as exc:
             self.last_write_error = str(exc)
             raise
@@ -204,8 +212,11 @@ class SQLiteStore:
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
-        self._executor.shutdown(wait=True)
+            try:
+                await self._thread.submit(conn.close)
+            except ThreadClosed:
+                pass
+        await self._thread.close()
 
     async def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Nothing to listen to: the only writer in this process wakes its worker itself."""
@@ -214,13 +225,8 @@ class SQLiteStore:
     async def accept(
         self, delivery: NewDelivery, deployments: Sequence[NewDeployment]
     ) -> Accepted:
-        def tx(c: sqlite3.Connection) -> Accepted:
-            done = deliveries.accept(c, delivery, deployments)
-            outbox.record(c, self.outbox_policy, () if done.duplicate else done.deployments,
-                          delivery.received_at.timestamp())
-            return done
-
-        return await self._accepts.submit(tx)
+        done: Accepted = await self._accepts.submit((delivery, deployments))
+        return done
 
     async def get_delivery(self, delivery_id: str) -> StoredDelivery | None:
         return await self._run(deliveries.get_delivery, self._db(), delivery_id)

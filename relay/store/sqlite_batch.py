@@ -1,9 +1,12 @@
 """Group commit for the SQLite store: many write requests per transaction, so per fsync.
 
 With `synchronous=FULL` every COMMIT waits for the disk; one transaction per delivery caps
-ingest at the disk's fsync rate. `GroupCommit` queues the write functions submitted while the
-store's thread is busy and runs all of them in the next transaction, each inside a SAVEPOINT
-of its own:
+ingest at the disk's fsync rate. `GroupCommit` queues the items submitted while the store's
+thread is busy and hands all of them to one transaction function in the ingest lane of the
+store's thread (relay/store/sqlite_thread.py). The default one, `each_in_savepoint`, takes
+items that are write functions and runs each inside a SAVEPOINT of its own; the deliveries'
+one (relay/store/sqlite_accept.py) writes a whole batch set-based and falls back to this
+per-item path only when the batch meets a duplicate or an error. Either way:
 
 - a function that raises rolls back its own savepoint only and gets its own exception; the
   others are unaffected;
@@ -28,6 +31,7 @@ from typing import Any, Generic, TypeVar
 from relay.store.base import StoreError
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
 WriteFn = Callable[[sqlite3.Connection], Any]
 RunInThread = Callable[..., Awaitable[Any]]
 
@@ -35,38 +39,48 @@ MAX_BATCH = 256  # bounds one transaction's length (and the latency of its first
 
 
 @dataclass(slots=True)
-class _Request(Generic[T]):
-    fn: Callable[[sqlite3.Connection], T]
-    future: asyncio.Future[T]
+class _Request(Generic[ItemT]):
+    item: ItemT
+    future: asyncio.Future[Any]
 
 
 @dataclass(frozen=True, slots=True)
-class _Failed:
+class Failed:
+    """One item's own error, in the outcomes of a batch transaction (the others stand)."""
+
     error: Exception
 
 
-class GroupCommit:
-    """Runs submitted write functions in shared IMMEDIATE transactions on the store's thread.
+# (connection getter, items) -> one outcome per item (a value, or Failed), run on the store's
+# thread; raises when the whole transaction failed (every caller gets that error).
+Transaction = Callable[[Callable[[], sqlite3.Connection], list[Any]], list[Any]]
+
+
+class GroupCommit(Generic[ItemT]):
+    """Runs submitted items in shared IMMEDIATE transactions on the store's thread.
 
     `run` runs a function on the thread that owns the connection (and maps its errors to
-    StoreError); `connection` returns that connection there; `label` prefixes the StoreError
-    of a function that failed with an sqlite3 or OS error.
+    StoreError); `connection` returns that connection there; `transaction` writes one batch
+    (default: items are write functions, each run in its own SAVEPOINT); `label` prefixes the
+    StoreError of an item that failed with an sqlite3 or OS error.
     """
 
     def __init__(self, run: RunInThread, connection: Callable[[], sqlite3.Connection], *,
-                 label: str, max_batch: int = MAX_BATCH) -> None:
+                 label: str, max_batch: int = MAX_BATCH,
+                 transaction: Transaction | None = None) -> None:
         self._run = run
         self._connection = connection
         self._label = label
         self._max_batch = max_batch
-        self._queue: list[_Request[Any]] = []
+        self._transaction: Transaction = transaction or each_in_savepoint
+        self._queue: list[_Request[ItemT]] = []
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0  # transactions committed or attempted (for tests and benchmarks)
 
-    async def submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` in the next group transaction; return once that is committed."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Request(fn, future))
+    async def submit(self, item: ItemT) -> Any:
+        """Write `item` in the next group transaction; its outcome once that is committed."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(item, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain(), name="relay-sqlite-group-commit")
         return await future
@@ -79,11 +93,11 @@ class GroupCommit:
             if batch:
                 await self._write(batch)
 
-    async def _write(self, batch: list[_Request[Any]]) -> None:
+    async def _write(self, batch: list[_Request[ItemT]]) -> None:
         self.batches += 1
-        fns = [r.fn for r in batch]
+        items = [r.item for r in batch]
         try:
-            outcomes = await self._run(_transaction, self._connection, fns)
+            outcomes = await self._run(self._transaction, self._connection, items)
         except asyncio.CancelledError:
             for r in batch:
                 r.future.cancel()
@@ -96,7 +110,7 @@ class GroupCommit:
         for r, outcome in zip(batch, outcomes, strict=True):
             if r.future.done():  # the caller gave up (timeout): the write stands regardless
                 continue
-            if isinstance(outcome, _Failed):
+            if isinstance(outcome, Failed):
                 r.future.set_exception(self._store_error(outcome.error))
             else:
                 r.future.set_result(outcome)
@@ -109,12 +123,13 @@ class GroupCommit:
         return exc
 
 
-def _transaction(connection: Callable[[], sqlite3.Connection], fns: list[WriteFn]) -> list[Any]:
+def each_in_savepoint(connection: Callable[[], sqlite3.Connection],
+                      fns: list[WriteFn]) -> list[Any]:
     """On the store's thread: BEGIN IMMEDIATE, one SAVEPOINT per function, COMMIT."""
     conn = connection()
     conn.execute("BEGIN IMMEDIATE")
     try:
-        outcomes = [_one(conn, fn) for fn in fns]
+        outcomes = [in_savepoint(conn, fn) for fn in fns]
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -123,7 +138,9 @@ def _transaction(connection: Callable[[], sqlite3.Connection], fns: list[WriteFn
     return outcomes
 
 
-def _one(conn: sqlite3.Connection, fn: WriteFn) -> Any:
+def in_savepoint(conn: sqlite3.Connection, fn: WriteFn) -> Any:
+    """`fn(conn)` inside a SAVEPOINT of the open transaction: its result, or Failed with its
+    own error (its writes rolled back); raises when SQLite aborted the whole transaction."""
     conn.execute("SAVEPOINT relay_item")
     try:
         result = fn(conn)
@@ -132,6 +149,6 @@ def _one(conn: sqlite3.Connection, fn: WriteFn) -> Any:
             raise  # SQLite aborted the whole transaction (disk full, I/O error): fail the batch
         conn.execute("ROLLBACK TO relay_item")
         conn.execute("RELEASE relay_item")
-        return _Failed(exc)
+        return Failed(exc)
     conn.execute("RELEASE relay_item")
     return result

@@ -24,6 +24,7 @@ from relay.store.outbox_rows import (
 )
 from relay.store.rows import DEPLOYMENT_COLUMNS, deployment_from_row
 
+_CHUNK = 200  # ids per IN (...) list
 _MARKS = ", ".join("?" for _ in INSERT_COLUMNS.split(","))
 
 
@@ -31,17 +32,30 @@ def record(conn: sqlite3.Connection, policy: Policy | None, deployments: Iterabl
            now: float) -> None:
     """Write the messages of `deployments`' new statuses (a final one also reports the
     deployments it superseded). Nothing when no policy is set."""
-    if policy is None:
-        return
-    for dep in deployments:
-        superseded: tuple[Deployment, ...] = ()
-        if not dep.status.is_open:
-            superseded = tuple(deployment_from_row(r) for r in conn.execute(
-                f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE superseded_by = ? "
-                "AND status = 'superseded' ORDER BY id", (dep.id,)))
-        for message in policy(dep, superseded):
-            conn.execute(f"INSERT INTO outbox ({INSERT_COLUMNS}) VALUES ({_MARKS})",
-                         insert_values(message, now))
+    if policy is not None:
+        record_each(conn, policy, [(dep, now) for dep in deployments])
+
+
+def record_each(conn: sqlite3.Connection, policy: Policy,
+                changes: Sequence[tuple[Deployment, float]]) -> None:
+    """`record` for many (deployment, now) at once, set-based: one SELECT (per 200 final
+    statuses) for the deployments they superseded, one INSERT of every message."""
+    finals = [dep.id for dep, _ in changes if not dep.status.is_open]
+    superseded: dict[int, list[Deployment]] = {}
+    for at in range(0, len(finals), _CHUNK):
+        chunk = finals[at:at + _CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        for r in conn.execute(
+                f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE superseded_by IN ({marks}) "
+                "AND status = 'superseded' ORDER BY id", chunk):
+            old = deployment_from_row(r)
+            assert old.superseded_by is not None  # the WHERE clause
+            superseded.setdefault(old.superseded_by, []).append(old)
+    rows = [insert_values(message, now)
+            for dep, now in changes
+            for message in policy(dep, tuple(superseded.get(dep.id, ())))]
+    if rows:
+        conn.executemany(f"INSERT INTO outbox ({INSERT_COLUMNS}) VALUES ({_MARKS})", rows)
 
 
 def get(conn: sqlite3.Connection, dep_id: int) -> Deployment:

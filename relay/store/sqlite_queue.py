@@ -57,20 +57,39 @@ def claim(conn: sqlite3.Connection, owner: str, now: datetime, lease_s: float) -
     known = history(conn, found["cluster"])
     decided = plan(queued, known)
     assert decided.run is not None
-    for old in decided.superseded:
+    # Set-based: one UPDATE (per 200 ids) for every row the run supersedes, one read back.
+    old_ids = [d.id for d in decided.superseded]
+    for chunk in _chunks(old_ids):
         conn.execute(
             "UPDATE deployments SET status = 'superseded', superseded_by = ?, finished_at = ? "
-            "WHERE id = ?",
-            (decided.run.id, iso(now), old.id),
+            f"WHERE id IN ({', '.join('?' for _ in chunk)})",
+            (decided.run.id, iso(now), *chunk),
         )
     conn.execute(
         "UPDATE deployments SET status = 'triggering', attempts = attempts + 1 WHERE id = ?",
         (decided.run.id,),
     )
     fence = _take(conn, decided.run.id, owner, expires)
-    superseded = tuple(_get(conn, d.id) for d in decided.superseded)
-    return Claim(_get(conn, decided.run.id), fence, None, resumed=False, superseded=superseded,
-                 history=known)
+    return Claim(_get(conn, decided.run.id), fence, None, resumed=False,
+                 superseded=_get_many(conn, old_ids), history=known)
+
+
+_CHUNK = 200  # ids per IN (...) list
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[at:at + _CHUNK] for at in range(0, len(ids), _CHUNK)]
+
+
+def _get_many(conn: sqlite3.Connection, ids: list[int]) -> tuple[Deployment, ...]:
+    """The deployments `ids` as stored now, in the order of `ids`."""
+    found: dict[int, Deployment] = {}
+    for chunk in _chunks(ids):
+        for r in conn.execute(f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments "
+                              f"WHERE id IN ({', '.join('?' for _ in chunk)})", chunk):
+            dep = deployment_from_row(r)
+            found[dep.id] = dep
+    return tuple(found[i] for i in ids)
 
 
 def _take(conn: sqlite3.Connection, dep_id: int, owner: str, expires: float) -> int:

@@ -1,0 +1,162 @@
+"""Storing a batch of deliveries on SQLite set-based: a few statements per batch, not per item.
+
+The group commit (relay/store/sqlite_batch.py) hands `accept_batch` every delivery that
+queued up while the previous batch was written. In the common case (no delivery of the batch
+is stored already, none repeats another of the batch, none is a push that catch-up stored
+first) the batch costs, whatever its size:
+
+- one indexed dedup SELECT on `(source, delivery_key)` and one on the catch-up heads;
+- one `executemany` INSERT into `deliveries`, one into `deployments` with ids counted on
+  from the table's sequence (the BEGIN IMMEDIATE transaction holds the write lock, so no
+  other writer can take them), and one into `outbox` when reports are configured;
+- no RETURNING read-back: the `Deployment` values are built in Python
+  (`relay.store.rows.deployment_from_insert`), no per-item SAVEPOINT.
+
+Any other batch, or one whose set-based INSERT fails, is rolled back to where it began and
+written the per-item way (`relay.store.sqlite_deliveries.accept` inside a SAVEPOINT each), so
+a duplicate answers as a duplicate and a failing delivery fails alone, exactly as before.
+The answer to every caller comes after COMMIT (`synchronous=FULL`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from relay.deployment import Deployment, NewDeployment, iso
+from relay.reports import Policy
+from relay.store import sqlite_deliveries as deliveries
+from relay.store import sqlite_outbox as outbox
+from relay.store.base import Accepted, NewDelivery
+from relay.store.catchup_sql import CATCH_UP_EVENT, is_deletion
+from relay.store.rows import (
+    DELIVERY_COLUMNS,
+    INSERT_COLUMNS,
+    deployment_from_insert,
+    headers_json,
+    insert_values,
+)
+from relay.store.sqlite_batch import Failed, in_savepoint
+
+Item = tuple[NewDelivery, Sequence[NewDeployment]]
+
+_INSERT_DELIVERY = (f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) "
+                    f"VALUES ({', '.join('?' for _ in DELIVERY_COLUMNS.split(','))})")
+_INSERT_DEPLOYMENT = (f"INSERT INTO deployments (id, {INSERT_COLUMNS}) "
+                      f"VALUES (?, {', '.join('?' for _ in INSERT_COLUMNS.split(','))})")
+# The next id AUTOINCREMENT would give: above every id the table ever held.
+_LAST_ID = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'deployments'), 0),"
+            " COALESCE((SELECT MAX(id) FROM deployments), 0))")
+_CHUNK = 200  # rows per IN (...) list: far below SQLite's limit on bound parameters
+
+
+def accept_batch(connection: Callable[[], sqlite3.Connection], items: list[Item],
+                 policy: Policy | None) -> list[Accepted | Failed]:
+    """On the store's thread: write `items` in one IMMEDIATE transaction; one outcome each.
+
+    Raises when the transaction as a whole fails (BEGIN, COMMIT, an aborted transaction):
+    then nothing of the batch is written and every caller gets that error.
+    """
+    conn = connection()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        outcomes: list[Accepted | Failed] | None = None
+        if _plain(conn, items):
+            outcomes = _set_based(conn, items, policy)
+        if outcomes is None:
+            outcomes = [in_savepoint(conn, _one(item, policy)) for item in items]
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def accept_one(conn: sqlite3.Connection, item: Item, policy: Policy | None) -> Accepted:
+    """One delivery the per-item way (duplicates, catch-up twins), with its outbox rows."""
+    delivery, deps = item
+    done = deliveries.accept(conn, delivery, deps)
+    outbox.record(conn, policy, () if done.duplicate else done.deployments,
+                  delivery.received_at.timestamp())
+    return done
+
+
+def _one(item: Item, policy: Policy | None) -> Callable[[sqlite3.Connection], Accepted]:
+    return lambda conn: accept_one(conn, item, policy)
+
+
+def _plain(conn: sqlite3.Connection, items: list[Item]) -> bool:
+    """True when no item is a duplicate (stored, or twice in the batch), a catch_up
+    delivery, or a push a catch_up delivery stored first: the set-based path applies."""
+    keys: dict[str, set[str]] = {}
+    heads: list[tuple[Any, ...]] = []
+    for d, _ in items:
+        if d.event == CATCH_UP_EVENT:
+            return False
+        seen = keys.setdefault(d.source, set())
+        if d.delivery_key in seen:
+            return False
+        seen.add(d.delivery_key)
+        if d.ref is not None and not is_deletion(d.after) and d.ignored is None:
+            heads.append((d.source, d.ref, d.after, d.repo))
+    for source, found in keys.items():
+        listed = sorted(found)
+        for at in range(0, len(listed), _CHUNK):
+            keys_chunk = listed[at:at + _CHUNK]
+            marks = ", ".join("?" for _ in keys_chunk)
+            if conn.execute(f"SELECT 1 FROM deliveries WHERE source = ? AND delivery_key IN "
+                            f"({marks}) LIMIT 1", (source, *keys_chunk)).fetchone():
+                return False
+    for at in range(0, len(heads), _CHUNK):
+        chunk = heads[at:at + _CHUNK]
+        rows = ", ".join("(?, ?, ?, ?)" for _ in chunk)
+        if conn.execute(  # a join, so that each head is an index seek (deliveries_by_head)
+                f"SELECT 1 FROM (VALUES {rows}) AS h JOIN deliveries d "
+                "ON d.source = h.column1 AND d.ref = h.column2 AND d.after_sha = h.column3 "
+                f"AND d.repo = h.column4 WHERE d.event = '{CATCH_UP_EVENT}' LIMIT 1",
+                tuple(v for head in chunk for v in head)).fetchone():
+            return False
+    return True
+
+
+def _set_based(conn: sqlite3.Connection, items: list[Item],
+               policy: Policy | None) -> list[Accepted | Failed] | None:
+    """The batch in one INSERT per table; None (and nothing written) when one fails."""
+    conn.execute("SAVEPOINT relay_batch")
+    try:
+        conn.executemany(_INSERT_DELIVERY, [
+            (d.delivery_id, d.source, d.delivery_key, d.event, d.event_name, iso(d.received_at),
+             d.content_type, headers_json(d.headers), d.body, d.repo, d.ref, d.before, d.after,
+             d.commit, iso(d.head_commit_at), d.ignored)
+            for d, _ in items])
+        next_id = int(conn.execute(_LAST_ID).fetchone()[0])
+        rows: list[tuple[Any, ...]] = []
+        outcomes: list[Accepted | Failed] = []
+        created_all: list[Deployment] = []
+        for d, deps in items:
+            created = []
+            for dep in deps:
+                next_id += 1
+                rows.append((next_id, *insert_values(dep, d.delivery_id, d.received_at,
+                                                     time=iso, flag=int)))
+                created.append(deployment_from_insert(dep, next_id, d.delivery_id,
+                                                      d.received_at))
+            outcomes.append(Accepted(d.delivery_id, False, tuple(created)))
+            created_all.extend(created)
+        if rows:
+            conn.executemany(_INSERT_DEPLOYMENT, rows)
+        if policy is not None and created_all:
+            outbox.record_each(conn, policy, [
+                (dep, d.received_at.timestamp())
+                for (d, _), done in zip(items, outcomes, strict=True)
+                if isinstance(done, Accepted) for dep in done.deployments])
+    except sqlite3.Error:
+        if not conn.in_transaction:
+            raise  # SQLite aborted the whole transaction (disk full, I/O error)
+        conn.execute("ROLLBACK TO relay_batch")
+        conn.execute("RELEASE relay_batch")
+        return None
+    conn.execute("RELEASE relay_batch")
+    return outcomes

@@ -1,0 +1,130 @@
+"""The one thread that owns the SQLite connection: two queues, ingest batches first.
+
+Every statement of `SQLiteStore` runs here, so the event loop never blocks on disk and writes
+never interleave. Work comes in two lanes:
+
+- `first`: the ingest group commits (relay.store.sqlite_batch). A git host waits for each
+  answer, so a batch never waits behind the worker's writes or the admin API's reads;
+- `then`: everything else, in order of submission.
+
+There is at most one ingest batch in flight (the group commit forms the next one while this
+one is written), so after each batch the other lane gets its turn: a busy ingest delays a
+worker write by one batch at most, never starves it.
+
+A job's result or error reaches the event loop through one `call_soon_threadsafe` per job
+(a batch is one job). `close` lets the jobs already queued finish, then stops the thread;
+a job submitted after that gets `ThreadClosed`. Both lanes are bounded (`max_queued`): past
+that `submit` raises `ThreadBusy` at once instead of queueing without end (the web side
+answers 503; the server's connection cap keeps it far from that in practice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+MAX_QUEUED = 10_000  # jobs per lane
+
+
+class ThreadClosed(RuntimeError):
+    """The store thread was stopped (the store is closed)."""
+
+
+class ThreadBusy(RuntimeError):
+    """A lane already holds `max_queued` jobs."""
+
+
+_Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop,
+             "asyncio.Future[Any]"]
+
+
+class StoreThread:
+    """A daemon thread running submitted functions one at a time, the `first` lane first.
+
+    `submit(fn, *args, first=False)` returns an asyncio future of `fn(*args)`'s result, to
+    be awaited on the loop that called `submit`. Exceptions raised by `fn` are set on the
+    future unchanged (the store maps them to StoreError).
+    """
+
+    def __init__(self, name: str, *, max_queued: int = MAX_QUEUED) -> None:
+        self._first: deque[_Job] = deque()
+        self._then: deque[_Job] = deque()
+        self._max = max_queued
+        self._ready = threading.Condition(threading.Lock())
+        self._closing = False
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def name(self) -> str:
+        return self._thread.name
+
+    def submit(self, fn: Callable[..., T], *args: Any, first: bool = False) -> asyncio.Future[T]:
+        """Queue `fn(*args)`; ThreadClosed after `close`, ThreadBusy when the lane is full."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        lane = self._first if first else self._then
+        with self._ready:
+            if self._closing:
+                raise ThreadClosed("store is closed")
+            if len(lane) >= self._max:
+                raise ThreadBusy(f"{len(lane)} store jobs are waiting already")
+            lane.append((fn, args, loop, future))
+            self._ready.notify()
+        return future
+
+    async def close(self) -> None:
+        """Finish the queued jobs, then stop the thread (idempotent)."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+        if self._thread.is_alive():
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+
+    def _main(self) -> None:
+        while True:
+            with self._ready:
+                while not self._first and not self._then and not self._closing:
+                    self._ready.wait()
+                if self._first:
+                    job = self._first.popleft()
+                elif self._then:
+                    job = self._then.popleft()
+                else:
+                    return  # closing, and nothing is left
+            self._run(job)
+
+    @staticmethod
+    def _run(job: _Job) -> None:
+        fn, args, loop, future = job
+        if future.cancelled():  # the caller gave up before its turn (a read of one flag)
+            return
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            _post(loop, future, _settle_error, exc)
+            return
+        _post(loop, future, _settle, result)
+
+
+def _post(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any],
+          settle: Callable[[asyncio.Future[Any], Any], None], value: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(settle, future, value)
+    except RuntimeError:
+        pass  # the loop is closed: nobody is waiting any more
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():  # the caller may have given up (cancelled)
+        future.set_result(result)
+
+
+def _settle_error(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

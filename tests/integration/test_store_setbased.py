@@ -1,0 +1,151 @@
+"""Set-based writes (issue 17): a batch of deliveries, a claim over a burst, the store thread.
+
+The set-based paths must give exactly what the per-item paths gave: the same rows, the same
+values handed back, the same answers to duplicates and failures (tests/integration/
+test_store_batch.py holds those), only in fewer statements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from relay.deployment import DeploymentKind, DeploymentStatus, NewDeployment
+from relay.reports import MessageKind, OutboxMessage, Policy
+from relay.store import Store, sqlite_accept
+from relay.store.sqlite import SQLiteStore
+from tests.integration.test_store import NOW, delivery, planned
+from tests.integration.test_store import store as store  # noqa: F401 - both stores
+
+PLUS_TWO = timezone(timedelta(hours=2))
+
+# Every field a new deployment carries, in the shapes that a round trip through the columns
+# could change: offsets and microseconds of times, enums, flags, optional values.
+VARIANTS = [
+    planned(),
+    planned(10800, "c" * 40, before="b" * 40, head_commit_at=datetime(
+        2026, 11, 26, 14, 0, 1, 123456, tzinfo=PLUS_TWO), forced=True, route_index=3),
+    planned(1, "d" * 40, manual=True, kind=DeploymentKind.MANUAL,
+            override_reason="hotfix, approved by ops"),
+    planned(2, "e" * 40, manual=True),  # kind left to the default
+    planned(3, "f" * 40, status=DeploymentStatus.HELD, needs_compare=True),
+    planned(4, "a" * 40, status=DeploymentStatus.WAITING_CHECKS, kind=DeploymentKind.CATCH_UP),
+    NewDeployment(cluster=5, action="hook", version="1" * 40),  # type: ignore[arg-type]
+]
+
+
+def count_savepoints(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the items written the per-item way (each in a SAVEPOINT)."""
+    calls: list[int] = []
+    real = sqlite_accept.in_savepoint
+
+    def counting(conn: sqlite3.Connection, fn: Any) -> Any:
+        calls.append(1)
+        return real(conn, fn)
+
+    monkeypatch.setattr(sqlite_accept, "in_savepoint", counting)
+    return calls
+
+
+async def test_a_batch_hands_back_what_reading_the_rows_gives(
+        sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    per_item = count_savepoints(monkeypatch)
+    received = datetime(2026, 11, 26, 12, 0, 0, 987654, tzinfo=UTC)  # microseconds: cut to ms
+    results = await asyncio.gather(*(
+        sqlite_store.accept(delivery(f"v{i}", received_at=received), [dep, planned(99)])
+        for i, dep in enumerate(VARIANTS)))
+    assert per_item == []  # the set-based path wrote it
+    assert sqlite_store._accepts.batches == 1
+    for i, accepted in enumerate(results):
+        stored = await sqlite_store.get_delivery(f"github-v{i}")
+        assert stored is not None
+        assert accepted.deployments == stored.deployments
+        assert [d.to_json() for d in accepted.deployments] == [
+            d.to_json() for d in stored.deployments]
+
+
+async def test_a_batch_with_a_duplicate_is_written_item_by_item(
+        sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = await sqlite_store.accept(delivery("seen"), [planned()])
+    per_item = count_savepoints(monkeypatch)
+    results = await asyncio.gather(
+        sqlite_store.accept(delivery("new"), [planned(10800)]),
+        sqlite_store.accept(delivery("seen"), [planned()]),
+    )
+    assert len(per_item) == 2
+    assert [r.duplicate for r in results] == [False, True]
+    assert results[1].deployments == first.deployments
+
+
+async def test_ids_are_never_reused_after_the_newest_row_was_deleted(
+        sqlite_store: SQLiteStore) -> None:
+    first = await sqlite_store.accept(delivery("a"), [planned(), planned(2)])
+    conn = sqlite3.connect(sqlite_store.path)
+    with conn:
+        conn.execute("DELETE FROM deployments WHERE id = ?", (first.deployments[1].id,))
+    conn.close()
+    second = await sqlite_store.accept(delivery("b"), [planned(3)])
+    assert second.deployments[0].id == first.deployments[1].id + 1
+
+
+async def test_a_catch_up_twin_in_a_batch_deploys_once(sqlite_store: SQLiteStore) -> None:
+    caught = await sqlite_store.accept(delivery("cu", event="catch_up"), [planned()])
+    real, other = await asyncio.gather(
+        sqlite_store.accept(delivery("real"), [planned()]),
+        sqlite_store.accept(delivery("other", after="c" * 40, ref="refs/heads/dev"),
+                            [planned(7)]))
+    assert real.deployments == caught.deployments  # the real one found its twin
+    assert not other.duplicate and other.deployments[0].cluster == 7
+    assert len(await sqlite_store.list_deployments()) == 2
+
+
+def _report_everything(dep: Any, superseded: tuple[Any, ...]) -> tuple[OutboxMessage, ...]:
+    return tuple(OutboxMessage(deployment_id=d.id, kind=MessageKind.COMMIT_STATUS,
+                               host="github", target=f"{d.id}:{d.status.value}", key=None,
+                               payload={}) for d in (dep, *superseded))
+
+
+async def test_a_claim_over_a_thousand_queued_pushes_is_one_claim(store: Store) -> None:
+    policy: Policy = _report_everything  # type: ignore[assignment]
+    store.outbox_policy = policy  # type: ignore[attr-defined]
+    await asyncio.gather(*(
+        store.accept(delivery(f"k{i}", received_at=NOW + timedelta(milliseconds=i)),
+                     [planned(version=f"{i:040x}", head_commit_at=NOW)])
+        for i in range(1000)))
+    claim = await store.claim(owner="w", now=NOW + timedelta(seconds=5), lease_s=30)
+    assert claim is not None
+    newest = max(d.id for d in await store.list_deployments(limit=2000))
+    assert claim.deployment.id == newest
+    assert len(claim.superseded) == 999
+    assert [d.id for d in claim.superseded] == sorted(d.id for d in claim.superseded)
+    assert all(d.status is DeploymentStatus.SUPERSEDED and d.superseded_by == newest
+               for d in claim.superseded)
+    assert await store.claim(owner="w", now=NOW + timedelta(seconds=5), lease_s=30) is None
+    queued = await store.list_deployments(status=DeploymentStatus.QUEUED)
+    assert queued == ()
+    # The outbox got one message per status change, the superseded ones included.
+    pending = await store.outbox_pending()
+    assert pending == 1000 + 1000  # 1000 queued at accept, 999 superseded + 1 triggering
+
+
+async def test_a_final_status_reports_what_it_superseded(sqlite_store: SQLiteStore) -> None:
+    seen: list[tuple[int, tuple[int, ...]]] = []
+
+    def policy(dep: Any, superseded: tuple[Any, ...]) -> tuple[OutboxMessage, ...]:
+        seen.append((dep.id, tuple(d.id for d in superseded)))
+        return ()
+
+    await asyncio.gather(*(sqlite_store.accept(
+        delivery(f"k{i}", received_at=NOW + timedelta(milliseconds=i)),
+        [planned(version=f"{i:040x}", head_commit_at=NOW)]) for i in range(3)))
+    sqlite_store.outbox_policy = policy  # type: ignore[assignment]
+    claim = await sqlite_store.claim(owner="w", now=NOW, lease_s=30)
+    assert claim is not None
+    seen.clear()
+    await sqlite_store.finish(claim.deployment.id, fence=claim.fence,
+                              status=DeploymentStatus.SUCCEEDED, now=NOW)
+    assert seen == [(claim.deployment.id, tuple(d.id for d in claim.superseded))]
