@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from relay.config import Route
@@ -112,10 +112,9 @@ def _gate(push: PushEvent, matched: Sequence[Route], *, can_compare: Collection[
             continue
         first = admit(wait_for_checks=route.wait_for_checks is not None
                       and push.source in can_check, hold_active=False)
-        planned.append(replace(
-            _planned(push, route, at, before=push.before or None, kind=kind),
-            needs_compare=decision.verdict is Verdict.NEEDS_COMPARE,
-            status=DeploymentStatus(first.value)))
+        planned.append(_planned(push, route, at, before=push.before or None, kind=kind,
+                                needs_compare=decision.verdict is Verdict.NEEDS_COMPARE,
+                                status=DeploymentStatus(first.value)))
     return planned, filtered
 
 
@@ -188,7 +187,8 @@ def _record(delivery: Delivery, body: bytes, now: datetime, ignored: str | None)
 
 def _planned(push: PushEvent, route: Route, head_commit_at: datetime | None, *,
              before: str | None, manual: bool = False,
-             kind: DeploymentKind | None = None) -> NewDeployment:
+             kind: DeploymentKind | None = None, needs_compare: bool = False,
+             status: DeploymentStatus = DeploymentStatus.QUEUED) -> NewDeployment:
     """The deployment `route` asks for `push`: a matched delivery's, or a redelivery's."""
     return NewDeployment(
         cluster=route.cluster,
@@ -203,6 +203,8 @@ def _planned(push: PushEvent, route: Route, head_commit_at: datetime | None, *,
         route_index=route.index,
         forced=push.forced,
         kind=kind,
+        needs_compare=needs_compare,
+        status=status,
     )
 
 

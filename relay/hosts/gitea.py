@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import ClassVar, Literal
 
@@ -76,5 +75,4 @@ class Gitea(Host):
         return PARSE if event.lower() == "push" else not_acted_on(event)
 
     def parse(self, payload: JSON, key: str) -> tuple[PushEvent, ...]:
-        return (replace(hub_push(self.source, payload, key),
-                        changes=changes_from_gitea(payload)),)
+        return (hub_push(self.source, payload, key, changes_from_gitea(payload)),)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from relay.gates.changes import changes_from_github
+from relay.gates.changes import PushChanges, changes_from_github
 from relay.hosts.base import (
     HEADS,
     JSON,
@@ -59,7 +58,8 @@ def verify_github(value: str | None, body: bytes, secrets: Sequence[bytes]) -> N
     check_hmac(SIGNATURE, hex_digest(SIGNATURE, value[7:]), body, secrets)
 
 
-def hub_push(source: Source, p: JSON, key: str) -> PushEvent:
+def hub_push(source: Source, p: JSON, key: str,
+             changes: PushChanges | None = None) -> PushEvent:
     """GitHub's push payload, which Gitea/Forgejo copy with gaps.
 
     Gitea may leave out `head_commit` and the created/deleted/forced flags; then the head is
@@ -78,7 +78,7 @@ def hub_push(source: Source, p: JSON, key: str) -> PushEvent:
         created=bool(optional(p, "created", bool)) or is_zero(before),
         deleted=bool(optional(p, "deleted", bool)) or is_zero(after),
         forced=bool(optional(p, "forced", bool)),
-        head_commit=head, pusher=_hub_pusher(p),
+        head_commit=head, pusher=_hub_pusher(p), changes=changes,
     )
 
 
@@ -119,5 +119,4 @@ class GitHub(Host):
         return not_acted_on(event)
 
     def parse(self, payload: JSON, key: str) -> tuple[PushEvent, ...]:
-        return (replace(hub_push(self.source, payload, key),
-                        changes=changes_from_github(payload)),)
+        return (hub_push(self.source, payload, key, changes_from_github(payload)),)

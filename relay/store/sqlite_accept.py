@@ -6,16 +6,16 @@ is stored already, none repeats another of the batch, none is a push that catch-
 first) the batch costs, whatever its size:
 
 - one indexed dedup SELECT on `(source, delivery_key)` and one on the catch-up heads;
-- one `executemany` INSERT into `deliveries`, one into `deployments` with ids counted on
-  from the table's sequence (the BEGIN IMMEDIATE transaction holds the write lock, so no
-  other writer can take them), and one into `outbox` when reports are configured;
+- one multi-row INSERT into `deliveries`, one into `deployments` with ids counted on from
+  the table's sequence (the BEGIN IMMEDIATE transaction holds the write lock, so no other
+  writer can take them), and one `executemany` into `outbox` when reports are configured;
 - no RETURNING read-back: the `Deployment` values are built in Python
-  (`relay.store.rows.deployment_from_insert`), no per-item SAVEPOINT.
+  (`relay.store.rows.deployment_from_insert`), no SAVEPOINT.
 
-Any other batch, or one whose set-based INSERT fails, is rolled back to where it began and
-written the per-item way (`relay.store.sqlite_deliveries.accept` inside a SAVEPOINT each), so
-a duplicate answers as a duplicate and a failing delivery fails alone, exactly as before.
-The answer to every caller comes after COMMIT (`synchronous=FULL`).
+Any other batch is written the per-item way (`relay.store.sqlite_deliveries.accept` inside a
+SAVEPOINT each); one whose set-based INSERT fails is rolled back and written again that way,
+in a new transaction. So a duplicate answers as a duplicate and a failing delivery fails
+alone, exactly as before. The answer to every caller comes after COMMIT (`synchronous=FULL`).
 """
 
 from __future__ import annotations
@@ -41,10 +41,6 @@ from relay.store.sqlite_batch import Failed, in_savepoint
 
 Item = tuple[NewDelivery, Sequence[NewDeployment]]
 
-_INSERT_DELIVERY = (f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) "
-                    f"VALUES ({', '.join('?' for _ in DELIVERY_COLUMNS.split(','))})")
-_INSERT_DEPLOYMENT = (f"INSERT INTO deployments (id, {INSERT_COLUMNS}) "
-                      f"VALUES (?, {', '.join('?' for _ in INSERT_COLUMNS.split(','))})")
 # The next id AUTOINCREMENT would give: above every id the table ever held.
 _LAST_ID = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'deployments'), 0),"
             " COALESCE((SELECT MAX(id) FROM deployments), 0))")
@@ -63,7 +59,15 @@ def accept_batch(connection: Callable[[], sqlite3.Connection], items: list[Item]
     try:
         outcomes: list[Accepted | Failed] | None = None
         if _plain(conn, items):
-            outcomes = _set_based(conn, items, policy)
+            try:
+                outcomes = _set_based(conn, items, policy)
+            except sqlite3.Error:
+                if not conn.in_transaction:
+                    raise  # SQLite aborted the whole transaction (disk full, I/O error)
+                # One of the rows failed (a constraint): start again the per-item way, so
+                # that it fails alone. No savepoint on the common path: roll back all.
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
         if outcomes is None:
             outcomes = [in_savepoint(conn, _one(item, policy)) for item in items]
         conn.execute("COMMIT")
@@ -122,41 +126,49 @@ def _plain(conn: sqlite3.Connection, items: list[Item]) -> bool:
 
 
 def _set_based(conn: sqlite3.Connection, items: list[Item],
-               policy: Policy | None) -> list[Accepted | Failed] | None:
-    """The batch in one INSERT per table; None (and nothing written) when one fails."""
-    conn.execute("SAVEPOINT relay_batch")
-    try:
-        conn.executemany(_INSERT_DELIVERY, [
-            (d.delivery_id, d.source, d.delivery_key, d.event, d.event_name, iso(d.received_at),
-             d.content_type, headers_json(d.headers), d.body, d.repo, d.ref, d.before, d.after,
-             d.commit, iso(d.head_commit_at), d.ignored)
-            for d, _ in items])
-        next_id = int(conn.execute(_LAST_ID).fetchone()[0])
-        rows: list[tuple[Any, ...]] = []
-        outcomes: list[Accepted | Failed] = []
-        created_all: list[Deployment] = []
-        for d, deps in items:
-            created = []
-            for dep in deps:
-                next_id += 1
-                rows.append((next_id, *insert_values(dep, d.delivery_id, d.received_at,
-                                                     time=iso, flag=int)))
-                created.append(deployment_from_insert(dep, next_id, d.delivery_id,
-                                                      d.received_at))
-            outcomes.append(Accepted(d.delivery_id, False, tuple(created)))
-            created_all.extend(created)
-        if rows:
-            conn.executemany(_INSERT_DEPLOYMENT, rows)
-        if policy is not None and created_all:
-            outbox.record_each(conn, policy, [
-                (dep, d.received_at.timestamp())
-                for (d, _), done in zip(items, outcomes, strict=True)
-                if isinstance(done, Accepted) for dep in done.deployments])
-    except sqlite3.Error:
-        if not conn.in_transaction:
-            raise  # SQLite aborted the whole transaction (disk full, I/O error)
-        conn.execute("ROLLBACK TO relay_batch")
-        conn.execute("RELEASE relay_batch")
-        return None
-    conn.execute("RELEASE relay_batch")
+               policy: Policy | None) -> list[Accepted | Failed]:
+    """The batch in one multi-row INSERT per table (per _ROWS rows); raises sqlite3.Error
+    when a row fails, leaving the transaction to be rolled back.
+
+    Multi-row INSERTs rather than executemany: each statement gives up the GIL while SQLite
+    works, and takes it back after; one statement per table keeps the event loop's thread
+    from waiting to get the GIL back once per row.
+    """
+    _insert_rows(conn, "deliveries", DELIVERY_COLUMNS, [
+        (d.delivery_id, d.source, d.delivery_key, d.event, d.event_name, iso(d.received_at),
+         d.content_type, headers_json(d.headers), d.body, d.repo, d.ref, d.before, d.after,
+         d.commit, iso(d.head_commit_at), d.ignored)
+        for d, _ in items])
+    next_id = int(conn.execute(_LAST_ID).fetchone()[0])
+    rows: list[tuple[Any, ...]] = []
+    outcomes: list[Accepted | Failed] = []
+    changes: list[tuple[Deployment, float]] = []
+    for d, deps in items:
+        created = []
+        for dep in deps:
+            next_id += 1
+            rows.append((next_id, *insert_values(dep, d.delivery_id, d.received_at,
+                                                 time=iso, flag=int)))
+            created.append(deployment_from_insert(dep, next_id, d.delivery_id, d.received_at))
+        outcomes.append(Accepted(d.delivery_id, False, tuple(created)))
+        if policy is not None:
+            at = d.received_at.timestamp()
+            changes.extend((dep, at) for dep in created)
+    _insert_rows(conn, "deployments", f"id, {INSERT_COLUMNS}", rows)
+    if policy is not None and changes:
+        outbox.record_each(conn, policy, changes)
     return outcomes
+
+
+_ROWS = 256  # rows per INSERT: 256 x 19 columns stays far below SQLite's 32,766 parameters
+
+
+def _insert_rows(conn: sqlite3.Connection, table: str, columns: str,
+                 rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    row = f"({', '.join('?' for _ in rows[0])})"
+    for at in range(0, len(rows), _ROWS):
+        chunk = rows[at:at + _ROWS]
+        conn.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}",
+                     [v for r in chunk for v in r])
