@@ -158,6 +158,22 @@ class _SinkHandler(logging.Handler):
 _sink: list[LineSink] = []  # the sink of the last configure_logging call
 
 
+def bound_logger(name: str, cache: list[Any]) -> Any:
+    """`structlog.get_logger(name)` bound once per structlog configuration, for a hot path.
+
+    structlog's lazy proxy binds a new logger on every call (relay does not let structlog
+    cache it: configure_logging may be called again, and structlog.testing.capture_logs
+    swaps the processors). `cache` ([processors, logger], kept by the caller) holds the
+    bound one while structlog's processor list is the same object.
+    """
+    processors = structlog.get_config()["processors"]
+    if cache and cache[0] is processors:
+        return cache[1]
+    bound = structlog.get_logger(name).bind()
+    cache[:] = [processors, bound]
+    return bound
+
+
 def flush_logs() -> None:
     """Write the buffered log lines now (relay serve calls it at shutdown; also at exit)."""
     for sink in _sink:

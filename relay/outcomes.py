@@ -14,9 +14,11 @@ from typing import Any
 import structlog
 
 from relay.deployment import Deployment, DeploymentStatus
+from relay.logs import bound_logger
 from relay.metrics import Metrics
 
 log = structlog.get_logger("relay.worker")
+_BOUND_LOG: list[Any] = []  # relay.logs.bound_logger's cache: a burst ends many at once
 
 FinalListener = Callable[[Deployment], None]
 StatusListener = Callable[[int, DeploymentStatus], None]
@@ -27,6 +29,9 @@ class Outcomes:
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
+        # relay_deployments_total's children by (cluster, action, outcome): labels() validates
+        # and locks on every call, and a claim over a burst ends hundreds of deployments.
+        self._counted: dict[tuple[str, str, str], Any] = {}
         self.listeners: list[FinalListener] = []
         self.status_listeners: list[StatusListener] = []
 
@@ -43,8 +48,12 @@ class Outcomes:
         m = self._metrics
         cluster = str(dep.cluster)
         try:
-            m.deployments.labels(cluster=cluster, action=dep.action.value,
-                                 outcome=dep.status.value).inc()
+            key = (cluster, dep.action.value, dep.status.value)
+            counter = self._counted.get(key)
+            if counter is None:
+                counter = self._counted[key] = m.deployments.labels(
+                    cluster=cluster, action=key[1], outcome=key[2])
+            counter.inc()
             if dep.status is DeploymentStatus.SUCCEEDED and dep.finished_at is not None:
                 m.last_success.labels(cluster=cluster).set(dep.finished_at.timestamp())
             rollout_s = None
@@ -54,7 +63,8 @@ class Outcomes:
                     rollout_s)
             total_s = ((dep.finished_at - dep.created_at).total_seconds()
                        if dep.finished_at else None)
-            level = log.info if dep.status in _QUIET else log.warning
+            bound = bound_logger("relay.worker", _BOUND_LOG)
+            level = bound.info if dep.status in _QUIET else bound.warning
             level("deployment finished", deployment_id=dep.id, cluster=dep.cluster,
                   action=dep.action.value, kind=dep.kind_value, version=dep.version,
                   outcome=dep.status.value,

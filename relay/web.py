@@ -28,6 +28,7 @@ from relay.gatekeeper import CHECK_EVENTS
 from relay.hosts import SOURCE_PATTERN
 from relay.hosts.base import fold_headers
 from relay.ingest import delivery_id_for, ingest
+from relay.logs import bound_logger
 from relay.server import BODY_BUDGET, BodyOverLimit, read_body
 from relay.store import StoreError
 from relay.typedefs import CLOCK, LIVE, METRICS, STORE, WORKER
@@ -163,7 +164,9 @@ def _write_delivery_log(
     outcome = entry.fields.pop("outcome", "error")
     _received(request.app[METRICS].webhooks_received, entry.source.value, entry.event,
               outcome).inc()
-    level = _LOG_LEVEL.get(outcome, log.warning if status >= 500 else log.info)
+    bound = bound_logger("relay.web", _BOUND_LOG)
+    level = (bound.error if outcome == "store_error" else bound.warning
+             if outcome == "unauthorized" or status >= 500 else bound.info)
     level(
         "delivery", source=entry.source.value, hook_event=entry.event, outcome=outcome,
         status=status, duration_ms=round(duration_s * 1000, 2), **entry.fields,
@@ -171,8 +174,9 @@ def _write_delivery_log(
 
 
 # Outcomes an operator must see (docs/operations.md, "Logs"): a store that cannot write is an
-# error; a refused signature is a warning (a wrong secret, or someone probing).
-_LOG_LEVEL = {"store_error": log.error, "unauthorized": log.warning}
+# error; a refused signature is a warning (a wrong secret, or someone probing). The logger is
+# bound once per logging configuration (relay.logs.bound_logger).
+_BOUND_LOG: list[Any] = []
 
 
 # relay_webhooks_received_total's children, bound once per label set (labels() validates and

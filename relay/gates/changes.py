@@ -127,15 +127,18 @@ def changes_from_gitea(payload: Mapping[str, Any]) -> PushChanges:
 def _commits(value: object) -> tuple[CommitFiles, ...]:
     if not isinstance(value, list):
         return ()
-    return tuple(CommitFiles(_paths(c.get("added")), _paths(c.get("modified")),
-                             _paths(c.get("removed")))
-                 for c in value if isinstance(c, Mapping))
+    return tuple([CommitFiles(_paths(c.get("added")), _paths(c.get("modified")),
+                              _paths(c.get("removed")))
+                  for c in value if type(c) is dict or isinstance(c, Mapping)])
+
+
+_IS_STR = str.__instancecheck__  # isinstance(x, str) as a C function, for filter()
 
 
 def _paths(value: object) -> tuple[str, ...] | None:
     if not isinstance(value, list):
         return None
-    return tuple(p for p in value if isinstance(p, str))
+    return tuple(filter(_IS_STR, value))
 
 
 def _message(commit: object) -> str | None:

@@ -18,8 +18,8 @@ from relay.deployment import (
     DeploymentKind,
     DeploymentStatus,
     NewDeployment,
-    iso,
     parse_iso,
+    to_millis,
 )
 from relay.scheduling import History, HistoryEntry
 from relay.store.base import NewDelivery, QueueSummary
@@ -133,7 +133,7 @@ def deployment_from_insert(dep: NewDeployment, dep_id: int, delivery_id: str | N
 
 
 def _stored(value: datetime | None) -> Any:
-    return parse_iso(iso(value))
+    return to_millis(value)
 
 
 def history_from_rows(rows: Iterable[Row]) -> History:

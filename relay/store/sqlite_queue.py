@@ -7,9 +7,10 @@ read and write cannot interleave with another writer, in this process or another
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import datetime
 
-from relay.deployment import Deployment, DeploymentStatus, iso, parse_iso
+from relay.deployment import Deployment, DeploymentStatus, iso, parse_iso, to_millis
 from relay.rollout import Observation
 from relay.scheduling import History, plan
 from relay.store.base import Claim, Conflict, LeaseLost, NotFound
@@ -70,8 +71,13 @@ def claim(conn: sqlite3.Connection, owner: str, now: datetime, lease_s: float) -
         (decided.run.id,),
     )
     fence = _take(conn, decided.run.id, owner, expires)
+    # What the UPDATE above wrote, without reading 1,000 rows back.
+    ended = to_millis(now)
+    superseded = tuple(replace(d, status=DeploymentStatus.SUPERSEDED,
+                               superseded_by=decided.run.id, finished_at=ended)
+                       for d in decided.superseded)
     return Claim(_get(conn, decided.run.id), fence, None, resumed=False,
-                 superseded=_get_many(conn, old_ids), history=known)
+                 superseded=superseded, history=known)
 
 
 _CHUNK = 200  # ids per IN (...) list
@@ -79,17 +85,6 @@ _CHUNK = 200  # ids per IN (...) list
 
 def _chunks(ids: list[int]) -> list[list[int]]:
     return [ids[at:at + _CHUNK] for at in range(0, len(ids), _CHUNK)]
-
-
-def _get_many(conn: sqlite3.Connection, ids: list[int]) -> tuple[Deployment, ...]:
-    """The deployments `ids` as stored now, in the order of `ids`."""
-    found: dict[int, Deployment] = {}
-    for chunk in _chunks(ids):
-        for r in conn.execute(f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments "
-                              f"WHERE id IN ({', '.join('?' for _ in chunk)})", chunk):
-            dep = deployment_from_row(r)
-            found[dep.id] = dep
-    return tuple(found[i] for i in ids)
 
 
 def _take(conn: sqlite3.Connection, dep_id: int, owner: str, expires: float) -> int:

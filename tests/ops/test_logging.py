@@ -96,3 +96,24 @@ def test_configuring_again_replaces_the_handler(json_log: io.StringIO) -> None:
     assert json_log.getvalue() == ""
     [record] = lines(second)
     assert record["event"] == "once" and record["logger"] == "some.library"
+
+
+def test_a_hot_path_logger_follows_a_new_logging_configuration() -> None:
+    """relay.logs.bound_logger binds once, and again when logging is configured anew (the
+    delivery line must not keep writing to the previous stream)."""
+    from relay.logs import bound_logger, close_logging
+
+    saved_config = structlog.get_config()
+    cache: list[Any] = []
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        configure_logging("info", "json", stream=first, buffered=False)
+        bound_logger("relay.web", cache).info("delivery", n=1)
+        assert bound_logger("relay.web", cache) is bound_logger("relay.web", cache)
+        configure_logging("info", "json", stream=second, buffered=False)
+        bound_logger("relay.web", cache).info("delivery", n=2)
+    finally:
+        close_logging()
+        structlog.configure(**saved_config)
+    assert [line["n"] for line in lines(first)] == [1]
+    assert [line["n"] for line in lines(second)] == [2]
