@@ -23,6 +23,7 @@ from functools import lru_cache
 _CLASS_SPECIALS = str.maketrans({"\\": "\\\\", "[": "\\[", "]": "\\]", "&": "\\&",
                                  "~": "\\~", "|": "\\|"})
 _SPECIALS = frozenset("*?[\\")
+SEEN_MAX = 1024  # answers a Glob keeps (then it starts over): a bound on its memory
 
 
 class GlobError(ValueError):
@@ -52,7 +53,7 @@ class Glob:
     match, else None) so that code written against compiled regexes keeps working.
     """
 
-    __slots__ = ("_closure", "_literal", "_states", "ignore_case", "pattern")
+    __slots__ = ("_closure", "_literal", "_seen", "_states", "ignore_case", "pattern")
 
     def __init__(self, pattern: str, *, ignore_case: bool = False) -> None:
         if not pattern:
@@ -60,6 +61,7 @@ class Glob:
         self.pattern = pattern
         self.ignore_case = ignore_case
         self._literal: str | None = None
+        self._seen: dict[str, bool] = {}  # recent answers: the same repos and refs recur
         self._states: tuple[_State, ...] = ()
         self._closure: tuple[int, ...] = ()
         if _SPECIALS.isdisjoint(pattern) and not ignore_case:
@@ -72,12 +74,20 @@ class Glob:
         return f"Glob({self.pattern!r}{', ignore_case=True' if self.ignore_case else ''})"
 
     def matches(self, text: str) -> bool:
-        """Whether the whole of `text` matches; linear in len(text) (see the module doc)."""
-        return self._run(text)[0]
+        """Whether the whole of `text` matches; linear in len(text) (see the module doc).
+
+        The last SEEN_MAX answers are kept: every delivery asks each route about its
+        repository and ref, and those recur."""
+        seen = self._seen.get(text)
+        if seen is None:
+            if len(self._seen) >= SEEN_MAX:
+                self._seen.clear()
+            seen = self._seen[text] = self._run(text)[0]
+        return seen
 
     def match(self, text: str) -> str | None:
         """`text` when it matches whole, else None (the shape of `re.Pattern.match`)."""
-        return text if self._run(text)[0] else None
+        return text if self.matches(text) else None
 
     def steps(self, text: str) -> int:
         """How many (state, character) checks a match of `text` takes: the cost, for tests."""

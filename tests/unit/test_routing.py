@@ -340,3 +340,15 @@ def test_explain_with_paths_and_message_shows_each_filter() -> None:
          "reason": "all of the 1 changed file match paths_ignore"}]
     plain = verdicts_to_json(verdicts, source=None, repo="acme/shop", ref="main")
     assert "filters" not in plain["routes"][0]
+
+
+def test_a_glob_remembers_a_bounded_number_of_answers() -> None:
+    from relay.globs import SEEN_MAX, Glob
+
+    glob = Glob("release/*", ignore_case=True)
+    fresh = Glob("release/*", ignore_case=True)
+    texts = [f"release/{i}" if i % 3 else f"Release/x/{i}" for i in range(SEEN_MAX + 50)]
+    for text in texts + texts[:10]:
+        assert glob.matches(text) is fresh._run(text)[0]
+        assert len(glob._seen) <= SEEN_MAX
+    assert glob.match("RELEASE/1") == "RELEASE/1" and glob.match("release/a/b") is None
