@@ -92,3 +92,4 @@ def test_json_renderer_falls_back_for_what_orjson_refuses() -> None:
                                                                              "1": "key"}
     obj = object()
     assert json.loads(render_json(None, "info", {"o": obj})) == {"o": repr(obj)}
+
