@@ -196,9 +196,13 @@ class GuardedHandler(RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         waiting = self._waiter is not None and not self._waiter.done()
-        if waiting and not self._reading_head and data:
-            self._expect_head()  # the first byte of the next request on a kept-alive connection
+        starting = bool(waiting and not self._reading_head and data)
+        if starting:  # the first byte of the next request on a kept-alive connection
+            self._expect_head(timer=False)  # the timer only if the head is not all here
         super().data_received(data)
+        if starting and self._reading_head and self._request_count == self._heads_seen:
+            self._timer = self._loop.call_later(self._guard.limits.header_timeout_s,
+                                                self._head_late)
         if self._reading_head and self._request_count > self._heads_seen:
             self._reading_head = False
             self._cancel_timer()
@@ -213,11 +217,16 @@ class GuardedHandler(RequestHandler):
             self._body = None
             self._cancel_timer()
 
-    def _expect_head(self) -> None:
+    def _expect_head(self, *, timer: bool = True) -> None:
+        """A request head is due from now on; `timer=False`: the caller sets the header
+        deadline itself once it knows the head did not arrive whole (most heads do: no
+        timer is made and cancelled per kept-alive request)."""
         self._cancel_timer()
         self._reading_head = True
         self._heads_seen = self._request_count
-        self._timer = self._loop.call_later(self._guard.limits.header_timeout_s, self._head_late)
+        if timer:
+            self._timer = self._loop.call_later(self._guard.limits.header_timeout_s,
+                                                self._head_late)
 
     def _head_late(self) -> None:
         self._timer = None

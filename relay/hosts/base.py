@@ -279,6 +279,8 @@ def storable(name: str, value: str) -> str:
     """
     if "\x00" in value:
         raise Malformed(f"{name} contains a NUL character")
+    if value.isascii():  # no surrogate in it: skip the encoding copy (most fields)
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
