@@ -24,6 +24,7 @@ _CLASS_SPECIALS = str.maketrans({"\\": "\\\\", "[": "\\[", "]": "\\]", "&": "\\&
                                  "~": "\\~", "|": "\\|"})
 _SPECIALS = frozenset("*?[\\")
 SEEN_MAX = 1024  # answers a Glob keeps (then it starts over): a bound on its memory
+SEEN_TEXT_MAX = 256  # longer texts are matched afresh each time (a memo of at most ~256 KiB)
 
 
 class GlobError(ValueError):
@@ -76,8 +77,13 @@ class Glob:
     def matches(self, text: str) -> bool:
         """Whether the whole of `text` matches; linear in len(text) (see the module doc).
 
-        The last SEEN_MAX answers are kept: every delivery asks each route about its
-        repository and ref, and those recur."""
+        Answers for texts up to SEEN_TEXT_MAX characters are remembered, SEEN_MAX at most
+        (then the memo starts over): every delivery asks each route about its repository and
+        ref, and those recur. A literal pattern is a string comparison: nothing to keep."""
+        if self._literal is not None:
+            return text == self._literal
+        if len(text) > SEEN_TEXT_MAX:
+            return self._run(text)[0]
         seen = self._seen.get(text)
         if seen is None:
             if len(self._seen) >= SEEN_MAX:

@@ -163,14 +163,17 @@ def bound_logger(name: str, cache: list[Any]) -> Any:
 
     structlog's lazy proxy binds a new logger on every call (relay does not let structlog
     cache it: configure_logging may be called again, and structlog.testing.capture_logs
-    swaps the processors). `cache` ([processors, logger], kept by the caller) holds the
-    bound one while structlog's processor list is the same object.
+    swaps the processors). `cache` ([config objects, logger], kept by the caller) holds the
+    bound one while structlog's processor list, wrapper class, logger factory and context
+    class are the same objects.
     """
-    processors = structlog.get_config()["processors"]
-    if cache and cache[0] is processors:
+    config = structlog.get_config()
+    key = (config["processors"], config["wrapper_class"], config["logger_factory"],
+           config["context_class"])
+    if cache and all(a is b for a, b in zip(cache[0], key, strict=True)):
         return cache[1]
     bound = structlog.get_logger(name).bind()
-    cache[:] = [processors, bound]
+    cache[:] = [key, bound]
     return bound
 
 

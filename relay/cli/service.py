@@ -129,8 +129,8 @@ def freeze_startup_heap() -> None:
     A full collection walks every tracked object: with the startup heap in it, each took
     30-45 ms here, a stall of the event loop that showed as the p99 of acknowledgements
     (bench/RESULTS.md, issue 17). Frozen objects are never walked again; what relay creates
-    while serving is collected as before. Memory: objects of the startup heap that become
-    garbage later are not freed (the configuration a SIGHUP replaces: a few kilobytes).
+    while serving is collected as before. Memory: startup objects that later become garbage
+    are still freed by reference counting; only those caught in reference cycles stay.
     """
     gc.collect()
     gc.freeze()

@@ -211,12 +211,15 @@ class SQLiteStore:
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                await self._thread.submit(conn.close)
-            except ThreadClosed:
-                pass
-        await self._thread.close()
+        try:
+            if conn is not None:
+                await self._thread.submit(conn.close)  # after the jobs queued before it
+        except (ThreadClosed, ThreadBusy, sqlite3.Error):
+            pass  # closed already, or the queue is full: the thread closes it below
+        finally:
+            await self._thread.close()
+            if conn is not None:
+                conn.close()  # idempotent; the thread has stopped, nothing else uses it
 
     async def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Nothing to listen to: the only writer in this process wakes its worker itself."""

@@ -41,7 +41,7 @@ from relay.store.sqlite_batch import Failed, in_savepoint
 
 Item = tuple[NewDelivery, Sequence[NewDeployment]]
 
-# The next id AUTOINCREMENT would give: above every id the table ever held.
+# The last id AUTOINCREMENT gave (0: none): the next ones count on from it.
 _LAST_ID = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'deployments'), 0),"
             " COALESCE((SELECT MAX(id) FROM deployments), 0))")
 _CHUNK = 200  # rows per IN (...) list: far below SQLite's limit on bound parameters
@@ -61,11 +61,12 @@ def accept_batch(connection: Callable[[], sqlite3.Connection], items: list[Item]
         if _plain(conn, items):
             try:
                 outcomes = _set_based(conn, items, policy)
-            except sqlite3.Error:
+            except Exception:  # noqa: BLE001 - an item's own error: it must fail alone
                 if not conn.in_transaction:
                     raise  # SQLite aborted the whole transaction (disk full, I/O error)
-                # One of the rows failed (a constraint): start again the per-item way, so
-                # that it fails alone. No savepoint on the common path: roll back all.
+                # One of the items failed (a constraint, the outbox policy, a value the
+                # driver refuses): start again the per-item way, so that it fails alone, as
+                # `in_savepoint` lets it. No savepoint on the common path: roll back all.
                 conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
         if outcomes is None:
@@ -160,7 +161,7 @@ def _set_based(conn: sqlite3.Connection, items: list[Item],
     return outcomes
 
 
-_ROWS = 256  # rows per INSERT: 256 x 19 columns stays far below SQLite's 32,766 parameters
+_ROWS = 256  # rows per INSERT at most (and fewer when the library binds fewer parameters)
 
 
 def _insert_rows(conn: sqlite3.Connection, table: str, columns: str,
@@ -168,7 +169,9 @@ def _insert_rows(conn: sqlite3.Connection, table: str, columns: str,
     if not rows:
         return
     row = f"({', '.join('?' for _ in rows[0])})"
-    for at in range(0, len(rows), _ROWS):
-        chunk = rows[at:at + _ROWS]
+    # SQLite binds at most 32,766 parameters since 3.32, 999 before: ask the library.
+    per = max(1, min(_ROWS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(rows[0])))
+    for at in range(0, len(rows), per):
+        chunk = rows[at:at + per]
         conn.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}",
                      [v for r in chunk for v in r])

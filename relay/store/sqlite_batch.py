@@ -6,7 +6,8 @@ thread is busy and hands all of them to one transaction function in the ingest l
 store's thread (relay/store/sqlite_thread.py). The default one, `each_in_savepoint`, takes
 items that are write functions and runs each inside a SAVEPOINT of its own; the deliveries'
 one (relay/store/sqlite_accept.py) writes a whole batch set-based and falls back to this
-per-item path only when the batch meets a duplicate or an error. Either way:
+per-item path only when the batch meets a duplicate, a catch-up delivery or twin, or
+an error. Either way:
 
 - a function that raises rolls back its own savepoint only and gets its own exception; the
   others are unaffected;

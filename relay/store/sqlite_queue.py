@@ -58,7 +58,7 @@ def claim(conn: sqlite3.Connection, owner: str, now: datetime, lease_s: float) -
     known = history(conn, found["cluster"])
     decided = plan(queued, known)
     assert decided.run is not None
-    # Set-based: one UPDATE (per 200 ids) for every row the run supersedes, one read back.
+    # Set-based: one UPDATE (per 200 ids) for every row the run supersedes, no read-back.
     old_ids = [d.id for d in decided.superseded]
     for chunk in _chunks(old_ids):
         conn.execute(

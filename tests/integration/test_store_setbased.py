@@ -152,3 +152,38 @@ async def test_a_final_status_reports_what_it_superseded(sqlite_store: SQLiteSto
     await sqlite_store.finish(claim.deployment.id, fence=claim.fence,
                               status=DeploymentStatus.SUCCEEDED, now=NOW)
     assert seen == [(claim.deployment.id, tuple(d.id for d in claim.superseded))]
+
+
+async def test_an_item_that_fails_outside_sqlite_fails_alone(
+        sqlite_store: SQLiteStore) -> None:
+    """The set-based path falls back item by item for any item's error, not only SQLite's
+    (here the outbox policy raises for one cluster): the others are stored and answered."""
+    def policy(dep: Any, superseded: tuple[Any, ...]) -> tuple[OutboxMessage, ...]:
+        if dep.cluster == 999:
+            raise ValueError("this policy cannot report cluster 999")
+        return ()
+
+    sqlite_store.outbox_policy = policy  # type: ignore[assignment]
+    results = await asyncio.gather(
+        sqlite_store.accept(delivery("a"), [planned(1)]),
+        sqlite_store.accept(delivery("b"), [planned(999)]),
+        sqlite_store.accept(delivery("c"), [planned(2)]),
+        return_exceptions=True)
+    assert sqlite_store._accepts.batches == 1
+    assert isinstance(results[1], ValueError)
+    assert [type(r).__name__ for r in (results[0], results[2])] == ["Accepted", "Accepted"]
+    assert await sqlite_store.get_delivery("github-b") is None
+    assert len(await sqlite_store.list_deployments()) == 2
+
+
+async def test_the_superseded_lookup_uses_its_index(sqlite_store: SQLiteStore) -> None:
+    """migration 006's partial index serves the outbox's lookup of superseded rows, also for
+    several final statuses at once (the planner preferred the status index without `+`)."""
+    conn = sqlite3.connect(sqlite_store.path)
+    try:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM deployments WHERE superseded_by IN (?, ?, ?) "
+            "AND +status = 'superseded'", (1, 2, 3)).fetchall()
+    finally:
+        conn.close()
+    assert "deployments_by_superseded_by" in " ".join(str(row) for row in plan)

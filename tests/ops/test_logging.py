@@ -117,3 +117,22 @@ def test_a_hot_path_logger_follows_a_new_logging_configuration() -> None:
         structlog.configure(**saved_config)
     assert [line["n"] for line in lines(first)] == [1]
     assert [line["n"] for line in lines(second)] == [2]
+
+
+def test_a_hot_path_logger_follows_a_new_level_filter() -> None:
+    """A configuration that keeps the processor list but changes the wrapper class (the level
+    filter) is a new configuration too."""
+    from relay.logs import bound_logger, close_logging
+
+    saved_config = structlog.get_config()
+    cache: list[Any] = []
+    out = io.StringIO()
+    try:
+        configure_logging("info", "json", stream=out, buffered=False)
+        bound_logger("relay.web", cache).info("delivery", n=1)
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+        bound_logger("relay.web", cache).info("delivery", n=2)  # filtered out now
+    finally:
+        close_logging()
+        structlog.configure(**saved_config)
+    assert [line["n"] for line in lines(out)] == [1]

@@ -352,3 +352,13 @@ def test_a_glob_remembers_a_bounded_number_of_answers() -> None:
         assert glob.matches(text) is fresh._run(text)[0]
         assert len(glob._seen) <= SEEN_MAX
     assert glob.match("RELEASE/1") == "RELEASE/1" and glob.match("release/a/b") is None
+
+
+def test_a_glob_keeps_no_answer_for_long_texts_or_literal_patterns() -> None:
+    from relay.globs import SEEN_TEXT_MAX, Glob
+
+    glob = Glob("acme/*")
+    assert glob.matches("acme/" + "x" * SEEN_TEXT_MAX) and glob._seen == {}
+    literal = Glob("acme/shop")
+    assert literal.matches("acme/shop") and not literal.matches("acme/shop2")
+    assert literal._seen == {}

@@ -274,3 +274,11 @@ def test_a_burst_of_a_thousand_queued_pushes_is_planned_in_one_pass() -> None:
     decided = plan(queued, NO_HISTORY)
     assert decided.run is queued[-1]
     assert len(decided.superseded) == 999
+
+
+def test_the_same_deployment_listed_twice_is_not_another_push() -> None:
+    same = dep(1, "a" * 40, before="a" * 40)
+    assert older_reason(same, history=NO_HISTORY, cluster_version=None,
+                        queued=[same, same]) is None
+    assert _reference_older(same, history=NO_HISTORY, cluster_version=None,
+                            queued=[same, same]) is None
