@@ -184,6 +184,37 @@ async def test_burst_of_fifty_pushes_ends_in_one_more_rollout_of_the_newest(
                and d.superseded_by == ids[-1] for d in superseded)
 
 
+async def test_a_burst_of_pushes_of_the_running_version_costs_one_claim(
+    harness: Factory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17: fifty pushes of the version the cluster will run, queued while its rollout
+    runs, end in one claim (one skipped, forty-nine superseded), not one claim each."""
+    h = await harness(step_s=1.0)  # the rollout outlasts the burst
+    commit = sha("running")
+    [first] = await h.push(after=commit, before=sha("base"))
+    await h.wait_status(first, DeploymentStatus.ROLLING_OUT)
+    claims: list[int] = []
+    real_claim = h.store.claim
+
+    async def counting(**kw: object) -> Claim | None:
+        got = await real_claim(**kw)  # type: ignore[arg-type]
+        if got is not None:
+            claims.append(got.deployment.id)
+        return got
+
+    monkeypatch.setattr(h.store, "claim", counting)
+    answers = await asyncio.gather(*(h.push(after=commit, before=sha("base"))
+                                     for _ in range(50)))
+    ids = [dep_id for answer in answers for dep_id in answer]
+    assert (await h.final(first)).status is DeploymentStatus.SUCCEEDED
+    ended = [await h.final(i) for i in ids]
+    assert len(claims) == 1, claims
+    skipped = [d for d in ended if d.status is DeploymentStatus.SKIPPED]
+    assert [d.id for d in skipped] == claims and "already" in (skipped[0].error or "")
+    assert sum(d.status is DeploymentStatus.SUPERSEDED for d in ended) == 49
+    assert [body["version_control"]["version"] for body in h.puts(10702)] == [commit]
+
+
 async def test_older_commit_delivered_late_is_skipped(harness: Factory) -> None:
     h = await harness()
     a, b = sha("older"), sha("newer")
