@@ -187,3 +187,19 @@ async def test_the_superseded_lookup_uses_its_index(sqlite_store: SQLiteStore) -
     finally:
         conn.close()
     assert "deployments_by_superseded_by" in " ".join(str(row) for row in plan)
+
+
+async def test_a_claims_history_read_uses_its_index(sqlite_store: SQLiteStore) -> None:
+    """The history a claim reads is an index range (migration 006), not a pass over every
+    row the cluster ever queued."""
+    from relay.store.rows import HISTORY_COLUMNS, HISTORY_ORDER, HISTORY_WHERE
+
+    conn = sqlite3.connect(sqlite_store.path)
+    try:
+        plan = conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT {HISTORY_COLUMNS} FROM deployments WHERE cluster = ? "
+            f"AND {HISTORY_WHERE} {HISTORY_ORDER} LIMIT ?", (1, 200)).fetchall()
+    finally:
+        conn.close()
+    text = " ".join(str(row) for row in plan)
+    assert "deployments_history" in text and "TEMP B-TREE" not in text
