@@ -366,15 +366,19 @@ async def pause_cluster(request: web.Request) -> web.Response:
             raise HTTPProblem(400, str(exc).replace("since", "until", 1)) from None
         if until <= now:
             raise HTTPProblem(400, "'until' must be in the future")
-    return web.json_response(_pause_json(await place_pause(request, cluster, reason, until)))
+    return web.json_response(_pause_json(await place_pause(request, cluster, reason, until,
+                                                           now=now)))
 
 
 async def place_pause(request: web.Request, cluster: int, reason: str,
-                      until: datetime | None, **fields: Any) -> Pause:
-    """Pause `cluster` from now until `until` (None: until resumed): store the pause, wake the
-    worker and write the audit line (with `fields`). HoldError for an empty reason. Shared by
-    `POST /api/clusters/{id}/pause` and the status page."""
-    pause = pause_of(cluster, reason, until, request.app[CLOCK].now())
+                      until: datetime | None, *, now: datetime | None = None,
+                      **fields: Any) -> Pause:
+    """Pause `cluster` from `now` (default: the clock's now) until `until` (None: until
+    resumed): store the pause, wake the worker and write the audit line (with `fields`).
+    HoldError for an empty reason. Shared by `POST /api/clusters/{id}/pause` and the status
+    page; a caller that computed `until` from the clock passes the same `now`, so that a
+    two-hour pause is two hours to the millisecond."""
+    pause = pause_of(cluster, reason, until, now or request.app[CLOCK].now())
     await request.app[STORE].set_pause(pause)
     wake_worker(request.app)
     audit(request, "pause", cluster=cluster, reason=reason, until=iso(until), **fields)

@@ -504,12 +504,13 @@ async def _hold_change(request: web.Request, verb: str) -> web.StreamResponse:
         return _problem(request, 400, f"To {verb}, give a reason and tick the confirmation.")
     if verb == "pause":
         hours = _form(request, "hours")
+        now = request.app[CLOCK].now()  # one reading: since and until from the same instant
         until = None
         if hours:
             if not hours.isdigit() or not 0 < int(hours) <= 24 * 30:
                 return _problem(request, 400, "hours must be a whole number from 1 to 720.")
-            until = request.app[CLOCK].now() + timedelta(hours=int(hours))
-        await place_pause(request, cluster, reason, until, via="ui")
+            until = now + timedelta(hours=int(hours))
+        await place_pause(request, cluster, reason, until, now=now, via="ui")
     elif not await lift_pause(request, cluster, reason=reason or None, via="ui"):
         return _problem(request, 404, f"Cluster {cluster} is not paused: nothing to resume.")
     raise web.HTTPSeeOther("/ui/holds")

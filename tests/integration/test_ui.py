@@ -232,6 +232,41 @@ async def test_holds_page_with_nothing_held(client: TestClient[Any, Any]) -> Non
     assert "not paused" in await resp.text()
 
 
+class SteppingClock:
+    """A clock that moves 1.5 ms on every reading: two readings never share a millisecond."""
+
+    def __init__(self) -> None:
+        self._now = datetime(2026, 11, 29, 14, 28, 11, 849000, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        self._now += timedelta(microseconds=1500)
+        return self._now
+
+    def monotonic(self) -> float:
+        return 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+async def test_a_paused_hour_count_is_exact_whatever_the_clock_does(
+        aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    """since and until come from one reading of the clock (a 2-hour pause read 1:59:59.999
+    when the two readings straddled a millisecond)."""
+    app = create_app(make_settings(tmp_path), run_worker=False, registry=CollectorRegistry(),
+                     clock=SteppingClock())
+    client = await aiohttp_client(app)
+    await sign_in(client)
+    csrf = await page_csrf(client, "/ui/holds")
+    resp = await client.post("/ui/clusters/10702/pause", allow_redirects=False,
+                             data={"csrf": csrf, "reason": "freeze", "hours": "2",
+                                   "confirm": "yes"})
+    assert resp.status == 303
+    [pause] = await client.app[STORE].pauses()
+    assert pause.since is not None and pause.until is not None
+    assert pause.until - pause.since == timedelta(hours=2)
+
+
 async def test_pause_and_resume_store_the_real_pause(client: TestClient[Any, Any]) -> None:
     store = client.app[STORE]
     await sign_in(client)
