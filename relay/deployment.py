@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from relay.config import Action
 from relay.events import Source
@@ -190,6 +190,10 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
+@overload
+def to_millis(value: datetime) -> datetime: ...
+@overload
+def to_millis(value: None) -> None: ...
 def to_millis(value: datetime | None) -> datetime | None:
     """`parse_iso(iso(value))` without the text: aware UTC, cut to the millisecond (what a
     time read back from the store holds)."""

@@ -7,10 +7,10 @@ The claims stay in sqlite_queue.py and postgres_queue.py: their locking differs.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from relay.deployment import (
     OPEN_STATUSES,
@@ -23,6 +23,8 @@ from relay.deployment import (
 )
 from relay.scheduling import History, HistoryEntry
 from relay.store.base import NewDelivery, QueueSummary
+
+T = TypeVar("T")
 
 
 class Row(Protocol):
@@ -124,16 +126,20 @@ def deployment_from_insert(dep: NewDeployment, dep_id: int, delivery_id: str | N
     return Deployment(
         id=dep_id, cluster=dep.cluster, action=dep.action, version=dep.version,
         source=dep.source, repo=dep.repo, ref=dep.ref, delivery_id=delivery_id,
-        status=dep.status, created_at=_stored(now), before=dep.before,
-        head_commit_at=_stored(dep.head_commit_at), manual=dep.manual,
+        status=dep.status, created_at=to_millis(now), before=dep.before,
+        head_commit_at=to_millis(dep.head_commit_at), manual=dep.manual,
         route_index=dep.route_index, forced=dep.forced, kind=dep.kind or DeploymentKind.PUSH,
         override_reason=dep.override_reason, rollback_of=dep.rollback_of,
         needs_compare=dep.needs_compare,
     )
 
 
-def _stored(value: datetime | None) -> Any:
-    return to_millis(value)
+IN_CHUNK = 200  # values per IN (...) list: far below any SQLite's limit on bound parameters
+
+
+def in_chunks(values: Sequence[T]) -> list[Sequence[T]]:
+    """`values` cut into IN_CHUNK-long pieces, for `IN (...)` lists of set-based statements."""
+    return [values[at:at + IN_CHUNK] for at in range(0, len(values), IN_CHUNK)]
 
 
 def history_from_rows(rows: Iterable[Row]) -> History:

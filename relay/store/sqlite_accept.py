@@ -35,6 +35,7 @@ from relay.store.rows import (
     INSERT_COLUMNS,
     deployment_from_insert,
     headers_json,
+    in_chunks,
     insert_values,
 )
 from relay.store.sqlite_batch import Failed, in_savepoint
@@ -44,7 +45,6 @@ Item = tuple[NewDelivery, Sequence[NewDeployment]]
 # The last id AUTOINCREMENT gave (0: none): the next ones count on from it.
 _LAST_ID = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'deployments'), 0),"
             " COALESCE((SELECT MAX(id) FROM deployments), 0))")
-_CHUNK = 200  # rows per IN (...) list: far below SQLite's limit on bound parameters
 
 
 def accept_batch(connection: Callable[[], sqlite3.Connection], items: list[Item],
@@ -107,15 +107,12 @@ def _plain(conn: sqlite3.Connection, items: list[Item]) -> bool:
         if d.ref is not None and not is_deletion(d.after) and d.ignored is None:
             heads.append((d.source, d.ref, d.after, d.repo))
     for source, found in keys.items():
-        listed = sorted(found)
-        for at in range(0, len(listed), _CHUNK):
-            keys_chunk = listed[at:at + _CHUNK]
+        for keys_chunk in in_chunks(sorted(found)):
             marks = ", ".join("?" for _ in keys_chunk)
             if conn.execute(f"SELECT 1 FROM deliveries WHERE source = ? AND delivery_key IN "
                             f"({marks}) LIMIT 1", (source, *keys_chunk)).fetchone():
                 return False
-    for at in range(0, len(heads), _CHUNK):
-        chunk = heads[at:at + _CHUNK]
+    for chunk in in_chunks(heads):
         rows = ", ".join("(?, ?, ?, ?)" for _ in chunk)
         if conn.execute(  # a join, so that each head is an index seek (deliveries_by_head)
                 f"SELECT 1 FROM (VALUES {rows}) AS h JOIN deliveries d "

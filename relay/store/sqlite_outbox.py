@@ -22,9 +22,8 @@ from relay.store.outbox_rows import (
     pending_from,
     row_from,
 )
-from relay.store.rows import DEPLOYMENT_COLUMNS, deployment_from_row
+from relay.store.rows import DEPLOYMENT_COLUMNS, deployment_from_row, in_chunks
 
-_CHUNK = 200  # ids per IN (...) list
 _MARKS = ", ".join("?" for _ in INSERT_COLUMNS.split(","))
 
 
@@ -42,8 +41,7 @@ def record_each(conn: sqlite3.Connection, policy: Policy,
     statuses) for the deployments they superseded, one INSERT of every message."""
     finals = [dep.id for dep, _ in changes if not dep.status.is_open]
     superseded: dict[int, list[Deployment]] = {}
-    for at in range(0, len(finals), _CHUNK):
-        chunk = finals[at:at + _CHUNK]
+    for chunk in in_chunks(finals):
         marks = ", ".join("?" for _ in chunk)
         # `+status`, and the order made here: else the planner prefers walking every
         # superseded row of history in the status index (no sort) to the partial index on

@@ -23,6 +23,7 @@ from relay.store.rows import (
     OPEN,
     deployment_from_row,
     history_from_rows,
+    in_chunks,
 )
 
 _ACTIVE = ("triggering", "rolling_out")
@@ -60,7 +61,7 @@ def claim(conn: sqlite3.Connection, owner: str, now: datetime, lease_s: float) -
     assert decided.run is not None
     # Set-based: one UPDATE (per 200 ids) for every row the run supersedes, no read-back.
     old_ids = [d.id for d in decided.superseded]
-    for chunk in _chunks(old_ids):
+    for chunk in in_chunks(old_ids):
         conn.execute(
             "UPDATE deployments SET status = 'superseded', superseded_by = ?, finished_at = ? "
             f"WHERE id IN ({', '.join('?' for _ in chunk)})",
@@ -78,13 +79,6 @@ def claim(conn: sqlite3.Connection, owner: str, now: datetime, lease_s: float) -
                        for d in decided.superseded)
     return Claim(_get(conn, decided.run.id), fence, None, resumed=False,
                  superseded=superseded, history=known)
-
-
-_CHUNK = 200  # ids per IN (...) list
-
-
-def _chunks(ids: list[int]) -> list[list[int]]:
-    return [ids[at:at + _CHUNK] for at in range(0, len(ids), _CHUNK)]
 
 
 def _take(conn: sqlite3.Connection, dep_id: int, owner: str, expires: float) -> int:
