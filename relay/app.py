@@ -129,6 +129,8 @@ def _store_ctx(given: Store | None) -> CleanupCtx:
             conf.url, pool_size=conf.pool_size, connect_timeout_s=conf.connect_timeout_s,
             query_timeout_s=conf.query_timeout_s)
         app[STORE] = store
+        if hasattr(store, "observe_with"):  # the SQLite store times its thread's jobs
+            store.observe_with(app[METRICS])
         versions = await store.schema_versions()
         app[METRICS].set_schema(max((v for v, _ in versions), default=0))
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -39,6 +39,11 @@ FINAL_OUTCOMES = ("succeeded", "failed", "timed_out", "superseded", "skipped", "
                   "canceled")
 PRUNED_KINDS = ("deliveries", "deployments")
 _ROLLOUT_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)
+# The SQLite store thread's jobs: from a tenth of a millisecond (a lone read) to seconds (a
+# disk that stalls). Webhook answers wait for an ingest job: GitHub gives up after 10 s.
+_STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                  0.25, 1, 2.5, 10)
+STORE_LANES = ("ingest", "other")
 
 
 class Metrics:
@@ -148,6 +153,20 @@ class Metrics:
             "relay_notifications_total", "Notifications to the configured sinks, by outcome.",
             ["sink", "outcome"], registry=r,
         )
+        self.store_wait = Histogram(
+            "relay_store_wait_seconds",
+            "SQLite store: seconds a job waited for the store's thread (lane ingest: webhook "
+            "deliveries; other: the worker, the admin API, the status page).",
+            ["lane"], buckets=_STORE_BUCKETS, registry=r,
+        )
+        self.store_job = Histogram(
+            "relay_store_job_seconds",
+            "SQLite store: seconds a job ran on the store's thread, its COMMIT included.",
+            ["lane"], buckets=_STORE_BUCKETS, registry=r,
+        )
+        for lane in STORE_LANES:
+            self.store_wait.labels(lane=lane)
+            self.store_job.labels(lane=lane)
         self.outbox_pending = Gauge(
             "relay_outbox_pending",
             "Messages in the outbox not yet delivered (reports and notifications).",
@@ -157,6 +176,21 @@ class Metrics:
             for kind in REPORT_KINDS:
                 for outcome in DELIVERY_OUTCOMES:
                     self.reports.labels(host=host, kind=kind, outcome=outcome)
+
+    def store_observer(self) -> Callable[[bool, float, float], None]:
+        """The SQLite store thread's `observe` callback (relay.store.sqlite_thread): records
+        (ingest lane?, seconds waited, seconds run) into relay_store_wait_seconds and
+        relay_store_job_seconds, with the lanes' children bound once."""
+        waits = {True: self.store_wait.labels(lane="ingest"),
+                 False: self.store_wait.labels(lane="other")}
+        jobs = {True: self.store_job.labels(lane="ingest"),
+                False: self.store_job.labels(lane="other")}
+
+        def observe(first: bool, waited_s: float, ran_s: float) -> None:
+            waits[first].observe(waited_s)
+            jobs[first].observe(ran_s)
+
+        return observe
 
     def set_schema(self, version: int) -> None:
         """Label relay_build_info with the store's schema version (once the store is open)."""

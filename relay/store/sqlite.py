@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from relay.deployment import Deployment, DeploymentStatus, NewDeployment, iso
 from relay.gates.holds import Pause
@@ -57,6 +57,9 @@ from relay.store.rows import (
 from relay.store.sqlite_batch import GroupCommit
 from relay.store.sqlite_thread import StoreThread, ThreadBusy, ThreadClosed
 
+if TYPE_CHECKING:
+    from relay.metrics import Metrics
+
 T = TypeVar("T")
 
 
@@ -82,6 +85,11 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore(path={str(self.path)!r})"
+
+    def observe_with(self, metrics: Metrics) -> None:
+        """Time every job of the store's thread into `metrics` (relay_store_wait_seconds,
+        relay_store_job_seconds: how long ingest and other work waited and ran)."""
+        self._thread.observe = metrics.store_observer()
 
     @classmethod
     async def open(cls, path: str | Path, *, busy_timeout_ms: int = 5000) -> SQLiteStore:

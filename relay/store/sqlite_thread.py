@@ -12,7 +12,10 @@ one is written), so after each batch the other lane gets its turn: a busy ingest
 worker write by one batch at most, never starves it.
 
 A job's result or error reaches the event loop through one `call_soon_threadsafe` per job
-(a batch is one job). `close` lets the jobs already queued finish, then stops the thread;
+(a batch is one job). With an `observe` callback, every job that ran reports its lane, how
+long it waited in its queue and how long it ran (relay_store_wait_seconds and
+relay_store_job_seconds, docs/metrics.md): whether ingest waits behind the worker's writes,
+or its own batches are slow. `close` lets the jobs already queued finish, then stops the thread;
 a job submitted after that gets `ThreadClosed`. Both lanes are bounded (`max_queued`): past
 that `submit` raises `ThreadBusy` at once instead of queueing without end (the web side
 answers 503; the server's connection cap keeps it far from that in practice).
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -39,8 +43,11 @@ class ThreadBusy(RuntimeError):
     """A lane already holds `max_queued` jobs."""
 
 
+# (fn, args, the loop to answer on, its future, the `first` lane?, perf_counter at submit)
 _Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop,
-             "asyncio.Future[Any]"]
+             "asyncio.Future[Any]", bool, float]
+# (first lane?, seconds the job waited in its queue, seconds it ran): called on the thread
+Observer = Callable[[bool, float, float], None]
 
 
 class StoreThread:
@@ -48,10 +55,14 @@ class StoreThread:
 
     `submit(fn, *args, first=False)` returns an asyncio future of `fn(*args)`'s result, to
     be awaited on the loop that called `submit`. Exceptions raised by `fn` are set on the
-    future unchanged (the store maps them to StoreError).
+    future unchanged (the store maps them to StoreError). `observe`, when set, is called on
+    the thread after each job that ran, once its answer is posted: (lane is `first`, seconds
+    queued, seconds running), by `time.perf_counter`; it must not raise.
     """
 
-    def __init__(self, name: str, *, max_queued: int = MAX_QUEUED) -> None:
+    def __init__(self, name: str, *, max_queued: int = MAX_QUEUED,
+                 observe: Observer | None = None) -> None:
+        self.observe = observe
         self._first: deque[_Job] = deque()
         self._then: deque[_Job] = deque()
         self._max = max_queued
@@ -74,7 +85,7 @@ class StoreThread:
                 raise ThreadClosed("store is closed")
             if len(lane) >= self._max:
                 raise ThreadBusy(f"{len(lane)} store jobs are waiting already")
-            lane.append((fn, args, loop, future))
+            lane.append((fn, args, loop, future, first, time.perf_counter()))
             self._ready.notify()
         return future
 
@@ -99,17 +110,20 @@ class StoreThread:
                     return  # closing, and nothing is left
             self._run(job)
 
-    @staticmethod
-    def _run(job: _Job) -> None:
-        fn, args, loop, future = job
+    def _run(self, job: _Job) -> None:
+        fn, args, loop, future, first, queued_at = job
         if future.cancelled():  # the caller gave up before its turn (a read of one flag)
             return
+        started = time.perf_counter()
         try:
             result = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             _post(loop, future, _settle_error, exc)
-            return
-        _post(loop, future, _settle, result)
+        else:
+            _post(loop, future, _settle, result)
+        observe = self.observe
+        if observe is not None:
+            observe(first, started - queued_at, time.perf_counter() - started)
 
 
 def _post(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any],

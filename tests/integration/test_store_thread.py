@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -84,3 +85,40 @@ async def test_a_job_whose_caller_gave_up_before_its_turn_is_not_run() -> None:
     await asyncio.gather(held, kept)
     assert ran == ["kept"]
     await thread.close()
+
+
+async def test_every_job_that_ran_reports_its_lane_wait_and_run_time() -> None:
+    """`observe` sees (lane, waited, ran) per job: a job queued behind a held one waited at
+    least from its submission to the hold's end; a cancelled job is not reported."""
+    seen: list[tuple[bool, float, float]] = []
+    thread = StoreThread("test-store", observe=lambda *timing: seen.append(timing))
+    started, release = threading.Event(), threading.Event()
+    ended: list[float] = []
+
+    def hold() -> None:
+        started.set()
+        release.wait(10)
+        ended.append(time.perf_counter())
+
+    held = thread.submit(hold)
+    await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+    behind = thread.submit(sum, [1, 2], first=True)
+    submitted = time.perf_counter()  # after `behind` was queued
+    gone = thread.submit(sum, [3])
+    gone.cancel()
+    release.set()
+    await asyncio.gather(held, behind)
+    await thread.close()  # the observer runs after each answer: closing awaits the last one
+    assert [first for first, _, _ in seen] == [False, True]
+    (_, _, held_ran), (_, behind_waited, behind_ran) = seen
+    assert held_ran > 0 and behind_ran >= 0
+    assert behind_waited >= ended[0] - submitted > 0
+
+
+async def test_a_raising_job_is_timed_too() -> None:
+    seen: list[tuple[bool, float, float]] = []
+    thread = StoreThread("test-store", observe=lambda *timing: seen.append(timing))
+    with pytest.raises(ZeroDivisionError):
+        await thread.submit(lambda: 1 / 0, first=True)
+    await thread.close()
+    assert len(seen) == 1 and seen[0][0] is True and seen[0][1] >= 0 and seen[0][2] >= 0

@@ -364,6 +364,24 @@ async def test_metrics_count_deliveries_by_outcome(client: TestClient[Any, Any])
     assert 'relay_build_info{python="' in text and ',version="' in text
 
 
+async def test_metrics_time_the_sqlite_store_threads_jobs(client: TestClient[Any, Any]) -> None:
+    """relay_store_wait_seconds / relay_store_job_seconds: a delivery is an ingest job, the
+    admin API's read another; both lanes exist from the start."""
+    def count(text: str, name: str, lane: str) -> float:
+        prefix = f'{name}_count{{lane="{lane}"}} '
+        return float(next(line for line in text.splitlines()
+                          if line.startswith(prefix))[len(prefix):])
+
+    text = await (await client.get("/metrics")).text()
+    before = {(n, lane): count(text, n, lane) for n in ("relay_store_wait_seconds",
+              "relay_store_job_seconds") for lane in ("ingest", "other")}
+    assert (await post_github(client, github_push(after=sha("timed")))).status == 202
+    text = await (await client.get("/metrics")).text()
+    for name in ("relay_store_wait_seconds", "relay_store_job_seconds"):
+        assert count(text, name, "ingest") == before[(name, "ingest")] + 1
+        assert count(text, name, "other") >= before[(name, "other")]
+
+
 async def test_one_canonical_log_line_per_delivery_without_secrets(
     client: TestClient[Any, Any],
 ) -> None:
