@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,7 @@ from bench.loadgen import LoadResult, run_at_rate
 from bench.payload import REPO, fill, github_headers, push_template, sha
 from bench.procs import Proc, free_port, py_spy, thread_cpu_s
 from bench.results import Table, Target
-from bench.stats import median, ms, ratio
+from bench.stats import histogram_quantile, median, ms, ratio
 from bench.wrk import WrkResult, run_wrk
 
 IDLE, BUSY, CEILING, HOOK = ("relay, worker idle", "relay, worker deploying", "ceiling",
@@ -98,6 +99,7 @@ class RelayTarget:
         self.clusters = list(clusters)  # consumed len(branches) at a time
         self.poll_interval_s = poll_interval_s
         self.durability = Durability()
+        self.store_timings: dict[str, float] = {}  # _store_timings after the fixed-rate run
         self._n = 0
         self.proc: Proc | None = None
 
@@ -237,8 +239,28 @@ def _at_rate(s: IngestSettings, template: bytes, busy: RelayTarget,
                 if target is proc:  # the warm-up requests are stored and answered too
                     acked += res.all_statuses.get(202, 0)
                     other += sum(res.all_statuses.values()) - res.all_statuses.get(202, 0)
+        busy.store_timings = _store_timings(proc.url)
     finally:
         busy.finish(acked, other)
+    return out
+
+
+def _store_timings(url: str) -> dict[str, float]:
+    """relay's SQLite store thread after the fixed-rate rounds (relay_store_wait_seconds,
+    relay_store_job_seconds): p50/p99 of the ingest lane's wait and run, p99 of the other
+    lane's run (the worker writes ingest waits behind), in seconds; {} if unreadable."""
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for key, name, lane, q in (("ingest wait p50", "relay_store_wait_seconds", "ingest", .5),
+                               ("ingest wait p99", "relay_store_wait_seconds", "ingest", .99),
+                               ("ingest job p50", "relay_store_job_seconds", "ingest", .5),
+                               ("ingest job p99", "relay_store_job_seconds", "ingest", .99),
+                               ("other job p99", "relay_store_job_seconds", "other", .99)):
+        out[key] = histogram_quantile(text, name, f'lane="{lane}",', q)
     return out
 
 
@@ -314,6 +336,10 @@ def _report(s: IngestSettings, series: dict[str, list[Measured]],
               ms(median([x.max_lag_s for x in runs])))
     r.notes.append("generator lag: how late the load generator itself issued a request (max "
                    "per round, median): the noise floor of this machine, not the server's")
+    if busy.store_timings:
+        r.notes.append("relay's store thread over the fixed-rate rounds (relay_store_wait_seconds"
+                       ", relay_store_job_seconds, histogram quantiles): " + ", ".join(
+                           f"{k} {ms(v)}" for k, v in busy.store_timings.items()))
     p99 = median([x.p(99) for x in rate[BUSY]])
     ri, rb = _ratios(series, IDLE, CEILING), _ratios(series, BUSY, CEILING)
     hi, hb = _ratios(series, IDLE, HOOK), _ratios(series, BUSY, HOOK)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,3 +106,25 @@ def test_wrk_pool_signs_a_distinct_commit_per_request_over_the_branches() -> Non
         assert (delivery.push.commit, delivery.push.branch) == (commit, f"b{i % 2}")
         commits.append(commit)
     assert len(set(commits)) == 4
+
+
+def test_histogram_quantile_reads_the_exposition_as_promql_does() -> None:
+    """Real exposition text from prometheus_client: 10 observations of 1 ms and 10 of 3 ms
+    in buckets (0.001, 0.0025, 0.005, +Inf) give PromQL's interpolated quantiles."""
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from bench.stats import histogram_quantile
+
+    registry = CollectorRegistry()
+    h = Histogram("t_seconds", "test", ["lane"], buckets=(0.001, 0.0025, 0.005),
+                  registry=registry)
+    for _ in range(10):
+        h.labels(lane="a").observe(0.001)
+        h.labels(lane="a").observe(0.003)
+    h.labels(lane="b").observe(60)
+    text = generate_latest(registry).decode()
+    assert histogram_quantile(text, "t_seconds", 'lane="a",', 0.5) == 0.001
+    # rank 15 of 20 falls in (0.0025, 0.005], which holds ranks 11-20: halfway in.
+    assert abs(histogram_quantile(text, "t_seconds", 'lane="a",', 0.75) - 0.00375) < 1e-12
+    assert histogram_quantile(text, "t_seconds", 'lane="b",', 0.99) == 0.005  # in +Inf
+    assert math.isnan(histogram_quantile(text, "t_seconds", 'lane="c",', 0.5))
