@@ -5,10 +5,12 @@ queued up while the previous batch was written. In the common case (no delivery 
 is stored already, none repeats another of the batch, none is a push that catch-up stored
 first) the batch costs, whatever its size:
 
-- one indexed dedup SELECT on `(source, delivery_key)` and one on the catch-up heads;
-- one multi-row INSERT into `deliveries`, one into `deployments` with ids counted on from
-  the table's sequence (the BEGIN IMMEDIATE transaction holds the write lock, so no other
-  writer can take them), and one `executemany` into `outbox` when reports are configured;
+- one SELECT, a UNION ALL of index seeks: the dedup on `(source, delivery_key)` and the
+  catch-up heads;
+- one multi-row INSERT into `deliveries`, one into `deployments` whose ids follow from the
+  statement's `lastrowid` (the BEGIN IMMEDIATE transaction holds the write lock, so the
+  rows of one INSERT take consecutive ids), and one `executemany` into `outbox` when reports
+  are configured;
 - no RETURNING read-back: the `Deployment` values are built in Python
   (`relay.store.rows.deployment_from_insert`), no SAVEPOINT.
 
@@ -41,10 +43,6 @@ from relay.store.rows import (
 from relay.store.sqlite_batch import Failed, in_savepoint
 
 Item = tuple[NewDelivery, Sequence[NewDeployment]]
-
-# The last id AUTOINCREMENT gave (0: none): the next ones count on from it.
-_LAST_ID = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'deployments'), 0),"
-            " COALESCE((SELECT MAX(id) FROM deployments), 0))")
 
 
 def accept_batch(connection: Callable[[], sqlite3.Connection], items: list[Item],
@@ -95,32 +93,53 @@ def _one(item: Item, policy: Policy | None) -> Callable[[sqlite3.Connection], Ac
 def _plain(conn: sqlite3.Connection, items: list[Item]) -> bool:
     """True when no item is a duplicate (stored, or twice in the batch), a catch_up
     delivery, or a push a catch_up delivery stored first: the set-based path applies."""
+    probes = stored_probes(items, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return probes is not None and not any(
+        conn.execute(sql, args).fetchone() for sql, args in probes)
+
+
+def stored_probes(items: list[Item], max_args: int) -> list[tuple[str, list[Any]]] | None:
+    """The statements that find whether any item is stored already, or is a push that a
+    catch_up delivery stored first (a row each: stop at the first); None when the batch
+    itself rules the set-based path out (a catch_up delivery, a key twice).
+
+    Usually one statement, a UNION ALL of index seeks (the dedup on `(source,
+    delivery_key)`, the catch-up heads on `deliveries_by_head`): each statement gives up
+    the GIL and waits to take it back while the event loop runs. More only when the
+    library binds fewer than `max_args` parameters per statement.
+    """
     keys: dict[str, set[str]] = {}
     heads: list[tuple[Any, ...]] = []
     for d, _ in items:
         if d.event == CATCH_UP_EVENT:
-            return False
+            return None
         seen = keys.setdefault(d.source, set())
         if d.delivery_key in seen:
-            return False
+            return None
         seen.add(d.delivery_key)
         if d.ref is not None and not is_deletion(d.after) and d.ignored is None:
             heads.append((d.source, d.ref, d.after, d.repo))
+    arms: list[tuple[str, tuple[Any, ...]]] = []
     for source, found in keys.items():
         for keys_chunk in in_chunks(sorted(found)):
             marks = ", ".join("?" for _ in keys_chunk)
-            if conn.execute(f"SELECT 1 FROM deliveries WHERE source = ? AND delivery_key IN "
-                            f"({marks}) LIMIT 1", (source, *keys_chunk)).fetchone():
-                return False
+            arms.append((f"SELECT 1 FROM deliveries WHERE source = ? AND delivery_key IN "
+                         f"({marks})", (source, *keys_chunk)))
     for chunk in in_chunks(heads):
         rows = ", ".join("(?, ?, ?, ?)" for _ in chunk)
-        if conn.execute(  # a join, so that each head is an index seek (deliveries_by_head)
-                f"SELECT 1 FROM (VALUES {rows}) AS h JOIN deliveries d "
-                "ON d.source = h.column1 AND d.ref = h.column2 AND d.after_sha = h.column3 "
-                f"AND d.repo = h.column4 WHERE d.event = '{CATCH_UP_EVENT}' LIMIT 1",
-                tuple(v for head in chunk for v in head)).fetchone():
-            return False
-    return True
+        arms.append((  # a join, so that each head is an index seek (deliveries_by_head)
+            f"SELECT 1 FROM (VALUES {rows}) AS h JOIN deliveries d "
+            "ON d.source = h.column1 AND d.ref = h.column2 AND d.after_sha = h.column3 "
+            f"AND d.repo = h.column4 WHERE d.event = '{CATCH_UP_EVENT}'",
+            tuple(v for head in chunk for v in head)))
+    grouped: list[tuple[list[str], list[Any]]] = []
+    for sql, args in arms:
+        if not grouped or len(grouped[-1][1]) + len(args) > max_args:
+            grouped.append(([], []))
+        grouped[-1][0].append(sql)
+        grouped[-1][1].extend(args)
+    return [(f"SELECT 1 FROM ({' UNION ALL '.join(parts)}) LIMIT 1", args)
+            for parts, args in grouped]
 
 
 def _set_based(conn: sqlite3.Connection, items: list[Item],
@@ -131,28 +150,29 @@ def _set_based(conn: sqlite3.Connection, items: list[Item],
     Multi-row INSERTs rather than executemany: each statement gives up the GIL while SQLite
     works, and takes it back after; one statement per table keeps the event loop's thread
     from waiting to get the GIL back once per row.
+
+    Deployment ids: AUTOINCREMENT gives the rows of one INSERT consecutive ids, in the order
+    of its VALUES (each new row takes one more than the largest id the table ever had, and the
+    BEGIN IMMEDIATE transaction holds the write lock), so a statement of n rows took
+    `lastrowid - n + 1` to `lastrowid`: no statement reads them back.
     """
     _insert_rows(conn, "deliveries", DELIVERY_COLUMNS, [
         (d.delivery_id, d.source, d.delivery_key, d.event, d.event_name, iso(d.received_at),
          d.content_type, headers_json(d.headers), d.body, d.repo, d.ref, d.before, d.after,
          d.commit, iso(d.head_commit_at), d.ignored)
         for d, _ in items])
-    next_id = int(conn.execute(_LAST_ID).fetchone()[0])
-    rows: list[tuple[Any, ...]] = []
+    rows = [insert_values(dep, d.delivery_id, d.received_at, time=iso, flag=int)
+            for d, deps in items for dep in deps]
+    ids = iter(_insert_rows(conn, "deployments", INSERT_COLUMNS, rows))
     outcomes: list[Accepted | Failed] = []
     changes: list[tuple[Deployment, float]] = []
     for d, deps in items:
-        created = []
-        for dep in deps:
-            next_id += 1
-            rows.append((next_id, *insert_values(dep, d.delivery_id, d.received_at,
-                                                 time=iso, flag=int)))
-            created.append(deployment_from_insert(dep, next_id, d.delivery_id, d.received_at))
-        outcomes.append(Accepted(d.delivery_id, False, tuple(created)))
+        created = tuple(deployment_from_insert(dep, next(ids), d.delivery_id, d.received_at)
+                        for dep in deps)
+        outcomes.append(Accepted(d.delivery_id, False, created))
         if policy is not None:
             at = d.received_at.timestamp()
             changes.extend((dep, at) for dep in created)
-    _insert_rows(conn, "deployments", f"id, {INSERT_COLUMNS}", rows)
     if policy is not None and changes:
         outbox.record_each(conn, policy, changes)
     return outcomes
@@ -162,13 +182,20 @@ _ROWS = 256  # rows per INSERT at most (and fewer when the library binds fewer p
 
 
 def _insert_rows(conn: sqlite3.Connection, table: str, columns: str,
-                 rows: list[tuple[Any, ...]]) -> None:
+                 rows: list[tuple[Any, ...]]) -> list[int]:
+    """INSERT `rows` in as few statements as the library allows; the rowids they took, in
+    order (consecutive within a statement: see `_set_based`)."""
     if not rows:
-        return
+        return []
     row = f"({', '.join('?' for _ in rows[0])})"
     # SQLite binds at most 32,766 parameters since 3.32, 999 before: ask the library.
     per = max(1, min(_ROWS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(rows[0])))
+    rowids: list[int] = []
     for at in range(0, len(rows), per):
         chunk = rows[at:at + per]
-        conn.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}",
-                     [v for r in chunk for v in r])
+        last = conn.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}",
+            [v for r in chunk for v in r]).lastrowid
+        assert last is not None  # an INSERT into a rowid table
+        rowids.extend(range(last - len(chunk) + 1, last + 1))
+    return rowids

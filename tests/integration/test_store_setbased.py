@@ -203,3 +203,58 @@ async def test_a_claims_history_read_uses_its_index(sqlite_store: SQLiteStore) -
         conn.close()
     text = " ".join(str(row) for row in plan)
     assert "deployments_history" in text and "TEMP B-TREE" not in text
+
+
+async def test_a_plain_batch_is_five_statements(sqlite_store: SQLiteStore) -> None:
+    """BEGIN, one SELECT for what is stored already (dedup and catch-up twins together), one
+    INSERT per table, COMMIT: each statement gives up the GIL, so their number is a cost."""
+    await sqlite_store.accept(delivery("warm"), [planned()])  # the connection is open
+    statements: list[str] = []
+    conn = sqlite_store._db()
+    conn.set_trace_callback(statements.append)
+    try:
+        results = await asyncio.gather(*(
+            sqlite_store.accept(delivery(f"s{i}", after=f"{i:040d}"), [planned(), planned(9)])
+            for i in range(5)))
+    finally:
+        conn.set_trace_callback(None)
+    assert [s.split()[0] for s in statements] == [
+        "BEGIN", "SELECT", "INSERT", "INSERT", "COMMIT"], statements
+    ids = [d.id for r in results for d in r.deployments]
+    assert ids == list(range(ids[0], ids[0] + 10))
+
+
+async def test_the_stored_probe_seeks_both_indexes(sqlite_store: SQLiteStore) -> None:
+    probes = sqlite_accept.stored_probes(
+        [(delivery("p1"), [planned()]), (delivery("p2", after="9" * 40), [planned()])], 32766)
+    assert probes is not None and len(probes) == 1
+    sql, args = probes[0]
+    conn = sqlite3.connect(sqlite_store.path)
+    try:
+        plan = " ".join(str(row) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+    finally:
+        conn.close()
+    assert "sqlite_autoindex_deliveries_2" in plan and "deliveries_by_head" in plan, plan
+    assert "SCAN d" not in plan and "SCAN deliveries" not in plan, plan
+
+
+async def test_a_low_parameter_limit_splits_statements_and_keeps_the_answers(
+        sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library that binds few parameters per statement: several probe and INSERT
+    statements, the duplicate in a later probe still found, ids still those of the rows."""
+    first = await sqlite_store.accept(delivery("old-9"), [planned()])
+    conn = sqlite_store._db()
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)  # 2 deliveries per INSERT
+    per_item = count_savepoints(monkeypatch)
+    fresh = await asyncio.gather(*(
+        sqlite_store.accept(delivery(f"low-{i}", after=f"{i + 1:040d}"), [planned(i + 1)])
+        for i in range(7)))
+    assert per_item == []
+    for i, accepted in enumerate(fresh):
+        stored = await sqlite_store.get_delivery(f"github-low-{i}")
+        assert stored is not None and accepted.deployments == stored.deployments
+    again = await asyncio.gather(*(
+        sqlite_store.accept(delivery(key, after=f"{n:040d}"), [planned(n)])
+        for n, key in enumerate(["x-1", "x-2", "x-3", "x-4", "x-5", "x-6", "old-9"], 50)))
+    assert [r.duplicate for r in again] == [False] * 6 + [True]
+    assert again[-1].deployments == first.deployments
