@@ -45,7 +45,7 @@ from bench.harness import (
 )
 from bench.loadgen import LoadResult, run_at_rate
 from bench.payload import REPO, fill, github_headers, push_template, sha
-from bench.procs import Proc, free_port, py_spy, thread_cpu_s
+from bench.procs import Proc, free_port, py_spy, settle, thread_cpu_s
 from bench.results import Table, Target
 from bench.stats import histogram_quantile, median, ms, ratio
 from bench.wrk import WrkResult, run_wrk
@@ -72,6 +72,7 @@ class Measured:
     wrk: WrkResult
     loop_cpu_s: float  # the main (event-loop) thread; the whole process for non-relay targets
     other_cpu_s: float  # every other thread, and reaped children (webhook's /bin/true)
+    drain_s: float = 0.0  # how long the process went on working after wrk stopped
 
     def us_per_req(self, cpu_s: float) -> float:
         return cpu_s / self.wrk.requests * 1e6 if self.wrk.requests else float("nan")
@@ -179,13 +180,16 @@ def _measure(proc: Proc, url: str, template: bytes, s: IngestSettings, tag: str,
     before = thread_cpu_s(proc.pid)
     res = run_wrk(url, template, tag=tag, connections=s.connections, duration_s=s.duration_s,
                   branches=branches, pool_size=pool)
+    # webhook's commands run on after its answers: wait them out (their CPU is its cost) so
+    # the next target does not share the machine with them. relay's are SIGKILLed after.
+    drain = 0.0 if relay else settle(proc.pid)
     after = thread_cpu_s(proc.pid)
     used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
     loop = used.get(proc.pid, 0.0)
     other = sum(v for tid, v in used.items() if tid != proc.pid)
     if not relay:
         loop, other = loop + other - used.get(0, 0.0), used.get(0, 0.0)
-    return warm, Measured(res, loop, other)
+    return warm, Measured(res, loop, other, drain)
 
 
 def _rounds(s: IngestSettings, template: bytes, idle: RelayTarget, busy: RelayTarget,
@@ -319,6 +323,12 @@ def _report(s: IngestSettings, series: dict[str, list[Measured]],
             f"{dict(sorted(d.statuses.items()))}")
     t.notes.append("CPU for the other targets: the whole process (+ reaped children for "
                    "webhook, its /bin/true) per request")
+    if HOOK in series:
+        t.notes.append(
+            "adnanh/webhook answers before it runs its command: after each round it went on "
+            f"running /bin/true for a median {median([m.drain_s for m in series[HOOK]]):.1f} s"
+            ". Its CPU column includes that, and the next target started only once it was "
+            "done")
     t.notes.append("load average (1 min) at the start, after the rounds, after the fixed-rate "
                    "run: " + ", ".join(f"{x:.2f}" for x in load))
     if not with_hook:

@@ -129,6 +129,32 @@ def py_spy(proc: Proc, seconds: float, out: Path, *,
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` so far, its reaped children included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
+
+
+def settle(pid: int, *, quiet_cores: float = 0.05, window_s: float = 0.5,
+           limit_s: float = 30.0) -> float:
+    """Wait until `pid` (with its reaped children) uses under `quiet_cores` of a core over
+    `window_s`; the seconds waited, at most about `limit_s`.
+
+    adnanh/webhook answers before its command runs: after a burst it goes on starting
+    `/bin/true` for seconds, on every core. The next measurement must not share the machine
+    with that backlog, and the backlog is part of webhook's own cost per request.
+    """
+    started = time.monotonic()
+    last = process_cpu_s(pid)
+    while time.monotonic() - started < limit_s:
+        time.sleep(window_s)
+        now = process_cpu_s(pid)
+        if now - last < quiet_cores * window_s:
+            break
+        last = now
+    return time.monotonic() - started
+
+
 def thread_cpu_s(pid: int) -> dict[int, float]:
     """User + system CPU seconds of each thread of `pid` so far, by thread id (the main
     thread's id is `pid`); plus, under key 0, what its reaped children used (adnanh/webhook's
