@@ -347,8 +347,9 @@ def _report(s: IngestSettings, series: dict[str, list[Measured]],
     r.notes.append("generator lag: how late the load generator itself issued a request (max "
                    "per round, median): the noise floor of this machine, not the server's")
     if busy.store_timings:
-        r.notes.append("relay's store thread over the fixed-rate rounds (relay_store_wait_seconds"
-                       ", relay_store_job_seconds, histogram quantiles): " + ", ".join(
+        r.notes.append("relay's store thread from its start to the end of the fixed-rate rounds "
+                       "(warm-ups and the ceiling's turns included; relay_store_wait_seconds, "
+                       "relay_store_job_seconds, histogram quantiles): " + ", ".join(
                            f"{k} {ms(v)}" for k, v in busy.store_timings.items()))
     p99 = median([x.p(99) for x in rate[BUSY]])
     ri, rb = _ratios(series, IDLE, CEILING), _ratios(series, BUSY, CEILING)

@@ -138,7 +138,8 @@ def process_cpu_s(pid: int) -> float:
 def settle(pid: int, *, quiet_cores: float = 0.05, window_s: float = 0.5,
            limit_s: float = 30.0) -> float:
     """Wait until `pid` (with its reaped children) uses under `quiet_cores` of a core over
-    `window_s`; the seconds waited, at most about `limit_s`.
+    `window_s`; how long it went on working (0 when it was quiet at once), at most about
+    `limit_s` (then it says so).
 
     adnanh/webhook answers before its command runs: after a burst it goes on starting
     `/bin/true` for seconds, on every core. The next measurement must not share the machine
@@ -149,9 +150,10 @@ def settle(pid: int, *, quiet_cores: float = 0.05, window_s: float = 0.5,
     while time.monotonic() - started < limit_s:
         time.sleep(window_s)
         now = process_cpu_s(pid)
-        if now - last < quiet_cores * window_s:
-            break
+        if now - last < quiet_cores * window_s:  # quiet over this window: busy until it began
+            return time.monotonic() - started - window_s
         last = now
+    print(f"bench: pid {pid} still busy after {limit_s:g} s; measuring on", flush=True)
     return time.monotonic() - started
 
 

@@ -7,8 +7,9 @@ first) the batch costs, whatever its size:
 
 - one SELECT, a UNION ALL of index seeks: the dedup on `(source, delivery_key)` and the
   catch-up heads;
-- one multi-row INSERT into `deliveries`, one into `deployments` whose ids follow from the
-  statement's `lastrowid` (the BEGIN IMMEDIATE transaction holds the write lock, so the
+- one multi-row INSERT into `deliveries`, one into `deployments` (one per 256 rows, or
+  fewer when the library binds fewer parameters) whose ids follow from each statement's
+  `lastrowid` (the BEGIN IMMEDIATE transaction holds the write lock, so the
   rows of one INSERT take consecutive ids), and one `executemany` into `outbox` when reports
   are configured;
 - no RETURNING read-back: the `Deployment` values are built in Python
@@ -98,6 +99,9 @@ def _plain(conn: sqlite3.Connection, items: list[Item]) -> bool:
         conn.execute(sql, args).fetchone() for sql, args in probes)
 
 
+MAX_ARMS = 400  # SELECTs per UNION ALL: SQLite allows 500 (SQLITE_MAX_COMPOUND_SELECT)
+
+
 def stored_probes(items: list[Item], max_args: int) -> list[tuple[str, list[Any]]] | None:
     """The statements that find whether any item is stored already, or is a push that a
     catch_up delivery stored first (a row each: stop at the first); None when the batch
@@ -105,8 +109,9 @@ def stored_probes(items: list[Item], max_args: int) -> list[tuple[str, list[Any]
 
     Usually one statement, a UNION ALL of index seeks (the dedup on `(source,
     delivery_key)`, the catch-up heads on `deliveries_by_head`): each statement gives up
-    the GIL and waits to take it back while the event loop runs. More only when the
-    library binds fewer than `max_args` parameters per statement.
+    the GIL and waits to take it back while the event loop runs. More statements only when
+    the seeks together need more than `max_args` parameters (what the library binds per
+    statement), or number more than MAX_ARMS (SQLite refuses a compound SELECT of over 500).
     """
     keys: dict[str, set[str]] = {}
     heads: list[tuple[Any, ...]] = []
@@ -134,7 +139,8 @@ def stored_probes(items: list[Item], max_args: int) -> list[tuple[str, list[Any]
             tuple(v for head in chunk for v in head)))
     grouped: list[tuple[list[str], list[Any]]] = []
     for sql, args in arms:
-        if not grouped or len(grouped[-1][1]) + len(args) > max_args:
+        if (not grouped or len(grouped[-1][1]) + len(args) > max_args
+                or len(grouped[-1][0]) >= MAX_ARMS):
             grouped.append(([], []))
         grouped[-1][0].append(sql)
         grouped[-1][1].extend(args)

@@ -30,7 +30,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import structlog
+
 T = TypeVar("T")
+
+log = structlog.get_logger("relay.store")
 
 MAX_QUEUED = 10_000  # jobs per lane
 
@@ -57,7 +61,8 @@ class StoreThread:
     be awaited on the loop that called `submit`. Exceptions raised by `fn` are set on the
     future unchanged (the store maps them to StoreError). `observe`, when set, is called on
     the thread after each job that ran, once its answer is posted: (lane is `first`, seconds
-    queued, seconds running), by `time.perf_counter`; it must not raise.
+    queued, seconds running), by `time.perf_counter`; an exception it raises is logged and
+    the thread goes on. A job whose caller gave up before its turn is not run, nor timed.
     """
 
     def __init__(self, name: str, *, max_queued: int = MAX_QUEUED,
@@ -123,7 +128,10 @@ class StoreThread:
             _post(loop, future, _settle, result)
         observe = self.observe
         if observe is not None:
-            observe(first, started - queued_at, time.perf_counter() - started)
+            try:
+                observe(first, started - queued_at, time.perf_counter() - started)
+            except Exception:  # noqa: BLE001 - timing must never stop the store's thread
+                log.exception("store job timing failed")
 
 
 def _post(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any],

@@ -258,3 +258,19 @@ async def test_a_low_parameter_limit_splits_statements_and_keeps_the_answers(
         for n, key in enumerate(["x-1", "x-2", "x-3", "x-4", "x-5", "x-6", "old-9"], 50)))
     assert [r.duplicate for r in again] == [False] * 6 + [True]
     assert again[-1].deployments == first.deployments
+
+
+def test_the_stored_probe_stays_under_sqlites_compound_select_limit() -> None:
+    """SQLite refuses a UNION ALL of more than 500 SELECTs: past MAX_ARMS a new statement."""
+    items = [(delivery(f"k{i}", source=f"s{i}"), [planned()]) for i in range(900)]
+    probes = sqlite_accept.stored_probes(items, 10**9)
+    assert probes is not None and len(probes) > 1
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("CREATE TABLE deliveries (source, delivery_key, ref, after_sha, repo, "
+                     "event)")
+        for sql, args in probes:
+            assert sql.count("UNION ALL") < sqlite_accept.MAX_ARMS
+            assert conn.execute(sql, args).fetchone() is None
+    finally:
+        conn.close()

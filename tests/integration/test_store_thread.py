@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from structlog.testing import capture_logs
 
 from relay.store.sqlite_thread import StoreThread, ThreadBusy, ThreadClosed
 
@@ -122,3 +123,17 @@ async def test_a_raising_job_is_timed_too() -> None:
         await thread.submit(lambda: 1 / 0, first=True)
     await thread.close()
     assert len(seen) == 1 and seen[0][0] is True and seen[0][1] >= 0 and seen[0][2] >= 0
+
+
+async def test_an_observer_that_raises_does_not_stop_the_thread() -> None:
+    """Timing is best effort: a failing observer is logged, and later jobs are answered."""
+    def broken(first: bool, waited_s: float, ran_s: float) -> None:
+        raise RuntimeError("metrics are broken")
+
+    thread = StoreThread("test-store", observe=broken)
+    with capture_logs() as logs:
+        assert await thread.submit(sum, [1, 2]) == 3
+        # wait_for: on a dead thread this answer never comes (a failure, not a hang)
+        assert await asyncio.wait_for(thread.submit(sum, [3, 4], first=True), 10) == 7
+        await thread.close()
+    assert [e["event"] for e in logs] == ["store job timing failed"] * 2
