@@ -23,6 +23,7 @@ threads) over the measured run, divided by the requests wrk counted.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 import urllib.request
@@ -346,7 +347,7 @@ def _report(s: IngestSettings, series: dict[str, list[Measured]],
               ms(median([x.max_lag_s for x in runs])))
     r.notes.append("generator lag: how late the load generator itself issued a request (max "
                    "per round, median): the noise floor of this machine, not the server's")
-    if busy.store_timings:
+    if any(not math.isnan(v) for v in busy.store_timings.values()):  # an older relay: none
         r.notes.append("relay's store thread from its start to the end of the fixed-rate rounds "
                        "(warm-ups and the ceiling's turns included; relay_store_wait_seconds, "
                        "relay_store_job_seconds, histogram quantiles): " + ", ".join(
