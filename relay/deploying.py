@@ -261,10 +261,10 @@ class Deploying:
                                      history=history)
                 if reason is not None:
                     return Ending(DeploymentStatus.SKIPPED, reason)
-                await self._store.save_snapshot(dep.id, fence=claim.fence, snapshot=now)
                 self._snapshots[dep.id] = now
-            try:
-                await self._trigger(dep, cluster, trigger, claim.fence, retries)
+            try:  # a first attempt stores its snapshot with the triggering mark: one write
+                await self._trigger(dep, cluster, trigger, claim.fence, retries,
+                                    snapshot=now if claim.snapshot is None else None)
             except TriggerRefused as exc:
                 return Ending(DeploymentStatus.ERROR, str(exc))
         triggered_at = self._clock.now()
@@ -283,8 +283,9 @@ class Deploying:
             await self._clock.sleep(left)
 
     async def _trigger(self, dep: Deployment, cluster: Cluster, trigger: Trigger, fence: int,
-                       retries: RetryTally) -> None:
-        await self._store.mark_triggering(dep.id, fence=fence, now=self._clock.now())
+                       retries: RetryTally, *, snapshot: Observation | None = None) -> None:
+        await self._store.mark_triggering(dep.id, fence=fence, now=self._clock.now(),
+                                          snapshot=snapshot)
         with self._in_flight.sending(dep.id):
             try:
                 await trigger.send(TriggerInput(

@@ -226,8 +226,11 @@ class Store(Protocol):
     async def mark_rolling_out(self, deployment_id: int, *, fence: int,
                                triggered_at: datetime) -> None: ...
 
-    async def mark_triggering(self, deployment_id: int, *, fence: int, now: datetime) -> None:
-        """Record that a trigger attempt starts now (`trigger_started_at`)."""
+    async def mark_triggering(self, deployment_id: int, *, fence: int, now: datetime,
+                              snapshot: Observation | None = None) -> None:
+        """Record that a trigger attempt starts now (`trigger_started_at`), and with
+        `snapshot` the cluster as seen before it (what `save_snapshot` stores), in the same
+        transaction: a first attempt costs one write, not two."""
         ...
 
     async def finish(self, deployment_id: int, *, fence: int, status: DeploymentStatus,

@@ -301,9 +301,15 @@ class PostgresStore:
         await self._tx(lambda c: queue.fenced_update(
             c, deployment_id, fence, "progress = $3::jsonb", json.dumps(progress)))
 
-    async def mark_triggering(self, deployment_id: int, *, fence: int, now: datetime) -> None:
+    async def mark_triggering(self, deployment_id: int, *, fence: int, now: datetime,
+                              snapshot: Observation | None = None) -> None:
+        if snapshot is None:
+            await self._tx(lambda c: queue.fenced_update(
+                c, deployment_id, fence, "trigger_started_at = $3", now))
+            return
         await self._tx(lambda c: queue.fenced_update(
-            c, deployment_id, fence, "trigger_started_at = $3", now))
+            c, deployment_id, fence, "trigger_started_at = $3, snapshot = $4::jsonb", now,
+            snapshot.to_json()))
 
     async def cancel(self, deployment_id: int, *, now: datetime, reason: str) -> Deployment:
         async def tx(c: asyncpg.Connection) -> Deployment:

@@ -333,10 +333,14 @@ class SQLiteStore:
         await self._run_write(self._write, lambda c: queue.fenced_update(
             c, deployment_id, fence, "progress = ?", args))
 
-    async def mark_triggering(self, deployment_id: int, *, fence: int, now: datetime) -> None:
-        args = (iso(now),)
+    async def mark_triggering(self, deployment_id: int, *, fence: int, now: datetime,
+                              snapshot: Observation | None = None) -> None:
+        assignments = "trigger_started_at = ?"
+        args: tuple[object, ...] = (iso(now),)
+        if snapshot is not None:
+            assignments, args = f"{assignments}, snapshot = ?", (*args, snapshot.to_json())
         await self._run_write(self._write, lambda c: queue.fenced_update(
-            c, deployment_id, fence, "trigger_started_at = ?", args))
+            c, deployment_id, fence, assignments, args))
 
     async def cancel(self, deployment_id: int, *, now: datetime, reason: str) -> Deployment:
         def tx(c: sqlite3.Connection) -> Deployment:

@@ -204,6 +204,26 @@ async def test_clusters_are_claimed_independently(store: Store) -> None:
     assert {first.deployment.cluster, second.deployment.cluster} == {10702, 10800}
 
 
+async def test_the_triggering_mark_carries_the_first_attempts_snapshot(store: Store) -> None:
+    """One write before a first trigger: the attempt's start and the cluster as seen before
+    it; a resumed claim gets both back. A later attempt marks its start only."""
+    await store.accept(delivery(), [planned()])
+    claim = await store.claim(owner="w1", now=NOW, lease_s=30)
+    assert claim is not None and claim.snapshot is None
+    await store.mark_triggering(claim.deployment.id, fence=claim.fence, now=NOW, snapshot=SNAP)
+    taken = await store.claim(owner="w2", now=NOW + timedelta(seconds=31), lease_s=30)
+    assert taken is not None and taken.resumed and taken.snapshot == SNAP
+    assert taken.deployment.trigger_started_at == NOW
+    later = NOW + timedelta(seconds=40)
+    await store.mark_triggering(taken.deployment.id, fence=taken.fence, now=later)
+    again = await store.claim(owner="w3", now=later + timedelta(seconds=31), lease_s=30)
+    assert again is not None and again.snapshot == SNAP
+    assert again.deployment.trigger_started_at == later
+    with pytest.raises(LeaseLost):
+        await store.mark_triggering(claim.deployment.id, fence=claim.fence, now=later,
+                                    snapshot=SNAP)
+
+
 async def test_expired_lease_is_resumed_with_snapshot_and_old_fence_is_refused(
     store: Store,
 ) -> None:
