@@ -110,11 +110,10 @@ class _Queue:
     __slots__ = ("_befores", "_members", "_top")
 
     def __init__(self, queued: Sequence[Deployment]) -> None:
-        unique = list({id(d): d for d in queued}.values())  # "other" means another object
-        self._members = {id(d) for d in unique}
+        queued = list({id(d): d for d in queued}.values())  # "other" means another object
+        self._members = {id(d) for d in queued}
         self._befores: dict[str, int] = {}
         top: list[tuple[datetime, int]] = []  # (time, position), newest first, at most 2
-        queued = unique
         for pos, d in enumerate(queued):
             if d.manual:
                 continue

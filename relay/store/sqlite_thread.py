@@ -47,9 +47,9 @@ class ThreadBusy(RuntimeError):
     """A lane already holds `max_queued` jobs."""
 
 
-# (fn, args, the loop to answer on, its future, the `first` lane?, perf_counter at submit)
+# (fn, args, the loop to answer on, its future, perf_counter at submit)
 _Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop,
-             "asyncio.Future[Any]", bool, float]
+             "asyncio.Future[Any]", float]
 # (first lane?, seconds the job waited in its queue, seconds it ran): called on the thread
 Observer = Callable[[bool, float, float], None]
 
@@ -90,7 +90,7 @@ class StoreThread:
                 raise ThreadClosed("store is closed")
             if len(lane) >= self._max:
                 raise ThreadBusy(f"{len(lane)} store jobs are waiting already")
-            lane.append((fn, args, loop, future, first, time.perf_counter()))
+            lane.append((fn, args, loop, future, time.perf_counter()))
             self._ready.notify()
         return future
 
@@ -107,16 +107,17 @@ class StoreThread:
             with self._ready:
                 while not self._first and not self._then and not self._closing:
                     self._ready.wait()
-                if self._first:
+                first = bool(self._first)
+                if first:
                     job = self._first.popleft()
                 elif self._then:
                     job = self._then.popleft()
                 else:
                     return  # closing, and nothing is left
-            self._run(job)
+            self._run(job, first)
 
-    def _run(self, job: _Job) -> None:
-        fn, args, loop, future, first, queued_at = job
+    def _run(self, job: _Job, first: bool) -> None:
+        fn, args, loop, future, queued_at = job
         if future.cancelled():  # the caller gave up before its turn (a read of one flag)
             return
         started = time.perf_counter()
