@@ -3,22 +3,26 @@
 The group commit (relay/store/sqlite_batch.py) hands `accept_batch` every delivery that
 queued up while the previous batch was written. In the common case (no delivery of the batch
 is stored already, none repeats another of the batch, none is a push that catch-up stored
-first) the batch costs, whatever its size:
+first) the batch costs four statements, whatever its size: BEGIN IMMEDIATE, one INSERT per
+table (one per 256 rows, or fewer when the library binds fewer parameters), COMMIT; and one
+`executemany` into `outbox` when reports are configured.
 
-- one SELECT, a UNION ALL of index seeks: the dedup on `(source, delivery_key)` and the
-  catch-up heads;
-- one multi-row INSERT into `deliveries`, one into `deployments` (one per 256 rows, or
-  fewer when the library binds fewer parameters) whose ids follow from each statement's
-  `lastrowid` (the BEGIN IMMEDIATE transaction holds the write lock, so the
-  rows of one INSERT take consecutive ids), and one `executemany` into `outbox` when reports
-  are configured;
-- no RETURNING read-back: the `Deployment` values are built in Python
-  (`relay.store.rows.deployment_from_insert`), no SAVEPOINT.
+- The deliveries' INSERT is also the check for what is stored already: a delivery stored
+  before breaks the `UNIQUE (source, delivery_key)` constraint (or the primary key), and a
+  push whose catch-up twin is stored is left out by the INSERT's `NOT EXISTS`, an index seek
+  on `deliveries_by_head` per row; either way the statement did not write every row. Each
+  statement gives up the GIL and then waits to take it back from a busy event loop, so one
+  statement less per batch is time every caller of the batch gets back.
+- Deployment ids follow from each INSERT's `lastrowid` (the BEGIN IMMEDIATE transaction
+  holds the write lock, so the rows of one INSERT take consecutive ids).
+- No RETURNING read-back: the `Deployment` values are built in Python
+  (`relay.store.rows.deployment_from_insert`); no SAVEPOINT.
 
 Any other batch is written the per-item way (`relay.store.sqlite_deliveries.accept` inside a
-SAVEPOINT each); one whose set-based INSERT fails is rolled back and written again that way,
-in a new transaction. So a duplicate answers as a duplicate and a failing delivery fails
-alone, exactly as before. The answer to every caller comes after COMMIT (`synchronous=FULL`).
+SAVEPOINT each): one that holds a catch_up delivery or a key twice goes that way at once; one
+whose set-based INSERTs fail or leave a row out is rolled back and written again that way, in
+a new transaction. So a duplicate answers as a duplicate and a failing delivery fails alone,
+exactly as before. The answer to every caller comes after COMMIT (`synchronous=FULL`).
 """
 
 from __future__ import annotations
@@ -32,13 +36,12 @@ from relay.reports import Policy
 from relay.store import sqlite_deliveries as deliveries
 from relay.store import sqlite_outbox as outbox
 from relay.store.base import Accepted, NewDelivery
-from relay.store.catchup_sql import CATCH_UP_EVENT, is_deletion
+from relay.store.catchup_sql import CATCH_UP_EVENT
 from relay.store.rows import (
     DELIVERY_COLUMNS,
     INSERT_COLUMNS,
     deployment_from_insert,
     headers_json,
-    in_chunks,
     insert_values,
 )
 from relay.store.sqlite_batch import Failed, in_savepoint
@@ -57,15 +60,16 @@ def accept_batch(connection: Callable[[], sqlite3.Connection], items: list[Item]
     conn.execute("BEGIN IMMEDIATE")
     try:
         outcomes: list[Accepted | Failed] | None = None
-        if _plain(conn, items):
+        if plain(items):
             try:
                 outcomes = _set_based(conn, items, policy)
             except Exception:  # noqa: BLE001 - an item's own error: it must fail alone
                 if not conn.in_transaction:
                     raise  # SQLite aborted the whole transaction (disk full, I/O error)
-                # One of the items failed (a constraint, the outbox policy, a value the
-                # driver refuses): start again the per-item way, so that it fails alone, as
-                # `in_savepoint` lets it. No savepoint on the common path: roll back all.
+                # An item is stored already, is a catch-up twin, or failed (a constraint,
+                # the outbox policy, a value the driver refuses): start again the per-item
+                # way, so that each gets its own answer, as `in_savepoint` gives it. No
+                # savepoint on the common path: roll back all.
                 conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
         if outcomes is None:
@@ -91,67 +95,37 @@ def _one(item: Item, policy: Policy | None) -> Callable[[sqlite3.Connection], Ac
     return lambda conn: accept_one(conn, item, policy)
 
 
-def _plain(conn: sqlite3.Connection, items: list[Item]) -> bool:
-    """True when no item is a duplicate (stored, or twice in the batch), a catch_up
-    delivery, or a push a catch_up delivery stored first: the set-based path applies."""
-    probes = stored_probes(items, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    return probes is not None and not any(
-        conn.execute(sql, args).fetchone() for sql, args in probes)
-
-
-MAX_ARMS = 400  # SELECTs per UNION ALL: SQLite allows 500 (SQLITE_MAX_COMPOUND_SELECT)
-
-
-def stored_probes(items: list[Item], max_args: int) -> list[tuple[str, list[Any]]] | None:
-    """The statements that find whether any item is stored already, or is a push that a
-    catch_up delivery stored first (a row each: stop at the first); None when the batch
-    itself rules the set-based path out (a catch_up delivery, a key twice).
-
-    Usually one statement, a UNION ALL of index seeks (the dedup on `(source,
-    delivery_key)`, the catch-up heads on `deliveries_by_head`): each statement gives up
-    the GIL and waits to take it back while the event loop runs. More statements only when
-    the seeks together need more than `max_args` parameters (what the library binds per
-    statement), or number more than MAX_ARMS (SQLite refuses a compound SELECT of over 500).
-    """
-    keys: dict[str, set[str]] = {}
-    heads: list[tuple[Any, ...]] = []
+def plain(items: list[Item]) -> bool:
+    """True when the batch itself allows the set-based path: no catch_up delivery, no
+    delivery key twice (per source). What is stored already is found by the INSERT."""
+    keys: set[tuple[str, str]] = set()
     for d, _ in items:
-        if d.event == CATCH_UP_EVENT:
-            return None
-        seen = keys.setdefault(d.source, set())
-        if d.delivery_key in seen:
-            return None
-        seen.add(d.delivery_key)
-        if d.ref is not None and not is_deletion(d.after) and d.ignored is None:
-            heads.append((d.source, d.ref, d.after, d.repo))
-    arms: list[tuple[str, tuple[Any, ...]]] = []
-    for source, found in keys.items():
-        for keys_chunk in in_chunks(sorted(found)):
-            marks = ", ".join("?" for _ in keys_chunk)
-            arms.append((f"SELECT 1 FROM deliveries WHERE source = ? AND delivery_key IN "
-                         f"({marks})", (source, *keys_chunk)))
-    for chunk in in_chunks(heads):
-        rows = ", ".join("(?, ?, ?, ?)" for _ in chunk)
-        arms.append((  # a join, so that each head is an index seek (deliveries_by_head)
-            f"SELECT 1 FROM (VALUES {rows}) AS h JOIN deliveries d "
-            "ON d.source = h.column1 AND d.ref = h.column2 AND d.after_sha = h.column3 "
-            f"AND d.repo = h.column4 WHERE d.event = '{CATCH_UP_EVENT}'",
-            tuple(v for head in chunk for v in head)))
-    grouped: list[tuple[list[str], list[Any]]] = []
-    for sql, args in arms:
-        if (not grouped or len(grouped[-1][1]) + len(args) > max_args
-                or len(grouped[-1][0]) >= MAX_ARMS):
-            grouped.append(([], []))
-        grouped[-1][0].append(sql)
-        grouped[-1][1].extend(args)
-    return [(f"SELECT 1 FROM ({' UNION ALL '.join(parts)}) LIMIT 1", args)
-            for parts, args in grouped]
+        if d.event == CATCH_UP_EVENT or (d.source, d.delivery_key) in keys:
+            return False
+        keys.add((d.source, d.delivery_key))
+    return True
+
+
+class LeftOut(Exception):
+    """The set-based INSERT left a delivery out (its catch-up twin is stored): the batch
+    goes the per-item way, which gives that delivery its answer."""
+
+
+# The deliveries' INSERT leaves out a push whose catch_up delivery is stored (the twin rule
+# of relay.store.catchup_sql.twin_sql): VALUES columns are numbered as DELIVERY_COLUMNS
+# (2 source, 10 repo, 11 ref, 13 after_sha). It may leave out more than the per-item path
+# would call a twin (a deletion, an ignored push): that only sends the batch the per-item way.
+_NOT_A_TWIN = (
+    f" WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.source = v.column2 "
+    f"AND d.ref = v.column11 AND d.after_sha = v.column13 AND d.repo = v.column10 "
+    f"AND d.event = '{CATCH_UP_EVENT}')")
 
 
 def _set_based(conn: sqlite3.Connection, items: list[Item],
                policy: Policy | None) -> list[Accepted | Failed]:
     """The batch in one multi-row INSERT per table (per _ROWS rows); raises sqlite3.Error
-    when a row fails, leaving the transaction to be rolled back.
+    when a row fails (a delivery stored already breaks its UNIQUE constraint), LeftOut when
+    the deliveries' INSERT left a catch-up twin out; the transaction is then to be rolled back.
 
     Multi-row INSERTs rather than executemany: each statement gives up the GIL while SQLite
     works, and takes it back after; one statement per table keeps the event loop's thread
@@ -166,7 +140,7 @@ def _set_based(conn: sqlite3.Connection, items: list[Item],
         (d.delivery_id, d.source, d.delivery_key, d.event, d.event_name, iso(d.received_at),
          d.content_type, headers_json(d.headers), d.body, d.repo, d.ref, d.before, d.after,
          d.commit, iso(d.head_commit_at), d.ignored)
-        for d, _ in items])
+        for d, _ in items], where=_NOT_A_TWIN)
     rows = [insert_values(dep, d.delivery_id, d.received_at, time=iso, flag=int)
             for d, deps in items for dep in deps]
     ids = iter(_insert_rows(conn, "deployments", INSERT_COLUMNS, rows))
@@ -188,9 +162,13 @@ _ROWS = 256  # rows per INSERT at most (and fewer when the library binds fewer p
 
 
 def _insert_rows(conn: sqlite3.Connection, table: str, columns: str,
-                 rows: list[tuple[Any, ...]]) -> list[int]:
+                 rows: list[tuple[Any, ...]], *, where: str = "") -> list[int]:
     """INSERT `rows` in as few statements as the library allows; the rowids they took, in
-    order (consecutive within a statement: see `_set_based`)."""
+    order (consecutive within a statement: see `_set_based`).
+
+    `where`: a condition on the VALUES rows (`v.column1`...); then the statement is an
+    INSERT ... SELECT, and LeftOut is raised when it wrote fewer rows than it was given.
+    """
     if not rows:
         return []
     row = f"({', '.join('?' for _ in rows[0])})"
@@ -199,9 +177,13 @@ def _insert_rows(conn: sqlite3.Connection, table: str, columns: str,
     rowids: list[int] = []
     for at in range(0, len(rows), per):
         chunk = rows[at:at + per]
-        last = conn.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}",
-            [v for r in chunk for v in r]).lastrowid
+        values = f"VALUES {', '.join([row] * len(chunk))}"
+        sql = (f"INSERT INTO {table} ({columns}) SELECT * FROM ({values}) AS v{where}"
+               if where else f"INSERT INTO {table} ({columns}) {values}")
+        cur = conn.execute(sql, [v for r in chunk for v in r])
+        if cur.rowcount != len(chunk):
+            raise LeftOut(f"{len(chunk) - cur.rowcount} of {len(chunk)} rows left out")
+        last = cur.lastrowid
         assert last is not None  # an INSERT into a rowid table
         rowids.extend(range(last - len(chunk) + 1, last + 1))
     return rowids

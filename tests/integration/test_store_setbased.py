@@ -205,9 +205,10 @@ async def test_a_claims_history_read_uses_its_index(sqlite_store: SQLiteStore) -
     assert "deployments_history" in text and "TEMP B-TREE" not in text
 
 
-async def test_a_plain_batch_is_five_statements(sqlite_store: SQLiteStore) -> None:
-    """BEGIN, one SELECT for what is stored already (dedup and catch-up twins together), one
-    INSERT per table, COMMIT: each statement gives up the GIL, so their number is a cost."""
+async def test_a_plain_batch_is_four_statements(sqlite_store: SQLiteStore) -> None:
+    """BEGIN, one INSERT per table (the deliveries' one also finds what is stored already),
+    COMMIT: each statement gives up the GIL and waits to take it back, so their number is a
+    cost."""
     await sqlite_store.accept(delivery("warm"), [planned()])  # the connection is open
     statements: list[str] = []
     conn = sqlite_store._db()
@@ -218,30 +219,63 @@ async def test_a_plain_batch_is_five_statements(sqlite_store: SQLiteStore) -> No
             for i in range(5)))
     finally:
         conn.set_trace_callback(None)
-    assert [s.split()[0] for s in statements] == [
-        "BEGIN", "SELECT", "INSERT", "INSERT", "COMMIT"], statements
+    assert [s.split()[0] for s in statements] == ["BEGIN", "INSERT", "INSERT", "COMMIT"], \
+        statements
     ids = [d.id for r in results for d in r.deployments]
     assert ids == list(range(ids[0], ids[0] + 10))
 
 
-async def test_the_stored_probe_seeks_both_indexes(sqlite_store: SQLiteStore) -> None:
-    probes = sqlite_accept.stored_probes(
-        [(delivery("p1"), [planned()]), (delivery("p2", after="9" * 40), [planned()])], 32766)
-    assert probes is not None and len(probes) == 1
-    sql, args = probes[0]
-    conn = sqlite3.connect(sqlite_store.path)
+async def test_the_deliveries_insert_seeks_the_catch_up_heads(sqlite_store: SQLiteStore) -> None:
+    """The twin check inside the deliveries' INSERT is an index seek per row
+    (deliveries_by_head), not a pass over every delivery stored."""
+    await sqlite_store.accept(delivery("warm"), [planned()])
+    statements: list[str] = []
+    conn = sqlite_store._db()
+    conn.set_trace_callback(statements.append)
     try:
-        plan = " ".join(str(row) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+        await asyncio.gather(*(sqlite_store.accept(delivery(f"h{i}", after=f"{i:040d}"),
+                                                   [planned()]) for i in range(2)))
     finally:
-        conn.close()
-    assert "sqlite_autoindex_deliveries_2" in plan and "deliveries_by_head" in plan, plan
-    assert "SCAN d" not in plan and "SCAN deliveries" not in plan, plan
+        conn.set_trace_callback(None)
+    insert = next(s for s in statements if s.startswith("INSERT INTO deliveries"))
+    reader = sqlite3.connect(sqlite_store.path)
+    try:
+        plan = " ".join(str(row) for row in reader.execute(f"EXPLAIN QUERY PLAN {insert}"))
+    finally:
+        reader.close()
+    assert "deliveries_by_head" in plan, plan
+    assert "SCAN d " not in plan + " " and "SCAN deliveries" not in plan, plan
+
+
+async def test_a_stored_twin_or_key_sends_the_batch_the_per_item_way(
+        sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the INSERT finds stored (a key: the UNIQUE constraint; a catch-up head: the
+    NOT EXISTS) rolls the set-based try back; every item then gets its per-item answer."""
+    first = await sqlite_store.accept(delivery("seen"), [planned()])
+    caught = await sqlite_store.accept(delivery("cu2", event="catch_up", after="7" * 40),
+                                       [planned(2, "7" * 40)])
+    per_item = count_savepoints(monkeypatch)
+    again = await asyncio.gather(
+        sqlite_store.accept(delivery("n1", after="1" * 40), [planned(3, "1" * 40)]),
+        sqlite_store.accept(delivery("seen"), [planned()]))
+    assert len(per_item) == 2
+    assert [r.duplicate for r in again] == [False, True]
+    assert again[1].deployments == first.deployments
+    per_item.clear()
+    twin = await asyncio.gather(
+        sqlite_store.accept(delivery("n2", after="2" * 40), [planned(4, "2" * 40)]),
+        sqlite_store.accept(delivery("real", after="7" * 40), [planned(2, "7" * 40)]))
+    assert len(per_item) == 2
+    assert twin[0].duplicate is False and len(twin[0].deployments) == 1
+    assert twin[1].duplicate is True and twin[1].deployments == caught.deployments
+    stored = await sqlite_store.get_delivery("github-real")
+    assert stored is not None and stored.delivery.ignored is not None
 
 
 async def test_a_low_parameter_limit_splits_statements_and_keeps_the_answers(
         sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A library that binds few parameters per statement: several probe and INSERT
-    statements, the duplicate in a later probe still found, ids still those of the rows."""
+    """A library that binds few parameters per statement: several INSERT statements, the
+    duplicate in a later one still found, ids still those of the rows."""
     first = await sqlite_store.accept(delivery("old-9"), [planned()])
     conn = sqlite_store._db()
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)  # 2 deliveries per INSERT
@@ -258,19 +292,3 @@ async def test_a_low_parameter_limit_splits_statements_and_keeps_the_answers(
         for n, key in enumerate(["x-1", "x-2", "x-3", "x-4", "x-5", "x-6", "old-9"], 50)))
     assert [r.duplicate for r in again] == [False] * 6 + [True]
     assert again[-1].deployments == first.deployments
-
-
-def test_the_stored_probe_stays_under_sqlites_compound_select_limit() -> None:
-    """SQLite refuses a UNION ALL of more than 500 SELECTs: past MAX_ARMS a new statement."""
-    items = [(delivery(f"k{i}", source=f"s{i}"), [planned()]) for i in range(900)]
-    probes = sqlite_accept.stored_probes(items, 10**9)
-    assert probes is not None and len(probes) > 1
-    conn = sqlite3.connect(":memory:")
-    try:
-        conn.execute("CREATE TABLE deliveries (source, delivery_key, ref, after_sha, repo, "
-                     "event)")
-        for sql, args in probes:
-            assert sql.count("UNION ALL") < sqlite_accept.MAX_ARMS
-            assert conn.execute(sql, args).fetchone() is None
-    finally:
-        conn.close()
