@@ -3,9 +3,9 @@
 The group commit (relay/store/sqlite_batch.py) hands `accept_batch` every delivery that
 queued up while the previous batch was written. In the common case (no delivery of the batch
 is stored already, none repeats another of the batch, none is a push that catch-up stored
-first) the batch costs four statements, whatever its size: BEGIN IMMEDIATE, one INSERT per
-table (one per 256 rows, or fewer when the library binds fewer parameters), COMMIT; and one
-`executemany` into `outbox` when reports are configured.
+first) a batch of up to 256 deliveries costs four statements: BEGIN IMMEDIATE, one INSERT
+per table, COMMIT. A larger batch takes one INSERT more per 256 rows (or fewer rows, when the
+library binds fewer parameters), and reports add one `executemany` into `outbox`.
 
 - The deliveries' INSERT is also the check for what is stored already: a delivery stored
   before breaks the `UNIQUE (source, delivery_key)` constraint (or the primary key), and a
@@ -22,7 +22,10 @@ Any other batch is written the per-item way (`relay.store.sqlite_deliveries.acce
 SAVEPOINT each): one that holds a catch_up delivery or a key twice goes that way at once; one
 whose set-based INSERTs fail or leave a row out is rolled back and written again that way, in
 a new transaction. So a duplicate answers as a duplicate and a failing delivery fails alone,
-exactly as before. The answer to every caller comes after COMMIT (`synchronous=FULL`).
+exactly as before. The new transaction takes the write lock again (BEGIN IMMEDIATE, waiting
+up to the store's busy timeout like any batch's first BEGIN); a redelivery thus costs its
+batch one rolled-back INSERT. The answer to every caller comes after COMMIT
+(`synchronous=FULL`).
 """
 
 from __future__ import annotations
@@ -111,14 +114,18 @@ class LeftOut(Exception):
     goes the per-item way, which gives that delivery its answer."""
 
 
+def _value_column(name: str) -> str:
+    """The column of a VALUES row (`v.column1`...) that holds DELIVERY_COLUMNS' `name`."""
+    return f"v.column{DELIVERY_COLUMNS.split(', ').index(name) + 1}"
+
+
 # The deliveries' INSERT leaves out a push whose catch_up delivery is stored (the twin rule
-# of relay.store.catchup_sql.twin_sql): VALUES columns are numbered as DELIVERY_COLUMNS
-# (2 source, 10 repo, 11 ref, 13 after_sha). It may leave out more than the per-item path
-# would call a twin (a deletion, an ignored push): that only sends the batch the per-item way.
+# of relay.store.catchup_sql.twin_sql). It may leave out more than the per-item path would
+# call a twin (a deletion, an ignored push): that only sends the batch the per-item way.
 _NOT_A_TWIN = (
-    f" WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.source = v.column2 "
-    f"AND d.ref = v.column11 AND d.after_sha = v.column13 AND d.repo = v.column10 "
-    f"AND d.event = '{CATCH_UP_EVENT}')")
+    " WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE "
+    + " AND ".join(f"d.{c} = {_value_column(c)}" for c in ("source", "ref", "after_sha", "repo"))
+    + f" AND d.event = '{CATCH_UP_EVENT}')")
 
 
 def _set_based(conn: sqlite3.Connection, items: list[Item],

@@ -210,12 +210,17 @@ async def test_a_plain_batch_is_four_statements(sqlite_store: SQLiteStore) -> No
     COMMIT: each statement gives up the GIL and waits to take it back, so their number is a
     cost."""
     await sqlite_store.accept(delivery("warm"), [planned()])  # the connection is open
+    # Not twins, so not reasons to leave the set-based path: a head a real push stored
+    # before (a re-push), and a head catch-up stored for another repository.
+    await sqlite_store.accept(delivery("real-1", after="1" * 40), [planned()])
+    await sqlite_store.accept(delivery("cu-other", event="catch_up", repo="acme/other",
+                                       after="2" * 40), [])
     statements: list[str] = []
     conn = sqlite_store._db()
     conn.set_trace_callback(statements.append)
     try:
         results = await asyncio.gather(*(
-            sqlite_store.accept(delivery(f"s{i}", after=f"{i:040d}"), [planned(), planned(9)])
+            sqlite_store.accept(delivery(f"s{i}", after=f"{i + 1}" * 40), [planned(), planned(9)])
             for i in range(5)))
     finally:
         conn.set_trace_callback(None)
@@ -270,6 +275,21 @@ async def test_a_stored_twin_or_key_sends_the_batch_the_per_item_way(
     assert twin[1].duplicate is True and twin[1].deployments == caught.deployments
     stored = await sqlite_store.get_delivery("github-real")
     assert stored is not None and stored.delivery.ignored is not None
+
+
+async def test_a_left_out_delivery_without_deployments_is_still_stored(
+        sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ignored push makes no deployment, so only the INSERT's row count tells that the
+    NOT EXISTS left it out (its head is one catch-up stored): the per-item way stores it."""
+    await sqlite_store.accept(delivery("cu3", event="catch_up", after="8" * 40), [])
+    per_item = count_savepoints(monkeypatch)
+    done = await asyncio.gather(
+        sqlite_store.accept(delivery("n3", after="3" * 40), [planned(5, "3" * 40)]),
+        sqlite_store.accept(delivery("ign", after="8" * 40, ignored="branch not routed"), []))
+    assert len(per_item) == 2
+    assert [r.duplicate for r in done] == [False, False]
+    for key in ("n3", "ign"):
+        assert await sqlite_store.get_delivery(f"github-{key}") is not None, key
 
 
 async def test_a_low_parameter_limit_splits_statements_and_keeps_the_answers(
