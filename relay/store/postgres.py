@@ -303,13 +303,11 @@ class PostgresStore:
 
     async def mark_triggering(self, deployment_id: int, *, fence: int, now: datetime,
                               snapshot: Observation | None = None) -> None:
-        if snapshot is None:
-            await self._tx(lambda c: queue.fenced_update(
-                c, deployment_id, fence, "trigger_started_at = $3", now))
-            return
-        await self._tx(lambda c: queue.fenced_update(
-            c, deployment_id, fence, "trigger_started_at = $3, snapshot = $4::jsonb", now,
-            snapshot.to_json()))
+        assignments = "trigger_started_at = $3"
+        args: tuple[object, ...] = (now,)
+        if snapshot is not None:
+            assignments, args = f"{assignments}, snapshot = $4::jsonb", (*args, snapshot.to_json())
+        await self._tx(lambda c: queue.fenced_update(c, deployment_id, fence, assignments, *args))
 
     async def cancel(self, deployment_id: int, *, now: datetime, reason: str) -> Deployment:
         async def tx(c: asyncpg.Connection) -> Deployment:

@@ -515,10 +515,8 @@ async def test_a_held_trigger_of_a_dead_worker_is_waited_out_before_triggering_a
     async def died_while_its_put_is_held(sim: TestServer, settings: Settings) -> None:
         store, claim = await dead_worker_claim(settings, old)
         try:
-            await store.save_snapshot(claim.deployment.id, fence=claim.fence,
-                                      snapshot=snapshot_of(sim, 10702))
             await store.mark_triggering(claim.deployment.id, fence=claim.fence,
-                                        now=datetime.now(UTC))
+                                        now=datetime.now(UTC), snapshot=snapshot_of(sim, 10702))
         finally:
             await store.close()
         sim.app[SIM_FAULTS].add(parse_fault("latency:apps.update:1.0:count=1"))
