@@ -12,6 +12,8 @@ from datetime import datetime
 from importlib import resources
 from typing import Any, Protocol, TypeVar
 
+import orjson
+
 from relay.deployment import (
     OPEN_STATUSES,
     Deployment,
@@ -195,7 +197,16 @@ def summary_from_rows(rows: Iterable[tuple[str, int, Any]]) -> QueueSummary:
 
 
 def headers_json(headers: tuple[tuple[str, str], ...]) -> str:
-    return json.dumps([list(pair) for pair in headers])
+    """The forwarded headers as a JSON array of [name, value] pairs (the `headers` column).
+
+    orjson (a tenth of the standard library's cost; this runs for every delivery stored),
+    or json.dumps for what orjson refuses (a lone surrogate, from a header that was not
+    UTF-8). Either text reads back the same (`delivery_from_row`).
+    """
+    try:
+        return orjson.dumps(headers).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps([list(pair) for pair in headers])
 
 
 def migrations(engine: str) -> list[tuple[int, str]]:
