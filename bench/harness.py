@@ -83,6 +83,15 @@ def start_ceiling(work: Path) -> Proc:
     return proc
 
 
+def start_lean(work: Path, db: Path) -> Proc:
+    """The durable lean reference (bench/lean.py) on a fresh SQLite file `db`."""
+    port = free_port()
+    proc = spawn("lean", python_argv("-m", "bench.lean", "--port", str(port), "--db", str(db)),
+                 port=port, log=work / "lean.log")
+    wait_http(proc, "/readyz")
+    return proc
+
+
 def webhook_available() -> bool:
     return shutil.which("webhook") is not None
 

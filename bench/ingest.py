@@ -38,6 +38,7 @@ from bench.harness import (
     set_step,
     sim_api,
     start_ceiling,
+    start_lean,
     start_relay,
     start_sim,
     start_webhook,
@@ -51,8 +52,8 @@ from bench.results import Table, Target
 from bench.stats import histogram_quantile, median, ms, ratio
 from bench.wrk import WrkResult, run_wrk
 
-IDLE, BUSY, CEILING, HOOK = ("relay, worker idle", "relay, worker deploying", "ceiling",
-                             "webhook")
+IDLE, BUSY, CEILING, LEAN, HOOK = ("relay, worker idle", "relay, worker deploying", "ceiling",
+                                   "lean", "webhook")
 
 
 @dataclass
@@ -161,7 +162,7 @@ def run(work: Path, s: IngestSettings) -> tuple[list[Table], list[Target]]:
         hook = start_webhook(work) if webhook_available() else None
         if hook is not None:
             procs.append(hook)
-        series = _rounds(s, template, idle, busy, ceiling, hook)
+        series = _rounds(s, template, idle, busy, ceiling, hook, work)
         load.append(os.getloadavg()[0])
         rate = _at_rate(s, template, busy, ceiling)
         load.append(os.getloadavg()[0])
@@ -194,16 +195,20 @@ def _measure(proc: Proc, url: str, template: bytes, s: IngestSettings, tag: str,
 
 
 def _rounds(s: IngestSettings, template: bytes, idle: RelayTarget, busy: RelayTarget,
-            ceiling: Proc, hook: Proc | None) -> dict[str, list[Measured]]:
+            ceiling: Proc, hook: Proc | None, work: Path) -> dict[str, list[Measured]]:
     series: dict[str, list[Measured]] = {}
     for rnd in range(1, s.rounds + 1):
-        for target in (idle, busy, ceiling, hook):
+        for target in (idle, busy, ceiling, LEAN, hook):
             if target is None:
                 continue
             relay = isinstance(target, RelayTarget)
-            proc = target.start() if isinstance(target, RelayTarget) else target
+            # The lean reference starts on a fresh file every round, as relay does.
+            lean = start_lean(work, work / f"lean-{rnd}.db") if target == LEAN else None
+            proc = (target.start() if isinstance(target, RelayTarget) else lean
+                    if lean is not None else target)
+            assert isinstance(proc, Proc)
             branches = target.branches if isinstance(target, RelayTarget) else ["main"]
-            name = target.name if isinstance(target, RelayTarget) else target.name
+            name = target.name if isinstance(target, (RelayTarget, Proc)) else LEAN
             tag = f"r{rnd}-{time.monotonic_ns()}"
             warm, m = _measure(proc, proc.url + "/hooks/github", template, s, tag, branches,
                                relay)
@@ -212,6 +217,8 @@ def _rounds(s: IngestSettings, template: bytes, idle: RelayTarget, busy: RelayTa
             print(f"  ingest round {rnd} {name}: {res.rps:.0f} req/s, p50 {ms(res.p50_s)}, "
                   f"p99 {ms(res.p99_s)}, CPU {m.us_per_req(m.loop_cpu_s):.0f}+"
                   f"{m.us_per_req(m.other_cpu_s):.0f} µs/req, codes {res.codes}", flush=True)
+            if lean is not None:
+                lean.stop(kill=True)
             if isinstance(target, RelayTarget):
                 acked = warm.count(202) + res.count(202)
                 target.finish(acked, warm.requests + res.requests + warm.timeouts
@@ -303,6 +310,7 @@ def _report(s: IngestSettings, series: dict[str, list[Measured]],
                "relay idle / this", "relay deploying / this"])
     labels = {IDLE: IDLE, BUSY: f"{BUSY} ({s.busy_clusters} clusters)",
               CEILING: "bare aiohttp + HMAC (ceiling)",
+              LEAN: "lean durable reference (bench/lean.py)",
               HOOK: "adnanh/webhook 2.8 + /bin/true"}
     for name, runs in series.items():
         loop = median([m.us_per_req(m.loop_cpu_s) for m in runs])
@@ -324,6 +332,10 @@ def _report(s: IngestSettings, series: dict[str, list[Measured]],
             f"{dict(sorted(d.statuses.items()))}")
     t.notes.append("CPU for the other targets: the whole process (+ reaped children for "
                    "webhook, its /bin/true) per request")
+    t.notes.append("lean durable reference: aiohttp + HMAC + orjson, one delivery row (with "
+                   "the body) and one deployment row per request, group-committed by a writer "
+                   "thread to SQLite (WAL, synchronous=FULL) before the 202; none of relay's "
+                   "features (bench/lean.py). What this stack does durably on this machine")
     if HOOK in series:
         t.notes.append(
             "adnanh/webhook answers before it runs its command: after each round it went on "
@@ -339,12 +351,12 @@ def _report(s: IngestSettings, series: dict[str, list[Measured]],
               f"deploying: {s.rate_duration_s:g} s x {s.rounds} rounds (alternated, open loop, "
               f"{s.connections} connections), medians",
               ["target", "sent", "answered 2xx", "p50", "p99", "max", "generator lag"])
-    for name, runs in rate.items():
-        ok = sum(n for res in runs for st, n in res.statuses.items() if 200 <= st < 300)
-        r.add(labels[name], sum(res.sent for res in runs), ok,
-              ms(median([x.p(50) for x in runs])), ms(median([x.p(99) for x in runs])),
-              ms(median([max(x.latencies_s, default=0.0) for x in runs])),
-              ms(median([x.max_lag_s for x in runs])))
+    for name, loads in rate.items():
+        ok = sum(n for res in loads for st, n in res.statuses.items() if 200 <= st < 300)
+        r.add(labels[name], sum(res.sent for res in loads), ok,
+              ms(median([x.p(50) for x in loads])), ms(median([x.p(99) for x in loads])),
+              ms(median([max(x.latencies_s, default=0.0) for x in loads])),
+              ms(median([x.max_lag_s for x in loads])))
     r.notes.append("generator lag: how late the load generator itself issued a request (max "
                    "per round, median): the noise floor of this machine, not the server's")
     if any(not math.isnan(v) for v in busy.store_timings.values()):  # an older relay: none

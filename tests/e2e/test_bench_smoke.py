@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp.test_utils import TestServer
 
 from bench.ceiling import create_ceiling_app
+from bench.lean import create_lean_app
 from bench.loadgen import run_at_rate, send_all
 from bench.payload import SECRET, github_headers, push_body, sha
 from bench.profile import summarise
@@ -43,6 +45,29 @@ async def test_load_generator_against_the_ceiling() -> None:
         bad = github_headers(body, "x", secret="wrong")
         statuses, _ = await send_all(url, [(body, bad)] * 3, connections=2)
         assert statuses == {401: 3}
+    finally:
+        await server.close()
+
+
+async def test_the_lean_reference_stores_before_it_answers(tmp_path: Path) -> None:
+    db = tmp_path / "lean.db"
+    server = TestServer(create_lean_app(SECRET.encode(), db))
+    await server.start_server()
+    try:
+        url = str(server.make_url("/hooks/github"))
+        pushes = [push_body(seq=i) for i in range(5)]
+        statuses, _ = await send_all(
+            url, [(b, github_headers(b, f"lean-{i}")) for i, b in enumerate(pushes)],
+            connections=5)
+        assert statuses == {202: 5}
+        bad = github_headers(pushes[0], "x", secret="wrong")
+        assert (await send_all(url, [(pushes[0], bad)], connections=1))[0] == {401: 1}
+        with sqlite3.connect(db) as conn:  # every 202 was committed before it was sent
+            rows = conn.execute("SELECT d.delivery_key, d.body, p.version FROM deliveries d "
+                                "JOIN deployments p ON p.delivery = d.id ORDER BY d.id").fetchall()
+        assert sorted(r[0] for r in rows) == [f"lean-{i}" for i in range(5)]
+        assert {r[1] for r in rows} == set(pushes)
+        assert {r[2] for r in rows} == {sha(f"bench/app-{i}") for i in range(5)}
     finally:
         await server.close()
 
