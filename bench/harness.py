@@ -1,5 +1,5 @@
-"""Start the servers under test (relay, the simulator, the ceiling, adnanh/webhook) and query
-what they stored or saw. Every server listens on 127.0.0.1 only."""
+"""Start the servers under test (relay, the simulator, the ceiling, the lean reference,
+adnanh/webhook) and query what they stored or saw. Every server listens on 127.0.0.1 only."""
 
 from __future__ import annotations
 

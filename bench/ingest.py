@@ -14,7 +14,8 @@ simulator clusters, and ends with SIGKILL; the rows in its file are then counted
   own cluster of a second simulator whose rollouts end in well under a second, so the worker
   claims, supersedes, triggers, follows and finishes all the while ingest runs.
 
-Targets alternate within each round: relay idle, relay deploying, the ceiling, webhook.
+Targets alternate within each round: relay idle, relay deploying, the ceiling, the lean
+durable reference (bench/lean.py, on a fresh file each round), webhook.
 Ratios are medians of the per-round ratios. CPU per request is the process's CPU time (from
 /proc, per thread for relay: the event-loop thread and the others, i.e. the SQLite and flusher
 threads) over the measured run, divided by the requests wrk counted.
@@ -210,15 +211,17 @@ def _rounds(s: IngestSettings, template: bytes, idle: RelayTarget, busy: RelayTa
             branches = target.branches if isinstance(target, RelayTarget) else ["main"]
             name = target.name if isinstance(target, (RelayTarget, Proc)) else LEAN
             tag = f"r{rnd}-{time.monotonic_ns()}"
-            warm, m = _measure(proc, proc.url + "/hooks/github", template, s, tag, branches,
-                               relay)
+            try:
+                warm, m = _measure(proc, proc.url + "/hooks/github", template, s, tag,
+                                   branches, relay)
+            finally:
+                if lean is not None:
+                    lean.stop(kill=True)
             series.setdefault(name, []).append(m)
             res = m.wrk
             print(f"  ingest round {rnd} {name}: {res.rps:.0f} req/s, p50 {ms(res.p50_s)}, "
                   f"p99 {ms(res.p99_s)}, CPU {m.us_per_req(m.loop_cpu_s):.0f}+"
                   f"{m.us_per_req(m.other_cpu_s):.0f} µs/req, codes {res.codes}", flush=True)
-            if lean is not None:
-                lean.stop(kill=True)
             if isinstance(target, RelayTarget):
                 acked = warm.count(202) + res.count(202)
                 target.finish(acked, warm.requests + res.requests + warm.timeouts
@@ -335,7 +338,9 @@ def _report(s: IngestSettings, series: dict[str, list[Measured]],
     t.notes.append("lean durable reference: aiohttp + HMAC + orjson, one delivery row (with "
                    "the body) and one deployment row per request, group-committed by a writer "
                    "thread to SQLite (WAL, synchronous=FULL) before the 202; none of relay's "
-                   "features (bench/lean.py). What this stack does durably on this machine")
+                   "features (bench/lean.py). Its CPU column is the whole process, writer "
+                   f"thread included. Lean / ceiling: {_ratios(series, LEAN, CEILING):.2f}x "
+                   "(median of the rounds)")
     if HOOK in series:
         t.notes.append(
             "adnanh/webhook answers before it runs its command: after each round it went on "

@@ -4,8 +4,10 @@ relay's features. A second yardstick beside the bare ceiling (bench/ceiling.py).
 An aiohttp handler reads the body, checks its HMAC-SHA256 (X-Hub-Signature-256), decodes it
 with orjson, and hands one delivery row (the body, the forwarded headers, repository, ref and
 commit) and one deployment row to a writer thread. That thread owns a SQLite file in WAL mode
-with synchronous=FULL and writes whatever queued up in one transaction (an `executemany` per
-table); each caller gets its 202 only after that COMMIT.
+with synchronous=FULL and writes what queued up (at most MAX_BATCH requests) in one
+transaction (an `executemany` per table); each caller gets its 202 only after that COMMIT.
+A batch that fails (a delivery key seen before, a value SQLite cannot bind) is rolled back
+and all its callers get a 503: a yardstick, not a server.
 
 What it leaves out, and relay does: routing, filters and gates, duplicates answered as such,
 catch-up twins, the outbox, the canonical log line, metrics, timeouts and bounds, the worker.
@@ -73,9 +75,17 @@ class Writer:
         return future
 
     def close(self) -> None:
+        """Stop the thread (joined: call it off the event loop), close the connection; a
+        request still queued is failed."""
         self._stop = True
         self._wake.set()
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._conn.close()
+        left = list(self._queue)
+        self._queue.clear()
+        if left:
+            self._loop.call_soon_threadsafe(_fail, left, sqlite3.Error("writer stopped"))
 
     def _run(self) -> None:
         while not self._stop:
@@ -85,7 +95,7 @@ class Writer:
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
                 try:
                     first = self._write([row for row, _ in batch])
-                except sqlite3.Error as exc:
+                except Exception as exc:  # noqa: BLE001 - the batch's callers get a 503
                     self._loop.call_soon_threadsafe(_fail, batch, exc)
                 else:
                     self._loop.call_soon_threadsafe(_answer, batch, first)
@@ -116,7 +126,7 @@ def _answer(batch: list[tuple[Row, asyncio.Future[int]]], first: int) -> None:
             future.set_result(first + i)
 
 
-def _fail(batch: list[tuple[Row, asyncio.Future[int]]], exc: Exception) -> None:
+def _fail(batch: list[tuple[Row, asyncio.Future[int]]], exc: BaseException) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(exc)
@@ -144,7 +154,7 @@ async def receive(request: web.Request) -> web.Response:
                 push.get("ref"), push.get("after"))
     try:
         delivery = await request.app[WRITER_KEY].submit(row)
-    except sqlite3.Error:
+    except Exception:  # noqa: BLE001 - the batch failed (see Writer)
         return web.Response(status=503)
     return web.Response(body=orjson.dumps({"delivery": delivery}), status=202,
                         content_type="application/json")
@@ -162,7 +172,7 @@ def create_lean_app(secret: bytes, db: Path) -> web.Application:
     async def writer(app: web.Application) -> Any:
         app[WRITER_KEY] = Writer(db, asyncio.get_running_loop())
         yield
-        app[WRITER_KEY].close()
+        await asyncio.get_running_loop().run_in_executor(None, app[WRITER_KEY].close)
 
     app.cleanup_ctx.append(writer)
     app.router.add_post("/hooks/github", receive)
