@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from relay.deployment import DeploymentStatus
 from relay.gates.holds import ScheduledHold
@@ -15,6 +17,8 @@ from tests.factories import ADMIN_HEADERS
 from tests.fakes import eventually
 from tests.harness import Factory, Harness
 from tests.payloads import sha
+
+T = TypeVar("T")
 
 FRIDAY_1830 = datetime(2026, 11, 27, 18, 30, tzinfo=UTC)  # inside the 18:00-19:00 freeze
 AFTER = FRIDAY_1830 + timedelta(minutes=31)
@@ -44,6 +48,17 @@ async def status_of(store: Store, dep_id: int) -> DeploymentStatus:
     dep = await store.get_deployment(dep_id)
     assert dep is not None
     return dep.status
+
+
+async def first_of(replicas: list[Harness], wait: Callable[[Harness], Awaitable[T]]) -> T:
+    """What `wait` gives for the first replica whose own events show it: with several
+    replicas, any one of them may make a change, and only that one records it."""
+    waits = [asyncio.ensure_future(wait(r)) for r in replicas]
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return done.pop().result()
 
 
 def waiting_held(h: Harness) -> float:
@@ -127,24 +142,26 @@ async def test_three_replicas_on_postgresql_release_once(harness: Factory,
                                                          postgres_url: str) -> None:
     clock = WallClock(FRIDAY_1830)
     replicas: list[Harness] = []
-    for _ in range(3):
-        store = await open_store(postgres_url)
-        replicas.append(await harness(clock=clock, holds=(FREEZE,), store=store))
-    first = replicas[0]
-    [older] = await first.push(after=sha("pg-one"))
-    [dep] = await first.push(after=sha("pg-two"))
-    await eventually(lambda: all(waiting_held(r) == 1 for r in replicas))
-    assert await status_of(first.store, older) is SUPERSEDED
-    clock.at = AFTER
-    waits = [asyncio.ensure_future(r.final(dep)) for r in replicas]
-    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    final = done.pop().result()
-    assert final.status is SUCCEEDED, final.error
-    puts = [p for r in replicas for p in r.puts(10702)]
-    assert [p["version_control"]["version"] for p in puts] == [sha("pg-two")]
-    for replica in replicas:
-        await replica.client.close()
-        await replica.store.close()
+    try:
+        for _ in range(3):
+            store = await open_store(postgres_url)
+            replicas.append(await harness(clock=clock, holds=(FREEZE,), store=store))
+        first = replicas[0]
+        [older] = await first.push(after=sha("pg-one"))
+        [dep] = await first.push(after=sha("pg-two"))
+        # The held gauge alone reads 1 also before the newer push is gated (the older one
+        # held, the newer still queued): wait for the replicas' events first.
+        superseded = await first_of(replicas, lambda r: r.final(older))
+        assert superseded.status is SUPERSEDED and superseded.superseded_by == dep
+        await first_of(replicas, lambda r: r.wait_status(dep, HELD))
+        await eventually(lambda: all(waiting_held(r) == 1 for r in replicas))
+        assert await status_of(first.store, dep) is HELD
+        clock.at = AFTER
+        final = await first_of(replicas, lambda r: r.final(dep))
+        assert final.status is SUCCEEDED, final.error
+        puts = [p for r in replicas for p in r.puts(10702)]
+        assert [p["version_control"]["version"] for p in puts] == [sha("pg-two")]
+    finally:  # a failure above must not leave the replicas' listeners running
+        for replica in replicas:
+            await replica.client.close()
+            await replica.store.close()
