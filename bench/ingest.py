@@ -203,13 +203,14 @@ def _rounds(s: IngestSettings, template: bytes, idle: RelayTarget, busy: RelayTa
             if target is None:
                 continue
             relay = isinstance(target, RelayTarget)
-            # The lean reference starts on a fresh file every round, as relay does.
-            lean = start_lean(work, work / f"lean-{rnd}.db") if target == LEAN else None
-            proc = (target.start() if isinstance(target, RelayTarget) else lean
-                    if lean is not None else target)
-            assert isinstance(proc, Proc)
-            branches = target.branches if isinstance(target, RelayTarget) else ["main"]
-            name = target.name if isinstance(target, (RelayTarget, Proc)) else LEAN
+            lean: Proc | None = None
+            if isinstance(target, RelayTarget):
+                proc, branches, name = target.start(), target.branches, target.name
+            elif isinstance(target, Proc):
+                proc, branches, name = target, ["main"], target.name
+            else:  # the lean reference starts on a fresh file every round, as relay does
+                lean = proc = start_lean(work, work / f"lean-{rnd}.db")
+                branches, name = ["main"], LEAN
             tag = f"r{rnd}-{time.monotonic_ns()}"
             try:
                 warm, m = _measure(proc, proc.url + "/hooks/github", template, s, tag,
