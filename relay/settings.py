@@ -226,3 +226,10 @@ class Settings:
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     holds: tuple[ScheduledHold, ...] = ()  # `holds:` (docs/gates.md)
+    # Whether a route has `paths` or `paths_ignore`: only then does the webhook handler read
+    # the commits' file lists of a push (relay.gates.changes).
+    reads_file_lists: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads_file_lists",
+                           any(route.filters.filters_paths for route in self.routes))

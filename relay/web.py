@@ -240,7 +240,7 @@ async def receive(request: web.Request) -> web.Response:
     body = await read_capped(request, limit)
     now = request.app[CLOCK].now()
     delivery = parse_delivery(source, entry.headers, body, [s.encoded() for s in conf.secrets],
-                              now=now)
+                              now=now, file_lists=settings.reads_file_lists)
     entry.event = delivery.event.value
     entry.fields.update(_log_fields(delivery))
     worker = request.app.get(WORKER)

@@ -15,6 +15,10 @@ GitHub, GitLab and Gitea push payloads carry `commits[]` with `added`, `modified
 When the lists are missing or cut short, `incomplete_reason` says why, and the caller asks the
 host's compare API (or, without one, deploys and records the reason: relay never guesses that
 nothing changed).
+
+The lists are read only when a route asks for them (`paths` or `paths_ignore`): the webhook
+handler passes `file_lists=False` when no route has either (`Settings.reads_file_lists`), and
+`commits` is then None, which reads as incomplete, never as "nothing changed".
 """
 
 from __future__ import annotations
@@ -50,11 +54,13 @@ class CommitFiles:
 class PushChanges:
     """What a push payload says about its changes.
 
-    `total_commits`: the host's count of commits in the push when it gives one (GitLab,
-    Gitea), else None (GitHub). `limit`: the most commits the host lists with files.
+    `commits`: each listed commit's file lists, or None when they were not read (no route
+    filters paths: see the module's docstring). `total_commits`: the host's count of commits
+    in the push when it gives one (GitLab, Gitea), else None (GitHub). `limit`: the most
+    commits the host lists with files.
     """
 
-    commits: tuple[CommitFiles, ...]
+    commits: tuple[CommitFiles, ...] | None
     head_message: str | None = None
     created: bool = False
     forced: bool = False
@@ -64,10 +70,12 @@ class PushChanges:
     @property
     def files(self) -> frozenset[str]:
         """Every changed path over all the listed commits (added, modified or removed)."""
-        return frozenset(path for commit in self.commits for path in commit.files)
+        return frozenset(path for commit in self.commits or () for path in commit.files)
 
     def incomplete_reason(self) -> str | None:
         """Why the file lists may not cover the whole push; None when they do. A ladder."""
+        if self.commits is None:
+            return "the payload's file lists were not read"
         listed = len(self.commits)
         if self.created:
             return "a new branch: the payload does not list what changed against a base"
@@ -85,38 +93,45 @@ class PushChanges:
         return None
 
 
-def changes_from_github(payload: Mapping[str, Any]) -> PushChanges:
-    """PushChanges of a GitHub push payload (decoded JSON). Missing keys read as absent."""
+def changes_from_github(payload: Mapping[str, Any], *, file_lists: bool = True) -> PushChanges:
+    """PushChanges of a GitHub push payload (decoded JSON). Missing keys read as absent.
+
+    `file_lists` False: the commits' file lists are not read (`commits` is None).
+    """
     head = payload.get("head_commit")
     return PushChanges(
-        commits=_commits(payload.get("commits")),
+        commits=_commits(payload.get("commits")) if file_lists else None,
         head_message=_message(head),
         created=payload.get("created") is True or _is_zero(payload.get("before")),
         forced=payload.get("forced") is True,
     )
 
 
-def changes_from_gitlab(payload: Mapping[str, Any]) -> PushChanges:
+def changes_from_gitlab(payload: Mapping[str, Any], *, file_lists: bool = True) -> PushChanges:
     """PushChanges of a GitLab push or tag push payload (decoded JSON).
 
     The head commit is the listed commit whose id is `checkout_sha` (else `after`).
+    `file_lists` False: the commits' file lists are not read (`commits` is None).
     """
     commits = payload.get("commits")
     head_id = payload.get("checkout_sha") or payload.get("after")
     head = next((c for c in commits or () if isinstance(c, Mapping) and c.get("id") == head_id),
                 None)
     return PushChanges(
-        commits=_commits(commits),
+        commits=_commits(commits) if file_lists else None,
         head_message=_message(head),
         created=_is_zero(payload.get("before")),
         total_commits=_count(payload.get("total_commits_count")),
     )
 
 
-def changes_from_gitea(payload: Mapping[str, Any]) -> PushChanges:
-    """PushChanges of a Gitea (or Forgejo) push payload (decoded JSON)."""
+def changes_from_gitea(payload: Mapping[str, Any], *, file_lists: bool = True) -> PushChanges:
+    """PushChanges of a Gitea (or Forgejo) push payload (decoded JSON).
+
+    `file_lists` False: the commits' file lists are not read (`commits` is None).
+    """
     return PushChanges(
-        commits=_commits(payload.get("commits")),
+        commits=_commits(payload.get("commits")) if file_lists else None,
         head_message=_message(payload.get("head_commit")),
         created=payload.get("created") is True or _is_zero(payload.get("before")),
         forced=payload.get("forced") is True,

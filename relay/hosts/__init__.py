@@ -70,12 +70,15 @@ def parse_delivery(
     secrets: Sequence[bytes],
     *,
     now: datetime | None = None,
+    file_lists: bool = True,
 ) -> Delivery:
     """Check media type, then authenticity, then shape; return the verified delivery.
 
     Raises UnsupportedMediaType, then Unauthorized, then Malformed (that order wins).
     `secrets`: any one verifies (rotation); an empty sequence verifies nothing. `now` (aware)
-    is needed only to check GitLab's Standard Webhooks `webhook-signature`.
+    is needed only to check GitLab's Standard Webhooks `webhook-signature`. `file_lists`
+    False: the pushes' commit file lists are not read (`changes.commits` is None), for a
+    route table without path filters (`Settings.reads_file_lists`); the verdict is the same.
     """
     host = HOSTS[source]
     folded = fold_headers(headers)
@@ -97,7 +100,7 @@ def parse_delivery(
 
     if verdict.kind is not None:
         return delivery(verdict.kind, (), verdict.ignored)
-    pushes = host.parse(payload, named.key)
+    pushes = host.parse(payload, named.key, file_lists=file_lists)
     if not pushes:
         return delivery(EventKind.OTHER, (), "delivery carries no push")
     reasons = [push_ignored(push) for push in pushes]

@@ -201,8 +201,12 @@ class Host(abc.ABC):
         """Whether the event is a push to parse, else its kind and why it is ignored."""
 
     @abc.abstractmethod
-    def parse(self, payload: JSON, key: str) -> tuple[PushEvent, ...]:
-        """The pushes of a payload `classify` called a push; Malformed names a bad field."""
+    def parse(self, payload: JSON, key: str, *, file_lists: bool = True) -> tuple[PushEvent, ...]:
+        """The pushes of a payload `classify` called a push; Malformed names a bad field.
+
+        `file_lists` False: each push's `changes` leaves the commits' file lists unread
+        (relay.gates.changes); nothing else differs, validation included.
+        """
 
 
 # -- shared decisions ---------------------------------------------------------------------------

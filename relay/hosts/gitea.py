@@ -74,5 +74,6 @@ class Gitea(Host):
     def classify(self, event: str, payload: JSON) -> Classified:
         return PARSE if event.lower() == "push" else not_acted_on(event)
 
-    def parse(self, payload: JSON, key: str) -> tuple[PushEvent, ...]:
-        return (hub_push(self.source, payload, key, changes_from_gitea(payload)),)
+    def parse(self, payload: JSON, key: str, *, file_lists: bool = True) -> tuple[PushEvent, ...]:
+        changes = changes_from_gitea(payload, file_lists=file_lists)
+        return (hub_push(self.source, payload, key, changes),)

@@ -118,5 +118,6 @@ class GitHub(Host):
             return Classified(EventKind.PING, "ping")
         return not_acted_on(event)
 
-    def parse(self, payload: JSON, key: str) -> tuple[PushEvent, ...]:
-        return (hub_push(self.source, payload, key, changes_from_github(payload)),)
+    def parse(self, payload: JSON, key: str, *, file_lists: bool = True) -> tuple[PushEvent, ...]:
+        changes = changes_from_github(payload, file_lists=file_lists)
+        return (hub_push(self.source, payload, key, changes),)

@@ -182,7 +182,7 @@ class GitLab(Host):
                               "system hook without object_kind or event_name is not acted on")
         return Classified(EventKind.OTHER, f"system hook event {str(name)[:100]!r} is not acted on")
 
-    def parse(self, payload: JSON, key: str) -> tuple[PushEvent, ...]:
+    def parse(self, payload: JSON, key: str, *, file_lists: bool = True) -> tuple[PushEvent, ...]:
         """GitLab's push and tag push payload; no created/deleted/forced flags.
 
         For an annotated tag `after` is the tag object and `checkout_sha` the commit it points
@@ -197,7 +197,7 @@ class GitLab(Host):
             commit=commit, created=is_zero(before), deleted=is_zero(after), forced=False,
             head_commit=find_commit(optional(p, "commits", list), commit),
             pusher=lenient_str(p, "user_username") or lenient_str(p, "user_name"),
-            changes=changes_from_gitlab(p),
+            changes=changes_from_gitlab(p, file_lists=file_lists),
         ),)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from structlog.testing import capture_logs
 
 from relay.app import create_app
 from relay.config import ServerSettings, Settings
+from relay.gates.filters import RouteFilters
 from relay.store import Store
 from relay.typedefs import STORE
 from tests.factories import make_settings
@@ -409,3 +411,27 @@ async def test_graceful_shutdown_closes_the_store(settings: Settings) -> None:
     await runner.cleanup()
     with pytest.raises(Exception, match="closed"):
         await store.ping()
+
+
+@pytest.mark.parametrize(("paths_ignore", "status", "ignored"), [
+    (("docs/**",), 200, "routes[0] paths: all of the 1 changed file match paths_ignore"),
+    ((), 202, None),
+])
+async def test_file_lists_are_read_when_a_route_filters_paths(
+        aiohttp_client: ClientFactory, tmp_path: Path, paths_ignore: tuple[str, ...],
+        status: int, ignored: str | None) -> None:
+    """The handler reads a push's file lists only when a route has `paths`/`paths_ignore`
+    (Settings.reads_file_lists); with one, a docs-only push is ignored at once."""
+    base = make_settings(tmp_path)
+    first = replace(base.routes[0], filters=RouteFilters(paths_ignore=paths_ignore))
+    settings = replace(base, routes=(first, *base.routes[1:]))
+    assert settings.reads_file_lists is bool(paths_ignore)
+    client = await aiohttp_client(create_app(settings, run_worker=False,
+                                             registry=CollectorRegistry()))
+    after = sha("docs-only")
+    body = github_push(after=after, extra={"commits": [
+        {"id": after, "message": "Docs", "timestamp": "2026-11-29T10:00:00Z",
+         "added": ["docs/a.md"], "modified": [], "removed": []}]})
+    resp = await post_github(client, body)
+    assert resp.status == status, await resp.text()
+    assert (await resp.json()).get("ignored") == ignored

@@ -260,3 +260,44 @@ def test_changes_from_gitea() -> None:
 def test_odd_payloads_read_as_incomplete(payload: dict[str, Any]) -> None:
     for parse in (changes_from_github, changes_from_gitlab, changes_from_gitea):
         assert parse(payload).incomplete_reason() is not None
+
+
+FILE_LISTS = ("added", "modified", "removed")
+
+
+class Untouchable(dict[str, Any]):
+    """A commit object that fails the test when its file lists are read."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in FILE_LISTS:
+            raise AssertionError("the commit's file lists were read")
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        if key in FILE_LISTS:
+            raise AssertionError("the commit's file lists were read")
+        return super().__getitem__(key)
+
+
+UNTOUCHABLE_PUSH = {"before": "a" * 40, "after": "b" * 40, "checkout_sha": "b" * 40,
+                    "head_commit": {"message": "Fix [skip ci]"}, "total_commits": 1,
+                    "total_commits_count": 1,
+                    "commits": [Untouchable(id="b" * 40, message="Fix [skip ci]",
+                                            added=["docs/a.md"])]}
+
+
+@pytest.mark.parametrize("parse", [changes_from_github, changes_from_gitlab, changes_from_gitea])
+def test_file_lists_left_unread_read_as_incomplete(parse: Any) -> None:
+    """Without a route that filters paths the handler leaves the file lists unread: the rest
+    of the changes is read as before, and unread lists never read as "nothing changed"."""
+    changes = parse(UNTOUCHABLE_PUSH, file_lists=False)
+    assert changes.commits is None and changes.files == frozenset()
+    assert changes.head_message == "Fix [skip ci]"
+    assert changes.incomplete_reason() == "the payload's file lists were not read"
+    assert decide(RouteFilters(skip_markers=()), changes, is_tag=False).verdict is DEPLOY
+    assert decide(RouteFilters(), changes, is_tag=False).verdict is IGNORE  # the marker
+    paths = RouteFilters(paths_ignore=("docs/**",), skip_markers=())
+    assert decide(paths, changes, is_tag=False).verdict is COMPARE
+    assert decide(paths, changes, is_tag=False, can_compare=False).verdict is DEPLOY
+    with pytest.raises(AssertionError, match="file lists were read"):
+        parse(UNTOUCHABLE_PUSH)
