@@ -121,8 +121,10 @@ def _gate(push: PushEvent, matched: Sequence[Route], *, can_compare: Collection[
 def filter_push(route: Route, push: PushEvent, *, can_compare: bool) -> FilterDecision:
     """The route's filters for one push: the first that stops it, else the paths decision.
 
-    A push whose payload was not read for changes (None) passes the path filters; its head
-    commit message still meets the skip markers.
+    A push with no `changes` at all (a redelivery: its stored payload is not read again)
+    passes the path filters; its head commit message still meets the skip markers. A push
+    whose changes leave the file lists unread (`changes.commits` None, when no route had path
+    filters as it was parsed) reads as incomplete: compare, or deploy.
     """
     changes = push.changes
     if changes is None:

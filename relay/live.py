@@ -47,7 +47,10 @@ class LiveSettings:
                    for source, conf in new.sources.items()}
         new = replace(new, sources=sources)
         applied = tuple(name for name in RELOADABLE if getattr(old, name) != getattr(new, name))
-        needs_restart = tuple(f.name for f in fields(Settings) if f.name not in RELOADABLE
+        # Sections only: a derived field (init=False, e.g. reads_file_lists) follows its
+        # sections by itself, `replace` computes it again.
+        needs_restart = tuple(f.name for f in fields(Settings) if f.init
+                              and f.name not in RELOADABLE
                               and getattr(old, f.name) != getattr(new, f.name))
         if any(conf.api != sources[source].api for source, conf in given.sources.items()):
             needs_restart += ("sources.*.api",)

@@ -69,8 +69,14 @@ class PushChanges:
 
     @property
     def files(self) -> frozenset[str]:
-        """Every changed path over all the listed commits (added, modified or removed)."""
-        return frozenset(path for commit in self.commits or () for path in commit.files)
+        """Every changed path over all the listed commits (added, modified or removed).
+
+        Raises ValueError when the lists were not read (`commits` None): an empty set would
+        say that nothing changed. Ask `incomplete_reason` first.
+        """
+        if self.commits is None:
+            raise ValueError("the payload's file lists were not read")
+        return frozenset(path for commit in self.commits for path in commit.files)
 
     def incomplete_reason(self) -> str | None:
         """Why the file lists may not cover the whole push; None when they do. A ladder."""

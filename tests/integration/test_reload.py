@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 from relay.app import create_app, reload_settings
 from relay.config import Action, ConfigError, ConfigProblem, Route, ServerSettings, Settings
 from relay.events import Source
+from relay.gates.filters import RouteFilters
 from relay.secret import Secret
 from relay.settings import AdminSettings, SourceSettings
 from relay.typedefs import LIVE
@@ -128,3 +129,23 @@ def test_catch_up_polls_the_routes_in_force(tmp_path: Path) -> None:
                                                                 ("acme/api", "main")}
     live.reload(dataclasses.replace(settings, routes=settings.routes[:1]))
     assert {(t.repo, t.branch) for t in reconciler.targets} == {("acme/shop", "main")}
+
+
+async def test_a_reload_adding_the_first_path_filter_applies_to_the_next_delivery(
+        client: TestClient[Any, Any]) -> None:
+    """`reads_file_lists` follows the routes: no restart is asked for, and the next docs-only
+    push meets the new `paths_ignore` (its file lists read)."""
+    live = client.app[LIVE].current
+    assert not live.reads_file_lists
+    first = dataclasses.replace(live.routes[0], filters=RouteFilters(paths_ignore=("docs/**",)))
+    done = reload_settings(client.app, lambda: dataclasses.replace(
+        live, routes=(first, *live.routes[1:])))
+    assert done is not None and done.applied == ("routes",) and done.needs_restart == ()
+    assert client.app[LIVE].current.reads_file_lists
+    after = "d" * 40
+    body = github_push(after=after, extra={"commits": [
+        {"id": after, "message": "Docs", "timestamp": "2026-11-29T10:00:00Z",
+         "added": ["docs/a.md"], "modified": [], "removed": []}]})
+    resp = await client.post("/hooks/github", data=body, headers=github_headers(body))
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["ignored"].startswith("routes[0] paths: all of the 1 changed")

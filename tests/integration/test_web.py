@@ -15,8 +15,10 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
+import relay.web
 from relay.app import create_app
 from relay.config import ServerSettings, Settings
+from relay.events import parse_delivery
 from relay.gates.filters import RouteFilters
 from relay.store import Store
 from relay.typedefs import STORE
@@ -418,10 +420,17 @@ async def test_graceful_shutdown_closes_the_store(settings: Settings) -> None:
     ((), 202, None),
 ])
 async def test_file_lists_are_read_when_a_route_filters_paths(
-        aiohttp_client: ClientFactory, tmp_path: Path, paths_ignore: tuple[str, ...],
-        status: int, ignored: str | None) -> None:
+        aiohttp_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        paths_ignore: tuple[str, ...], status: int, ignored: str | None) -> None:
     """The handler reads a push's file lists only when a route has `paths`/`paths_ignore`
     (Settings.reads_file_lists); with one, a docs-only push is ignored at once."""
+    asked: list[bool] = []
+
+    def parse_spy(*args: Any, file_lists: bool = True, **kw: Any) -> Any:
+        asked.append(file_lists)
+        return parse_delivery(*args, file_lists=file_lists, **kw)
+
+    monkeypatch.setattr(relay.web, "parse_delivery", parse_spy)
     base = make_settings(tmp_path)
     first = replace(base.routes[0], filters=RouteFilters(paths_ignore=paths_ignore))
     settings = replace(base, routes=(first, *base.routes[1:]))
@@ -435,3 +444,4 @@ async def test_file_lists_are_read_when_a_route_filters_paths(
     resp = await post_github(client, body)
     assert resp.status == status, await resp.text()
     assert (await resp.json()).get("ignored") == ignored
+    assert asked == [bool(paths_ignore)]

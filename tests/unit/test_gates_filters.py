@@ -291,7 +291,9 @@ def test_file_lists_left_unread_read_as_incomplete(parse: Any) -> None:
     """Without a route that filters paths the handler leaves the file lists unread: the rest
     of the changes is read as before, and unread lists never read as "nothing changed"."""
     changes = parse(UNTOUCHABLE_PUSH, file_lists=False)
-    assert changes.commits is None and changes.files == frozenset()
+    assert changes.commits is None
+    with pytest.raises(ValueError, match="not read"):
+        changes.files  # noqa: B018 - never "nothing changed"
     assert changes.head_message == "Fix [skip ci]"
     assert changes.incomplete_reason() == "the payload's file lists were not read"
     assert decide(RouteFilters(skip_markers=()), changes, is_tag=False).verdict is DEPLOY
