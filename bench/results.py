@@ -93,5 +93,9 @@ def append(text: str, path: Path = RESULTS) -> None:
     """Append one run's section, creating the file with its header the first time."""
     if not path.exists():
         path.write_text(HEADER + "\n")
+    # A section starts on a line of its own, after a blank line, whatever the file ends with
+    # (a hand-written note after the last run may end without its newline).
+    ending = path.read_bytes()[-2:]
+    gap = "" if ending in (b"", b"\n\n") else "\n" if ending.endswith(b"\n") else "\n\n"
     with path.open("a") as f:
-        f.write(text)
+        f.write(gap + text)
