@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 COMMIT_LIST_LIMIT = 20  # the most commits a host sends with file lists
-_ZERO_SHA = frozenset("0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,4 +172,5 @@ def _count(value: object) -> int | None:
 
 
 def _is_zero(sha: object) -> bool:
-    return isinstance(sha, str) and bool(sha) and set(sha) <= _ZERO_SHA
+    """A non-empty string of zeros only (no set built: this runs for every push)."""
+    return isinstance(sha, str) and sha != "" and not sha.strip("0")

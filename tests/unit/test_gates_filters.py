@@ -303,3 +303,12 @@ def test_file_lists_left_unread_read_as_incomplete(parse: Any) -> None:
     assert decide(paths, changes, is_tag=False, can_compare=False).verdict is DEPLOY
     with pytest.raises(AssertionError, match="file lists were read"):
         parse(UNTOUCHABLE_PUSH)
+
+
+@given(st.one_of(st.text(alphabet="0a ", max_size=6), st.text(max_size=3), st.none(),
+                 st.integers()))
+def test_a_zero_sha_is_a_non_empty_run_of_zeros(value: object) -> None:
+    from relay.gates.changes import _is_zero
+
+    expected = isinstance(value, str) and bool(value) and set(value) <= {"0"}
+    assert _is_zero(value) is expected
