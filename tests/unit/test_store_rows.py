@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from relay.deployment import DeploymentStatus
+from relay.deployment import DeploymentStatus, parse_iso
 from relay.store.rows import DEPLOYMENT_COLUMNS, deployment_from_row, headers_json
 
 HEADERS = [
@@ -54,9 +54,23 @@ def test_a_deployment_reads_the_same_by_position_and_by_name(values: dict[str, A
     conn.execute(f"CREATE TABLE deployments ({DEPLOYMENT_COLUMNS})")
     conn.execute(f"INSERT INTO deployments VALUES ({', '.join('?' for _ in NAMES)})",
                  [values[name] for name in NAMES])
-    read = deployment_from_row(conn.execute(select).fetchone())
+    row = conn.execute(select).fetchone()
+    if select.startswith(f"SELECT {DEPLOYMENT_COLUMNS},"):  # the guard of the positional read
+        assert row.keys()[:len(NAMES)] == NAMES
+    read = deployment_from_row(row)
     assert read == deployment_from_row(values)  # a dict: by name
-    assert read.id == values["id"] and read.status is DeploymentStatus(values["status"])
+    # Each field from its own column (distinct values: a swap in the unpacking shows).
+    assert read.status is DeploymentStatus(values["status"])
     assert read.progress == (json.loads(values["progress"]) if values["progress"] else None)
-    assert read.manual is bool(values["manual"]) and read.needs_compare is bool(
-        values["needs_compare"])
+    for name in ("manual", "forced", "needs_compare"):
+        assert getattr(read, name) is bool(values[name])
+    for name in ("created_at", "triggered_at", "finished_at", "head_commit_at",
+                 "trigger_started_at"):
+        assert getattr(read, name) == parse_iso(values[name])
+    assert read.before == values["before_sha"]
+    for name in ("id", "cluster", "version", "repo", "ref", "delivery_id", "error",
+                 "superseded_by", "attempts", "route_index", "rollback_of", "rolled_back_by",
+                 "override_reason"):
+        assert getattr(read, name) == values[name], name
+    assert (read.action.value, read.kind.value) == (values["action"], values["kind"])
+    assert (read.source.value if read.source else None) == values["source"]
