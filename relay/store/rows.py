@@ -81,13 +81,13 @@ def deployment_from_row(row: Row) -> Deployment:
     (an asyncpg.Record, other columns first) is read by name.
     """
     if type(row) is sqlite3.Row and row.keys()[:_N_DEPLOYMENT] == _DEPLOYMENT_NAMES:
-        values: Sequence[Any] = row
+        values: Sequence[Any] = row[:_N_DEPLOYMENT]
     else:
         values = [row[name] for name in _DEPLOYMENT_NAMES]
     (id_, cluster, action, version, source, repo, ref, delivery_id, status, created_at,
      triggered_at, finished_at, error, superseded_by, before_sha, head_commit_at, manual,
      attempts, route_index, progress, forced, trigger_started_at, kind, rollback_of,
-     rolled_back_by, override_reason, needs_compare) = values[:_N_DEPLOYMENT]
+     rolled_back_by, override_reason, needs_compare) = values
     created = parse_iso(_text(created_at))
     assert created is not None  # NOT NULL column
     return Deployment(

@@ -98,10 +98,10 @@ def test_results_section_is_appended_with_machine_and_targets(tmp_path: Path) ->
     assert "| ingest | >= 0.5x ceiling | 0.3x | **missed** |" in written
     assert "| idle | ready < 2 s | 0.6 s | met |" in written
     assert "| ingest | >= 2x webhook | not installed | n/a |" in written
+    assert "| relay | 1234 |" in written and "- every 202 stored" in written
     out.write_text(written + "A note written by hand, without its newline.")
     append(text, out)
     assert "without its newline.\n\n## 2026-11-27 00:00 UTC: smoke" in out.read_text()
-    assert "| relay | 1234 |" in written and "- every 202 stored" in written
 
 
 def test_wrk_summary_line_is_parsed() -> None:
