@@ -36,6 +36,7 @@ from relay.deployment import Deployment, DeploymentStatus
 from relay.follow import FollowSettings, Outcome, WatchApi, follow, observe, read_cluster
 from relay.gatekeeper import Gatekeeper
 from relay.live import LiveSettings
+from relay.logs import bind_log_context, reset_log_context
 from relay.metrics import Metrics
 from relay.outcomes import Outcomes
 from relay.rollout import Judge, Observation, Progress, Verdict, is_failure_status
@@ -164,7 +165,7 @@ class Deploying:
         elsewhere (canceled, taken over) or the store is away (the lease runs out and a
         later claim resumes it)."""
         dep = claim.deployment
-        structlog.contextvars.bind_contextvars(deployment_id=dep.id, cluster=dep.cluster)
+        context = bind_log_context(deployment_id=dep.id, cluster=dep.cluster)
         retries: RetryTally = RetryTally()
         if claim.resumed:
             log.info("resuming deployment", status=dep.status.value,
@@ -198,7 +199,7 @@ class Deploying:
             raise
         finally:
             self._snapshots.pop(dep.id, None)
-            structlog.contextvars.unbind_contextvars("deployment_id", "cluster")
+            reset_log_context(context)
         return None
 
     async def _after_end(self, final: Deployment, snapshot: Observation | None) -> None:

@@ -4,9 +4,10 @@ The standard library's logging (aiohttp's server and access loggers, asyncio's "
 was never retrieved", any library's warning) goes through the same processors and renderer,
 so with the JSON format every line relay writes is one JSON object.
 
-The JSON path is kept cheap because the webhook handler writes one line per delivery: a short
-processor chain, orjson as the serializer (the standard library's json when orjson is not
-installed) and, for `relay serve`, a buffered writer that appends lines to a list and writes
+The JSON path is kept cheap because the webhook handler writes one line per delivery: one
+processor (`json_line`: context, level, timestamp, traceback and rendering in a single call),
+orjson as the serializer (the standard library's json when orjson is not installed) and, for
+`relay serve`, a buffered writer that appends lines to a list and writes
 them in one call every FLUSH_INTERVAL_S, when BUFFER_MAX_BYTES are pending, and at shutdown.
 A crash (SIGKILL, OOM) can lose the lines of the last interval; never a delivery, which is
 committed before its answer whatever happens to its log line (docs/operations.md, "Logs").
@@ -15,10 +16,12 @@ committed before its answer whatever happens to its log line (docs/operations.md
 from __future__ import annotations
 
 import atexit
+import contextvars
 import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
@@ -54,6 +57,72 @@ def _dumps(event_dict: MutableMapping[str, Any]) -> bytes:
         except TypeError:
             pass
     return json.dumps(event_dict, default=_fallback).encode()
+
+
+# Fields added to every line logged in the current context (a task and the tasks it starts):
+# relay's own context-local log context, one ContextVar holding (key, value) pairs, so that
+# merging it is one lookup instead of structlog's scan of the whole context per line.
+_CONTEXT: contextvars.ContextVar[tuple[tuple[str, Any], ...]] = contextvars.ContextVar(
+    "relay_log_context", default=())
+
+
+def bind_log_context(**fields: Any) -> contextvars.Token[tuple[tuple[str, Any], ...]]:
+    """Add `fields` to every line logged from here on in this context (the current task and
+    the tasks it creates after the call), until `reset_log_context(token)` with the token
+    returned. A field the log call names itself wins over a bound one."""
+    return _CONTEXT.set(_CONTEXT.get() + tuple(fields.items()))
+
+
+def reset_log_context(token: contextvars.Token[tuple[tuple[str, Any], ...]]) -> None:
+    """Undo the `bind_log_context` call that returned `token` (in the same context)."""
+    _CONTEXT.reset(token)
+
+
+def merge_log_context(_logger: Any, _name: str,
+                      event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the fields `bind_log_context` bound, unless the call names them."""
+    for key, value in _CONTEXT.get():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
+# The whole second of the last timestamp, as text: one (seconds, text) tuple, replaced whole
+# so that a thread never reads the text of another second.
+_second: tuple[int, str] = (-1, "")
+
+
+def utc_timestamp(now: float | None = None) -> str:
+    """`now` (seconds since the epoch; the current time by default) as ISO 8601 UTC with
+    microseconds: "2026-11-30T01:02:03.000456Z". The text of the second is made once per
+    second; structlog's TimeStamper(fmt="iso", utc=True) gives the same text, except that it
+    leaves the fraction out when it is exactly zero."""
+    global _second
+    if now is None:
+        now = time.time()
+    whole = int(now // 1)
+    seen, text = _second
+    if whole != seen:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, text)
+    return f"{text}.{min(int((now - whole) * 1e6), 999_999):06d}Z"
+
+
+# structlog's map_method_name: `warn` is the stdlib's alias, `exception` logs at error.
+_LEVEL_OF_METHOD = {"warn": "warning", "exception": "error"}
+
+
+def json_line(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> bytes:
+    """structlog processor, the whole JSON chain in one call: the bound log context
+    (`merge_log_context`), `level` (structlog's add_log_level), `timestamp`
+    (`utc_timestamp`), an `exc_info` turned into `exception` (structlog's format_exc_info),
+    then the line (`render_json`). Keys come in that order after the call's own fields."""
+    for key, value in _CONTEXT.get():
+        event_dict.setdefault(key, value)
+    event_dict["level"] = _LEVEL_OF_METHOD.get(method_name, method_name)
+    event_dict["timestamp"] = utc_timestamp()
+    if "exc_info" in event_dict:
+        event_dict = structlog.processors.format_exc_info(logger, method_name, event_dict)
+    return _dumps(event_dict)
 
 
 def render_json(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> bytes:
@@ -168,12 +237,15 @@ def bound_logger(name: str, cache: list[Any]) -> Any:
     class are the same objects.
     """
     config = structlog.get_config()
-    key = (config["processors"], config["wrapper_class"], config["logger_factory"],
-           config["context_class"])
-    if cache and all(a is b for a, b in zip(cache[0], key, strict=True)):
-        return cache[1]
+    processors, wrapper = config["processors"], config["wrapper_class"]
+    factory, context = config["logger_factory"], config["context_class"]
+    if cache:  # compared one by one: this runs once per delivery
+        seen = cache[0]
+        if (seen[0] is processors and seen[1] is wrapper and seen[2] is factory
+                and seen[3] is context):
+            return cache[1]
     bound = structlog.get_logger(name).bind()
-    cache[:] = [key, bound]
+    cache[:] = [(processors, wrapper, factory, context), bound]
     return bound
 
 
@@ -210,19 +282,18 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     close_logging()
     sink = LineSink(out, interval_s=FLUSH_INTERVAL_S if buffered else None)
     _sink[:] = [sink]
-    renderer: Callable[..., Any] = (
-        structlog.dev.ConsoleRenderer() if console else render_json
-    )
     threshold = _LEVELS.get(level, logging.INFO)
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    # JSON: one processor does it all (json_line); the console keeps structlog's own chain.
+    processors: list[Callable[..., Any]] = [json_line] if not console else [
+        merge_log_context,
+        structlog.processors.add_log_level,
+        timestamper,
+        structlog.processors.format_exc_info,
+        structlog.dev.ConsoleRenderer(),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            timestamper,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=lambda *_args: SinkLogger(sink),
         cache_logger_on_first_use=False,
@@ -231,7 +302,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     # Records of the standard library's loggers: the same fields, the same renderer.
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
-            structlog.contextvars.merge_contextvars,
+            merge_log_context,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             timestamper,

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from relay.logs import configure_logging
+from relay.logs import bind_log_context, configure_logging, reset_log_context, utc_timestamp
 
 
 @pytest.fixture
@@ -136,3 +137,74 @@ def test_a_hot_path_logger_follows_a_new_level_filter() -> None:
         close_logging()
         structlog.configure(**saved_config)
     assert [line["n"] for line in lines(out)] == [1]
+
+
+def test_a_json_line_carries_level_timestamp_and_bound_context_in_structlogs_order(
+    json_log: io.StringIO,
+) -> None:
+    log = structlog.get_logger("relay.worker")
+    token = bind_log_context(deployment_id=7, cluster=3)
+    log.info("deployment finished", outcome="succeeded", cluster=99)  # the call's own wins
+    log.warn("deprecated alias")
+    reset_log_context(token)
+    log.info("after the reset")
+    text = json_log.getvalue().splitlines()
+    first, alias, after = (json.loads(line) for line in text)
+    # the call's fields, `event`, the bound context, then level and timestamp: the order
+    # structlog's chain (merge, add_log_level, TimeStamper) gave before json_line
+    assert list(first) == ["outcome", "cluster", "event", "deployment_id", "level", "timestamp"]
+    assert first["cluster"] == 99 and first["deployment_id"] == 7
+    assert alias["level"] == "warning" and "deployment_id" in alias
+    assert "deployment_id" not in after and "cluster" not in after
+
+
+async def test_bound_context_stays_with_its_task(json_log: io.StringIO) -> None:
+    log = structlog.get_logger("relay.worker")
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def deploy(dep: int) -> None:
+        token = bind_log_context(deployment_id=dep)
+        started.set()
+        await release.wait()
+        log.info("step")
+        reset_log_context(token)
+
+    one = asyncio.create_task(deploy(1))
+    await started.wait()
+    log.info("beside it")  # this task bound nothing
+    release.set()
+    await one
+    beside, step = lines(json_log)
+    assert "deployment_id" not in beside and step["deployment_id"] == 1
+
+
+def test_an_exception_is_logged_with_its_traceback_and_the_error_level(
+    json_log: io.StringIO,
+) -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        structlog.get_logger("relay").exception("deployment crashed")
+    [line] = lines(json_log)
+    assert line["level"] == "error" and "exc_info" not in line
+    assert line["exception"].startswith("Traceback") and "ValueError: boom" in line["exception"]
+
+
+@pytest.mark.parametrize("now", [0.0, 1.5, 1764464523.000456, 1764464523.999999,
+                                 1764464523.25, 4102444800.0])
+def test_utc_timestamp_is_structlogs_iso_utc_text_with_microseconds(now: float) -> None:
+    stamp = utc_timestamp(now)
+    expected = datetime.fromtimestamp(now, tz=UTC)
+    assert stamp.endswith("Z") and len(stamp) == len("2026-11-30T01:02:03.000456Z")
+    parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert abs((parsed - expected).total_seconds()) < 2e-6
+    if expected.microsecond:  # structlog leaves out a zero fraction; otherwise the same text
+        assert stamp == expected.isoformat().replace("+00:00", "Z")
+
+
+def test_utc_timestamp_of_now_moves_with_the_clock() -> None:
+    before = datetime.now(UTC)
+    parsed = datetime.fromisoformat(utc_timestamp().replace("Z", "+00:00"))
+    after = datetime.now(UTC)
+    assert before - timedelta(microseconds=1) <= parsed <= after
