@@ -165,12 +165,12 @@ class Deploying:
         elsewhere (canceled, taken over) or the store is away (the lease runs out and a
         later claim resumes it)."""
         dep = claim.deployment
-        context = bind_log_context(deployment_id=dep.id, cluster=dep.cluster)
         retries: RetryTally = RetryTally()
-        if claim.resumed:
-            log.info("resuming deployment", status=dep.status.value,
-                     snapshot=claim.snapshot is not None)
+        context = bind_log_context(deployment_id=dep.id, cluster=dep.cluster)
         try:
+            if claim.resumed:
+                log.info("resuming deployment", status=dep.status.value,
+                         snapshot=claim.snapshot is not None)
             gate = (await self._gates.at_claim(dep, claim.fence)
                     if self._gates is not None and not claim.resumed else None)
             if gate is not None and gate.held:
@@ -199,7 +199,9 @@ class Deploying:
             raise
         finally:
             self._snapshots.pop(dep.id, None)
-            reset_log_context(context)
+            # ValueError: closed outside its task (garbage-collected while pending)
+            with contextlib.suppress(ValueError):
+                reset_log_context(context)
         return None
 
     async def _after_end(self, final: Deployment, snapshot: Observation | None) -> None:

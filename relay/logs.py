@@ -6,7 +6,8 @@ so with the JSON format every line relay writes is one JSON object.
 
 The JSON path is kept cheap because the webhook handler writes one line per delivery: one
 processor (`json_line`: context, level, timestamp, traceback and rendering in a single call),
-orjson as the serializer (the standard library's json when orjson is not installed) and, for
+relay's own context-local fields (`bind_log_context`, not structlog.contextvars), orjson as
+the serializer (the standard library's json when orjson is not installed) and, for
 `relay serve`, a buffered writer that appends lines to a list and writes
 them in one call every FLUSH_INTERVAL_S, when BUFFER_MAX_BYTES are pending, and at shutdown.
 A crash (SIGKILL, OOM) can lose the lines of the last interval; never a delivery, which is
@@ -69,12 +70,19 @@ _CONTEXT: contextvars.ContextVar[tuple[tuple[str, Any], ...]] = contextvars.Cont
 def bind_log_context(**fields: Any) -> contextvars.Token[tuple[tuple[str, Any], ...]]:
     """Add `fields` to every line logged from here on in this context (the current task and
     the tasks it creates after the call), until `reset_log_context(token)` with the token
-    returned. A field the log call names itself wins over a bound one."""
-    return _CONTEXT.set(_CONTEXT.get() + tuple(fields.items()))
+    returned. A key bound again takes its new value (until that bind is reset); a field the
+    log call names itself wins over a bound one. structlog's own
+    `structlog.contextvars.bind_contextvars` is not merged: relay binds through this."""
+    kept = tuple(pair for pair in _CONTEXT.get() if pair[0] not in fields)
+    return _CONTEXT.set(kept + tuple(fields.items()))
 
 
 def reset_log_context(token: contextvars.Token[tuple[tuple[str, Any], ...]]) -> None:
-    """Undo the `bind_log_context` call that returned `token` (in the same context)."""
+    """Undo the `bind_log_context` call that returned `token`.
+
+    Raises ValueError when called in another context than the bind (a coroutine closed by
+    the garbage collector outside its task) and RuntimeError when the token was used before.
+    """
     _CONTEXT.reset(token)
 
 
@@ -91,20 +99,18 @@ def merge_log_context(_logger: Any, _name: str,
 _second: tuple[int, str] = (-1, "")
 
 
-def utc_timestamp(now: float | None = None) -> str:
-    """`now` (seconds since the epoch; the current time by default) as ISO 8601 UTC with
-    microseconds: "2026-11-30T01:02:03.000456Z". The text of the second is made once per
-    second; structlog's TimeStamper(fmt="iso", utc=True) gives the same text, except that it
-    leaves the fraction out when it is exactly zero."""
+def utc_timestamp(now_ns: int | None = None) -> str:
+    """`now_ns` (nanoseconds since the epoch, `time.time_ns()` by default) as ISO 8601 UTC
+    with microseconds, truncated: "2026-11-30T01:02:03.000456Z". The text of the second is
+    made once per second. structlog's TimeStamper(fmt="iso", utc=True) gives the same text
+    for the same clock reading, except that it leaves the fraction out when it is zero."""
     global _second
-    if now is None:
-        now = time.time()
-    whole = int(now // 1)
+    whole, micros = divmod((time.time_ns() if now_ns is None else now_ns) // 1000, 1_000_000)
     seen, text = _second
     if whole != seen:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
         _second = (whole, text)
-    return f"{text}.{min(int((now - whole) * 1e6), 999_999):06d}Z"
+    return f"{text}.{micros:06d}Z"
 
 
 # structlog's map_method_name: `warn` is the stdlib's alias, `exception` logs at error.

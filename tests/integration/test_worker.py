@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+import json
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -11,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
@@ -18,6 +22,7 @@ from structlog.testing import capture_logs
 from relay.config import Settings
 from relay.deployment import DeploymentStatus, NewDeployment
 from relay.follow import FollowSettings
+from relay.logs import configure_logging
 from relay.rollout import Observation
 from relay.simulator import SIM_FAULTS, SIM_STATE, parse_fault
 from relay.store.base import Claim
@@ -152,6 +157,32 @@ async def test_server_errors_are_retried_then_succeed(harness: Factory) -> None:
     assert line["api_retries"] == 2  # the canonical line carries this deployment's retries
     assert metric(h, "relay_cluster_api_retries_total", endpoint="apps.update") == 2
     assert metric(h, "relay_cluster_api_requests_total", endpoint="apps.update", code="503") == 2
+
+
+async def test_lines_logged_while_deploying_carry_the_deployment_and_its_cluster(
+    harness: Factory,
+) -> None:
+    h = await harness()
+    h.fault("error:apps.update:503:count=1")
+    saved_config = structlog.get_config()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.getLogger("aiohttp.access").level)
+    out = io.StringIO()
+    configure_logging("info", "json", stream=out)
+    try:
+        [dep_id] = await h.push(after=sha("context"))
+        final = await h.final(dep_id)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logging.getLogger("aiohttp.access").setLevel(saved[2])
+        structlog.configure(**saved_config)
+    assert final.status is DeploymentStatus.SUCCEEDED, final.error
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    [retry] = [e for e in lines if e["event"] == "cluster_api_retry"]  # logged deep in run
+    assert (retry["deployment_id"], retry["cluster"]) == (dep_id, 10702)
+    [delivery] = [e for e in lines if e["event"] == "delivery"]  # the webhook's own task
+    assert "deployment_id" not in delivery and "cluster" not in delivery
 
 
 async def test_client_error_refusal_ends_error_with_platform_message(harness: Factory) -> None:

@@ -8,6 +8,7 @@ import gc
 import io
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,13 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from relay.logs import bind_log_context, configure_logging, reset_log_context, utc_timestamp
+from relay.logs import (
+    bind_log_context,
+    configure_logging,
+    json_line,
+    reset_log_context,
+    utc_timestamp,
+)
 
 
 @pytest.fixture
@@ -191,15 +198,18 @@ def test_an_exception_is_logged_with_its_traceback_and_the_error_level(
     assert line["exception"].startswith("Traceback") and "ValueError: boom" in line["exception"]
 
 
-@pytest.mark.parametrize("now", [0.0, 1.5, 1764464523.000456, 1764464523.999999,
-                                 1764464523.25, 4102444800.0])
-def test_utc_timestamp_is_structlogs_iso_utc_text_with_microseconds(now: float) -> None:
-    stamp = utc_timestamp(now)
-    expected = datetime.fromtimestamp(now, tz=UTC)
-    assert stamp.endswith("Z") and len(stamp) == len("2026-11-30T01:02:03.000456Z")
-    parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    assert abs((parsed - expected).total_seconds()) < 2e-6
-    if expected.microsecond:  # structlog leaves out a zero fraction; otherwise the same text
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("now_ns", [0, 1_500_000_000, 1_764_464_523_000_456_000,
+                                    1_764_464_523_000_001_000, 1_764_464_523_000_000_999,
+                                    1_764_464_523_999_999_999, 4_102_444_800_000_000_000])
+def test_utc_timestamp_is_structlogs_iso_utc_text_with_microseconds(now_ns: int) -> None:
+    # the same clock reading, truncated to microseconds as datetime.now() is
+    expected = _EPOCH + timedelta(microseconds=now_ns // 1000)
+    stamp = utc_timestamp(now_ns)
+    assert stamp == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if expected.microsecond:  # structlog's text: isoformat, which leaves out a zero fraction
         assert stamp == expected.isoformat().replace("+00:00", "Z")
 
 
@@ -208,3 +218,61 @@ def test_utc_timestamp_of_now_moves_with_the_clock() -> None:
     parsed = datetime.fromisoformat(utc_timestamp().replace("Z", "+00:00"))
     after = datetime.now(UTC)
     assert before - timedelta(microseconds=1) <= parsed <= after
+
+
+def test_a_key_bound_again_takes_its_new_value_until_that_bind_is_reset(
+    json_log: io.StringIO,
+) -> None:
+    log = structlog.get_logger("relay")
+    outer = bind_log_context(a=1, b=2)
+    inner = bind_log_context(a=3, c=4)
+    log.info("inner")
+    reset_log_context(inner)
+    log.info("outer")
+    reset_log_context(outer)
+    first, second = lines(json_log)
+    assert (first["a"], first["b"], first["c"]) == (3, 2, 4)
+    assert (second["a"], second["b"]) == (1, 2) and "c" not in second
+
+
+@pytest.mark.parametrize(("method", "level"), [("warn", "warning"), ("exception", "error"),
+                                               ("critical", "critical"), ("info", "info")])
+def test_json_line_names_the_level_as_structlogs_add_log_level(method: str,
+                                                               level: str) -> None:
+    line = json.loads(json_line(None, method, {"event": "x"}))
+    assert line["level"] == level and list(line) == ["event", "level", "timestamp"]
+
+
+def _raised() -> ValueError:
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("exc_info", [
+    _raised(), (ValueError, _raised(), _raised().__traceback__)], ids=["instance", "tuple"])
+def test_json_line_formats_an_exception_given_as_exc_info(exc_info: Any) -> None:
+    line = json.loads(json_line(None, "error", {"event": "x", "exc_info": exc_info}))
+    assert "exc_info" not in line and "ValueError: boom" in line["exception"]
+
+
+def test_json_line_drops_a_false_exc_info_without_a_traceback() -> None:
+    line = json.loads(json_line(None, "info", {"event": "x", "exc_info": False}))
+    assert "exc_info" not in line and "exception" not in line
+
+
+def test_library_records_and_console_lines_carry_the_bound_context(
+    json_log: io.StringIO,
+) -> None:
+    token = bind_log_context(deployment_id=5)
+    try:
+        logging.getLogger("aiohttp.server").error("from a library")
+        [record] = lines(json_log)
+        assert record["deployment_id"] == 5 and record["logger"] == "aiohttp.server"
+        console = io.StringIO()
+        configure_logging("info", "console", stream=console)
+        structlog.get_logger("relay").info("on a terminal")
+        assert "deployment_id=5" in re.sub(r"\x1b\[[0-9;]*m", "", console.getvalue())
+    finally:
+        reset_log_context(token)
