@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
+import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import structlog
 
+from relay.logs import configure_logging
 from relay.store.sqlite import SQLiteStore
 from tests.harness import harness  # noqa: F401 - a fixture, shared by the end-to-end tests
 
@@ -128,3 +132,21 @@ def _postgres_unavailable(url: str, error: str) -> None:
         pytest.fail(f"{message}; CI=true or RELAY_TEST_POSTGRES_URL is set, so PostgreSQL "
                     "tests must run (.ci/run starts the server)", pytrace=False)
     pytest.skip(f"{message}; set RELAY_TEST_POSTGRES_URL to run the PostgreSQL tests")
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """configure_logging(json) into a buffer (the lines relay and the libraries write); the
+    previous logging setup restored after."""
+    saved_config = structlog.get_config()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.getLogger("aiohttp.access").level)
+    out = io.StringIO()
+    configure_logging("info", "json", stream=out)
+    try:
+        yield out
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logging.getLogger("aiohttp.access").setLevel(saved[2])
+        structlog.configure(**saved_config)

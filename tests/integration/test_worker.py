@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import io
 import json
-import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -14,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import structlog
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
@@ -22,7 +20,6 @@ from structlog.testing import capture_logs
 from relay.config import Settings
 from relay.deployment import DeploymentStatus, NewDeployment
 from relay.follow import FollowSettings
-from relay.logs import configure_logging
 from relay.rollout import Observation
 from relay.simulator import SIM_FAULTS, SIM_STATE, parse_fault
 from relay.store.base import Claim
@@ -160,25 +157,14 @@ async def test_server_errors_are_retried_then_succeed(harness: Factory) -> None:
 
 
 async def test_lines_logged_while_deploying_carry_the_deployment_and_its_cluster(
-    harness: Factory,
+    harness: Factory, json_log: io.StringIO,
 ) -> None:
     h = await harness()
     h.fault("error:apps.update:503:count=1")
-    saved_config = structlog.get_config()
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level, logging.getLogger("aiohttp.access").level)
-    out = io.StringIO()
-    configure_logging("info", "json", stream=out)
-    try:
-        [dep_id] = await h.push(after=sha("context"))
-        final = await h.final(dep_id)
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        logging.getLogger("aiohttp.access").setLevel(saved[2])
-        structlog.configure(**saved_config)
+    [dep_id] = await h.push(after=sha("context"))
+    final = await h.final(dep_id)
     assert final.status is DeploymentStatus.SUCCEEDED, final.error
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
     [retry] = [e for e in lines if e["event"] == "cluster_api_retry"]  # logged deep in run
     assert (retry["deployment_id"], retry["cluster"]) == (dep_id, 10702)
     [delivery] = [e for e in lines if e["event"] == "delivery"]  # the webhook's own task

@@ -9,7 +9,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,23 +25,6 @@ from relay.logs import (
     reset_log_context,
     utc_timestamp,
 )
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """configure_logging(json) into a buffer; the previous logging setup restored after."""
-    saved_config = structlog.get_config()
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level, logging.getLogger("aiohttp.access").level)
-    out = io.StringIO()
-    configure_logging("info", "json", stream=out)
-    try:
-        yield out
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        logging.getLogger("aiohttp.access").setLevel(saved[2])
-        structlog.configure(**saved_config)
 
 
 def lines(out: io.StringIO) -> list[dict[str, Any]]:
