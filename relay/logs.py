@@ -1,8 +1,8 @@
 """structlog configuration: JSON lines in production, a console renderer on a TTY.
 
 The standard library's logging (aiohttp's server and access loggers, asyncio's "Task exception
-was never retrieved", any library's warning) goes through the same processors and renderer,
-so with the JSON format every line relay writes is one JSON object.
+was never retrieved", any library's warning) gets the same fields and the same renderer, so
+with the JSON format every line relay writes is one JSON object.
 
 The JSON path is kept cheap because the webhook handler writes one line per delivery: one
 processor (`json_line`: context, level, timestamp, traceback and rendering in a single call),
@@ -122,8 +122,7 @@ def json_line(logger: Any, method_name: str, event_dict: MutableMapping[str, Any
     (`merge_log_context`), `level` (structlog's add_log_level), `timestamp`
     (`utc_timestamp`), an `exc_info` turned into `exception` (structlog's format_exc_info),
     then the line (`render_json`). Keys come in that order after the call's own fields."""
-    for key, value in _CONTEXT.get():
-        event_dict.setdefault(key, value)
+    merge_log_context(logger, method_name, event_dict)
     event_dict["level"] = _LEVEL_OF_METHOD.get(method_name, method_name)
     event_dict["timestamp"] = utc_timestamp()
     if "exc_info" in event_dict:
