@@ -304,6 +304,35 @@ def _ratios(series: dict[str, list[Measured]], a: str, b: str) -> float:
                                                                strict=False)])
 
 
+def _budget(series: dict[str, list[Measured]]) -> list[str]:
+    """What the ratio targets leave relay on this machine: at the target's rate, the CPUs'
+    time per delivery once the load generator has had its share (both cores used to the
+    full, an upper bound), and what one thread (the event loop's) may spend."""
+    if CEILING not in series:
+        return []
+    cpus = os.cpu_count() or 1
+    ceiling = median([m.wrk.rps for m in series[CEILING]])
+    notes = []
+    for name, share in ((IDLE, 0.40), (BUSY, 0.30)):
+        if name not in series or not ceiling:
+            continue
+        runs = series[name]
+        rate = share * ceiling
+        generator = median([m.wrk.cpu_us_per_request for m in runs])
+        if math.isnan(generator):
+            continue
+        used = median([m.us_per_req(m.loop_cpu_s + m.other_cpu_s) for m in runs])
+        loop = median([m.us_per_req(m.loop_cpu_s) for m in runs])
+        notes.append(
+            f"CPU budget, {name}: {share:.2f}x of the ceiling is {rate:.0f} deliveries/s; "
+            f"{cpus} CPUs at that rate give {cpus * 1e6 / rate:.0f} µs per delivery, "
+            f"{cpus * 1e6 / rate - generator:.0f} once the load generator has its "
+            f"{generator:.0f} µs (relay used {used:.0f}; the cluster simulator's share is not "
+            f"taken off), and one thread at most "
+            f"{1e6 / rate:.0f} µs (relay's event loop used {loop:.0f})")
+    return notes
+
+
 def _report(s: IngestSettings, series: dict[str, list[Measured]],
             rate: dict[str, list[LoadResult]], idle: RelayTarget, busy: RelayTarget,
             with_hook: bool, load: list[float]) -> tuple[list[Table], list[Target]]:
@@ -311,7 +340,8 @@ def _report(s: IngestSettings, series: dict[str, list[Measured]],
               f"per push, wrk -t1 -c{s.connections}, {s.duration_s:g} s x {s.rounds} rounds "
               f"(alternated), medians",
               ["target", "requests/s", "p50", "p99", "CPU µs/request (loop + other threads)",
-               "relay idle / this", "relay deploying / this"])
+               "load generator CPU µs/request", "relay idle / this",
+               "relay deploying / this"])
     labels = {IDLE: IDLE, BUSY: f"{BUSY} ({s.busy_clusters} clusters)",
               CEILING: "bare aiohttp + HMAC (ceiling)",
               LEAN: "lean durable reference (bench/lean.py)",
@@ -322,6 +352,7 @@ def _report(s: IngestSettings, series: dict[str, list[Measured]],
         t.add(labels[name], f"{median([m.wrk.rps for m in runs]):.0f}",
               ms(median([m.wrk.p50_s for m in runs])), ms(median([m.wrk.p99_s for m in runs])),
               f"{loop + other:.0f} ({loop:.0f} + {other:.0f})",
+              f"{median([m.wrk.cpu_us_per_request for m in runs]):.0f}",
               f"{_ratios(series, IDLE, name):.2f}x", f"{_ratios(series, BUSY, name):.2f}x")
     slack = s.connections * (s.rounds * 2 + 2)
     for target in (idle, busy):
@@ -336,6 +367,9 @@ def _report(s: IngestSettings, series: dict[str, list[Measured]],
             f"{dict(sorted(d.statuses.items()))}")
     t.notes.append("CPU for the other targets: the whole process (+ reaped children for "
                    "webhook, its /bin/true) per request")
+    t.notes.append("load generator CPU: wrk's own user + system time (its Lua script picks a "
+                   "pre-signed body per request), on the same machine as the server")
+    t.notes.extend(_budget(series))
     t.notes.append("lean durable reference: aiohttp + HMAC + orjson, one delivery row (with "
                    "the body) and one deployment row per request, group-committed by a writer "
                    "thread to SQLite (WAL, synchronous=FULL) before the 202; none of relay's "

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ class WrkResult:
     errors: int  # connect/read/write errors
     timeouts: int
     codes: dict[int, int]
+    cpu_s: float = math.nan  # wrk's own CPU time (user + system), NaN when not measured
 
     @property
     def rps(self) -> float:
@@ -32,6 +35,23 @@ class WrkResult:
 
     def count(self, status: int) -> int:
         return self.codes.get(status, 0)
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """The load generator's CPU per request, µs (NaN when not measured or no request)."""
+        return self.cpu_s / self.requests * 1e6 if self.requests else math.nan
+
+
+# Runs wrk as its only child and then prints the child's CPU time (user + system, seconds) on
+# stderr: the load generator's own cost, beside the server's (the bench process itself has
+# other children, the servers, so its own RUSAGE_CHILDREN would mix them in).
+_TIMED = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:])\n"
+    "used = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(f'WRK_CPU_S {used.ru_utime + used.ru_stime}', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
 
 
 def available() -> bool:
@@ -63,18 +83,22 @@ def run_wrk(url: str, template: bytes, *, tag: str, connections: int, duration_s
         p.flush()
         argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
                 f"--timeout={timeout_s:g}s", "-s", str(SCRIPT), url, "--", f.name, p.name, tag]
-        out = subprocess.run(argv, capture_output=True, text=True, check=True,
-                             timeout=duration_s + timeout_s + 30).stdout
-    return parse_summary(out)
+        done = subprocess.run([sys.executable, "-c", _TIMED, *argv], capture_output=True,
+                              text=True, check=True, timeout=duration_s + timeout_s + 30)
+    return parse_summary(done.stdout, done.stderr)
 
 
-def parse_summary(output: str) -> WrkResult:
+def parse_summary(output: str, stderr: str = "") -> WrkResult:
+    """wrk's `BENCH {...}` line (bench/ingest.lua) -> WrkResult; its CPU time from the
+    `WRK_CPU_S <seconds>` line `_TIMED` writes on `stderr`, if there is one."""
     line = next((ln for ln in output.splitlines() if ln.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary:\n{output}")
+    cpu = next((float(ln.split()[1]) for ln in stderr.splitlines()
+                if ln.startswith("WRK_CPU_S ")), math.nan)
     d = json.loads(line[len("BENCH "):])
     return WrkResult(
         requests=d["requests"], duration_s=d["duration_us"] / 1e6, p50_s=d["p50_us"] / 1e6,
         p99_s=d["p99_us"] / 1e6, max_s=d["max_us"] / 1e6, errors=d["errors"],
-        timeouts=d["timeouts"], codes={int(k): v for k, v in d["codes"].items()},
+        timeouts=d["timeouts"], codes={int(k): v for k, v in d["codes"].items()}, cpu_s=cpu,
     )

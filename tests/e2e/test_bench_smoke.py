@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,13 +11,14 @@ from pathlib import Path
 from aiohttp.test_utils import TestServer
 
 from bench.ceiling import create_ceiling_app
+from bench.ingest import CEILING, IDLE, Measured, _budget
 from bench.lean import create_lean_app
 from bench.loadgen import run_at_rate, send_all
 from bench.payload import SECRET, github_headers, push_body, sha
 from bench.profile import summarise
 from bench.results import Table, Target, append, render_run, targets_table
 from bench.stats import percentile
-from bench.wrk import parse_summary
+from bench.wrk import WrkResult, parse_summary
 from relay.events import Source, parse_delivery
 
 
@@ -112,6 +114,27 @@ def test_wrk_summary_line_is_parsed() -> None:
     assert result.rps == 300
     assert (result.p50_s, result.p99_s) == (0.0015, 0.009)
     assert result.count(202) == 899 and result.count(503) == 1
+    assert math.isnan(result.cpu_s) and math.isnan(result.cpu_us_per_request)
+    timed = parse_summary(out, "some warning\nWRK_CPU_S 0.45\n")
+    assert timed.cpu_s == 0.45 and timed.cpu_us_per_request == 500
+
+
+def test_cpu_budget_note_takes_the_generator_share_off() -> None:
+    def run(rps: float, loop_s: float, other_s: float, generator_s: float) -> Measured:
+        wrk = WrkResult(requests=int(rps * 10), duration_s=10, p50_s=0.001, p99_s=0.002,
+                        max_s=0.003, errors=0, timeouts=0, codes={202: int(rps * 10)},
+                        cpu_s=generator_s)
+        return Measured(wrk, loop_s, other_s)
+
+    series = {CEILING: [run(10_000, 7.0, 0.0, 8.0)], IDLE: [run(2_000, 6.0, 2.0, 1.8)]}
+    (note,) = _budget(series)
+    cpus = os.cpu_count() or 1
+    # 0.40 x 10,000/s = 4,000/s: each delivery may take cpus * 250 µs, less wrk's 90 µs
+    assert "0.40x of the ceiling is 4000 deliveries/s" in note
+    assert f"give {cpus * 250} µs per delivery, {cpus * 250 - 90} once" in note
+    assert "(relay used 400;" in note and "one thread at most 250 µs" in note
+    assert "event loop used 300)" in note
+    assert _budget({IDLE: series[IDLE]}) == []
 
 
 def test_percentile_and_profile_summary(tmp_path: Path) -> None:
