@@ -4,21 +4,25 @@ Every statement of `SQLiteStore` runs here, so the event loop never blocks on di
 never interleave. Work comes in two lanes:
 
 - `first`: the ingest group commits (relay.store.sqlite_batch). A git host waits for each
-  answer, so a batch never waits behind the worker's writes or the admin API's reads;
+  answer, so a batch goes before the worker's writes and the admin API's reads queued with it;
 - `then`: everything else, in order of submission.
 
-There is at most one ingest batch in flight (the group commit forms the next one while this
-one is written), so after each batch the other lane gets its turn: a busy ingest delays a
-worker write by one batch at most, never starves it.
+The group commit keeps the next ingest batch queued while one is written, so that it starts
+the moment the running one commits. So that a steady ingest cannot starve the other lane:
+while `then` jobs wait, at most `first_in_row` (default 2) `first` jobs start in a row, then
+one `then` job runs. A busy ingest slows the worker's writes (one per few batches), never
+stops them.
 
 A job's result or error reaches the event loop through one `call_soon_threadsafe` per job
 (a batch is one job). With an `observe` callback, every job that ran reports its lane, how
 long it waited in its queue and how long it ran (relay_store_wait_seconds and
-relay_store_job_seconds, docs/metrics.md): whether ingest waits behind the worker's writes,
-or its own batches are slow. `close` lets the jobs already queued finish, then stops the thread;
-a job submitted after that gets `ThreadClosed`. Both lanes are bounded (`max_queued`): past
-that `submit` raises `ThreadBusy` at once instead of queueing without end (the web side
-answers 503; the server's connection cap keeps it far from that in practice).
+relay_store_job_seconds, docs/metrics.md): how long ingest waits for the thread (behind the
+running batch or a worker write), and how long the batches and the other jobs run.
+
+`close` lets the jobs already queued finish, then stops the thread; a job submitted after
+that gets `ThreadClosed`. Both lanes are bounded (`max_queued`): past that `submit` raises
+`ThreadBusy` at once instead of queueing without end (the web side answers 503; the server's
+connection cap keeps it far from that in practice).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ T = TypeVar("T")
 log = structlog.get_logger("relay.store")
 
 MAX_QUEUED = 10_000  # jobs per lane
+FIRST_IN_ROW = 2  # `first` jobs that may go before a waiting `then` job
 
 
 class ThreadClosed(RuntimeError):
@@ -63,14 +68,20 @@ class StoreThread:
     the thread after each job that ran, once its answer is posted: (lane is `first`, seconds
     queued, seconds running), by `time.perf_counter`; an exception it raises is logged and
     the thread goes on. A job whose caller gave up before its turn is not run, nor timed.
+    `first_in_row`: how many `first` jobs may start in a row while `then` jobs wait (at
+    least 1); a `then` job whose caller gave up does not count as the other lane's turn.
     """
 
     def __init__(self, name: str, *, max_queued: int = MAX_QUEUED,
-                 observe: Observer | None = None) -> None:
+                 observe: Observer | None = None, first_in_row: int = FIRST_IN_ROW) -> None:
+        if first_in_row < 1:
+            raise ValueError(f"first_in_row must be at least 1, not {first_in_row}")
         self.observe = observe
         self._first: deque[_Job] = deque()
         self._then: deque[_Job] = deque()
         self._max = max_queued
+        self._first_in_row = first_in_row
+        self._passed = 0  # `first` jobs started in a row while the `then` lane was waiting
         self._ready = threading.Condition(threading.Lock())
         self._closing = False
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
@@ -107,11 +118,16 @@ class StoreThread:
             with self._ready:
                 while not self._first and not self._then and not self._closing:
                     self._ready.wait()
-                first = bool(self._first)
+                first = bool(self._first) and (
+                    not self._then or self._passed < self._first_in_row)
                 if first:
                     job = self._first.popleft()
+                    if self._then:
+                        self._passed += 1
                 elif self._then:
                     job = self._then.popleft()
+                    if not job[3].cancelled():  # skipped, not run: the lane's turn is not used
+                        self._passed = 0
                 else:
                     return  # closing, and nothing is left
             self._run(job, first)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,6 +119,100 @@ async def test_batches_are_bounded(sqlite_store: SQLiteStore) -> None:
     results = await asyncio.gather(*(group.submit(lambda c, i=i: i) for i in range(10)))
     assert results == list(range(10))
     assert group.batches == 3
+
+
+async def _yield_until(ready: Callable[[], bool]) -> None:
+    """Let the event loop run until `ready()` (bounded): the tasks it waits for only need
+    their turn on the loop, no time."""
+    for _ in range(100):
+        if ready():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+async def test_the_next_batch_starts_as_soon_as_the_running_one_commits(
+    sqlite_store: SQLiteStore,
+) -> None:
+    """While a batch is written the next one waits on the store's thread, in the ingest lane:
+    a worker write queued meanwhile runs after it, not in between (sqlite_batch.py)."""
+    thread = sqlite_store._thread
+    group = GroupCommit(functools.partial(sqlite_store._run, first=True), sqlite_store._db,
+                        label="test")
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def held(conn: sqlite3.Connection) -> str:
+        started.set()
+        release.wait(10)
+        order.append("a")
+        return "a"
+
+    def write(name: str) -> Callable[[sqlite3.Connection], str]:
+        def fn(conn: sqlite3.Connection) -> str:
+            order.append(name)
+            return name
+        return fn
+
+    first = asyncio.create_task(group.submit(held))
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        following = [asyncio.create_task(group.submit(write(n))) for n in ("b", "c")]
+        await _yield_until(lambda: len(thread._first) == 1)  # the next batch waits its turn
+        worker: asyncio.Task[Any] = asyncio.create_task(
+            sqlite_store._run(order.append, "worker"))
+        await _yield_until(lambda: len(thread._then) == 1)
+    finally:
+        release.set()
+    assert await asyncio.gather(first, *following) == ["a", "b", "c"]
+    await worker
+    assert order == ["a", "b", "c", "worker"]
+    assert group.batches == 2
+
+
+async def test_a_job_cancelled_before_it_ran_leaves_no_caller_behind(
+    sqlite_store: SQLiteStore,
+) -> None:
+    """Shutdown cancels a job's task before it reached the store's thread: its caller is
+    cancelled, and the next submit gets a job of its own (nothing waits for a dead job)."""
+    group = GroupCommit(functools.partial(sqlite_store._run, first=True), sqlite_store._db,
+                        label="test")
+    first = asyncio.create_task(group.submit(lambda c: "a"))
+    await _yield_until(lambda: bool(group._jobs))  # its job's task exists, has not run yet
+    for job in list(group._jobs):
+        job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(first, 5)  # not TimeoutError: the caller is not left waiting
+    assert await asyncio.wait_for(group.submit(lambda c: "b"), 5) == "b"
+    assert group.batches == 1
+
+
+async def test_a_transaction_that_answers_for_fewer_items_fails_them_all(
+    sqlite_store: SQLiteStore,
+) -> None:
+    def short(connection: Callable[[], sqlite3.Connection], items: list[Any]) -> list[Any]:
+        return items[:-1]
+
+    group: GroupCommit[str] = GroupCommit(sqlite_store._run, sqlite_store._db, label="test",
+                                          transaction=short)
+    results = await asyncio.wait_for(
+        asyncio.gather(group.submit("x"), group.submit("y"), return_exceptions=True), 5)
+    assert [str(r) for r in results] == ["1 outcomes for 2 items"] * 2
+    # The group goes on: the next batch is written as usual.
+    group._transaction = lambda connection, items: items
+    assert await asyncio.wait_for(group.submit("z"), 5) == "z"
+
+
+async def test_a_batch_larger_than_max_batch_is_written_in_pieces_pipelined(
+    sqlite_store: SQLiteStore,
+) -> None:
+    group = GroupCommit(functools.partial(sqlite_store._run, first=True), sqlite_store._db,
+                        label="test", max_batch=3)
+    values = await asyncio.wait_for(
+        asyncio.gather(*(group.submit(lambda c, i=i: i) for i in range(10))), 5)
+    assert values == list(range(10))
+    assert group.batches == 4
+    assert not group._jobs and not group._queue
 
 
 async def test_closed_store_answers_store_error(tmp_path: Path) -> None:

@@ -37,6 +37,39 @@ async def test_the_first_lane_runs_before_jobs_queued_earlier() -> None:
     await thread.close()
 
 
+async def test_a_waiting_then_job_lets_at_most_first_in_row_first_jobs_pass() -> None:
+    thread = StoreThread("test-store", first_in_row=2)
+    release, held = await _blocked(thread)
+    order: list[str] = []
+    worker = thread.submit(order.append, "then")
+    ingest = [thread.submit(order.append, f"first-{i}", first=True) for i in range(5)]
+    release.set()
+    await asyncio.gather(held, worker, *ingest)
+    # A steady ingest (the group commit keeps its next batch queued) cannot starve the
+    # worker's writes: two ingest jobs pass it, then it runs, then the rest of the ingest.
+    assert order == ["first-0", "first-1", "then", "first-2", "first-3", "first-4"]
+    await thread.close()
+
+
+async def test_a_then_job_whose_caller_gave_up_does_not_use_the_lanes_turn() -> None:
+    thread = StoreThread("test-store", first_in_row=1)
+    release, held = await _blocked(thread)
+    order: list[str] = []
+    gone = thread.submit(order.append, "gone")
+    worker = thread.submit(order.append, "then")
+    ingest = [thread.submit(order.append, f"first-{i}", first=True) for i in range(3)]
+    gone.cancel()
+    release.set()
+    await asyncio.gather(held, worker, *ingest)
+    assert order == ["first-0", "then", "first-1", "first-2"]
+    await thread.close()
+
+
+def test_first_in_row_must_let_one_first_job_pass() -> None:
+    with pytest.raises(ValueError, match="first_in_row must be at least 1, not 0"):
+        StoreThread("test-store", first_in_row=0)
+
+
 async def test_results_and_errors_reach_the_caller() -> None:
     thread = StoreThread("test-store")
     assert await thread.submit(sum, [1, 2, 3]) == 6
