@@ -321,8 +321,8 @@ def _budget(series: dict[str, list[Measured]]) -> list[str]:
         generator = median([m.wrk.cpu_us_per_request for m in runs])
         if math.isnan(generator):
             continue
-        used = median([m.us_per_req(m.loop_cpu_s + m.other_cpu_s) for m in runs])
         loop = median([m.us_per_req(m.loop_cpu_s) for m in runs])
+        used = loop + median([m.us_per_req(m.other_cpu_s) for m in runs])  # as in the table
         notes.append(
             f"CPU budget, {name}: {share:.2f}x of the ceiling is {rate:.0f} deliveries/s; "
             f"{cpus} CPUs at that rate give {cpus * 1e6 / rate:.0f} µs per delivery, "
