@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -83,14 +85,32 @@ def run_wrk(url: str, template: bytes, *, tag: str, connections: int, duration_s
         p.flush()
         argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
                 f"--timeout={timeout_s:g}s", "-s", str(SCRIPT), url, "--", f.name, p.name, tag]
-        done = subprocess.run([sys.executable, "-c", _TIMED, *argv], capture_output=True,
-                              text=True, check=True, timeout=duration_s + timeout_s + 30)
-    return parse_summary(done.stdout, done.stderr)
+        out, err = run_timed(argv, timeout_s=duration_s + timeout_s + 30)
+    return parse_summary(out, err)
+
+
+def run_timed(argv: list[str], *, timeout_s: float) -> tuple[str, str]:
+    """Run `argv` under `_TIMED`: (stdout, stderr), the stderr ending with `WRK_CPU_S
+    <seconds>`, the command's own CPU time. Raises CalledProcessError when the command fails,
+    TimeoutExpired after `timeout_s` seconds (the shim and the command are both killed:
+    they run in a process group of their own)."""
+    with subprocess.Popen([sys.executable, "-c", _TIMED, *argv], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, argv, out, err)
+    return out, err
 
 
 def parse_summary(output: str, stderr: str = "") -> WrkResult:
     """wrk's `BENCH {...}` line (bench/ingest.lua) -> WrkResult; its CPU time from the
-    `WRK_CPU_S <seconds>` line `_TIMED` writes on `stderr`, if there is one."""
+    `WRK_CPU_S <seconds>` line `_TIMED` writes on `stderr`, if there is one (else NaN).
+    Raises RuntimeError when there is no summary line, ValueError when a line is malformed."""
     line = next((ln for ln in output.splitlines() if ln.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary:\n{output}")

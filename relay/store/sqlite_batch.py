@@ -23,11 +23,12 @@ request is written at once and a busy store writes larger batches.
 Pipelined: while one batch is written, the next one's job already waits in the store thread's
 ingest lane and takes its items when it starts there, so it starts the moment the previous
 one commits: neither the trip of the answer back to the event loop nor a worker write that
-would slip in meanwhile delays it (at 500 deliveries/s while deploying, the acknowledgement's
-p99 fell from 11.9-12.7 ms to 8.5-9.4 ms, medians of six alternated rounds: bench/RESULTS.md,
-issue 17 part 8). One job waits and one runs; the store thread gives its other lane a turn
-after two ingest jobs in a row (sqlite_thread.py). Each job answers the callers it took
-itself, from the store's thread.
+would slip in meanwhile delays it. At 500 deliveries/s while deploying the acknowledgement's
+p99 fell from 14.5 to 6.8 ms between two runs of the benchmark, and from 11.9-12.7 to
+8.5-9.4 ms in alternated rounds of an earlier form (bench/RESULTS.md, issue 17 part 8). One
+job waits and one runs; the store thread gives its other lane a turn after two ingest jobs
+in a row (sqlite_thread.py). Each job answers the callers it took itself, from the store's
+thread, and queues the job for what `max_batch` left over before it writes.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ class _JobState:
 
 
 class _NothingToWrite(Exception):
-    """A job found no live request when it started (a job queued in a race with the one
-    before it, or every caller gave up): not a write, so not a success either."""
+    """A job found no live request when it started (every caller of its batch gave up, timed
+    out, after it was queued): not a write, so not a success either."""
 
 
 class GroupCommit(Generic[ItemT]):
@@ -115,7 +116,14 @@ class GroupCommit(Generic[ItemT]):
         self.batches = 0  # transactions committed or attempted (for tests and benchmarks)
 
     async def submit(self, item: ItemT) -> Any:
-        """Write `item` in the next group transaction; its outcome once that is committed."""
+        """Write `item` in the next group transaction; its outcome once that is committed.
+
+        Raises what the item's own write raised (sqlite3 and OS errors as StoreError); when
+        the whole transaction failed, that error (StoreError for sqlite3 and OS errors, and
+        RuntimeError when the transaction gave a wrong number of outcomes) for every item of
+        the batch; StoreError when the store is closed or its thread's queue is full;
+        CancelledError when the job was cancelled before it ran (shutdown).
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         with self._lock:
@@ -144,22 +152,27 @@ class GroupCommit(Generic[ItemT]):
             state.started = True
             taken: list[_Request[ItemT]] = []
             with self._lock:
-                self._job_waiting = False  # what comes from now on needs a job of its own
                 while self._queue and len(taken) < self._max_batch:
                     request = self._queue.popleft()
                     if not request.future.done():  # a caller that gave up is not written
                         taken.append(request)
-                more = bool(self._queue)
+                # What comes from now on needs a job of its own; what max_batch left over
+                # gets one now, queued behind this one.
+                leftover = self._job_waiting = bool(self._queue)
+            if leftover:
+                _post(loop, self._start_job, loop)
             if not taken:
                 raise _NothingToWrite()
             try:
                 outcomes = self._transaction(connection, [r.item for r in taken])
                 if len(outcomes) != len(taken):
                     raise RuntimeError(f"{len(outcomes)} outcomes for {len(taken)} items")
-            except Exception as exc:
-                _post(loop, self._fail, taken, self._store_error(exc), more)
+            except BaseException as exc:
+                error = (self._store_error(exc) if isinstance(exc, Exception)
+                         else StoreError(f"{self._label}: {exc!r}"))
+                _post(loop, self._fail, taken, error)
                 raise  # the store notes the failed write (SQLiteStore.last_write_error)
-            _post(loop, self._answer, taken, outcomes, more)
+            _post(loop, self._answer, taken, outcomes)
 
         with contextlib.suppress(_NothingToWrite):
             await self._run(write, self._connection)
@@ -190,8 +203,8 @@ class GroupCommit(Generic[ItemT]):
             else:
                 r.future.set_exception(exc)
 
-    def _answer(self, batch: list[_Request[ItemT]], outcomes: list[Any], more: bool) -> None:
-        """On the loop: each caller's outcome; then a job for what max_batch left over."""
+    def _answer(self, batch: list[_Request[ItemT]], outcomes: list[Any]) -> None:
+        """On the loop: each caller's outcome."""
         self.batches += 1
         for r, outcome in zip(batch, outcomes, strict=True):
             if r.future.done():  # the caller gave up (timeout): the write stands regardless
@@ -200,24 +213,13 @@ class GroupCommit(Generic[ItemT]):
                 r.future.set_exception(self._store_error(outcome.error))
             else:
                 r.future.set_result(outcome)
-        self._follow_up(more)
 
-    def _fail(self, batch: list[_Request[ItemT]], exc: Exception, more: bool) -> None:
+    def _fail(self, batch: list[_Request[ItemT]], exc: Exception) -> None:
         """On the loop: the whole transaction failed; every caller of the batch gets `exc`."""
         self.batches += 1
         for r in batch:
             if not r.future.done():
                 r.future.set_exception(exc)
-        self._follow_up(more)
-
-    def _follow_up(self, more: bool) -> None:
-        if not more:
-            return
-        with self._lock:
-            queue_job = bool(self._queue) and not self._job_waiting
-            self._job_waiting = self._job_waiting or queue_job
-        if queue_job:
-            self._start_job(asyncio.get_running_loop())
 
     def _store_error(self, exc: Exception) -> Exception:
         if isinstance(exc, (sqlite3.Error, OSError)):

@@ -69,7 +69,8 @@ class StoreThread:
     queued, seconds running), by `time.perf_counter`; an exception it raises is logged and
     the thread goes on. A job whose caller gave up before its turn is not run, nor timed.
     `first_in_row`: how many `first` jobs may start in a row while `then` jobs wait (at
-    least 1); a `then` job whose caller gave up does not count as the other lane's turn.
+    least 1, else ValueError); a `then` job whose caller gave up does not count as the other
+    lane's turn.
     """
 
     def __init__(self, name: str, *, max_queued: int = MAX_QUEUED,

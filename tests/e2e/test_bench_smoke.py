@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestServer
 
 from bench.ceiling import create_ceiling_app
@@ -18,7 +21,7 @@ from bench.payload import SECRET, github_headers, push_body, sha
 from bench.profile import summarise
 from bench.results import Table, Target, append, render_run, targets_table
 from bench.stats import percentile
-from bench.wrk import WrkResult, parse_summary
+from bench.wrk import WrkResult, parse_summary, run_timed
 from relay.events import Source, parse_delivery
 
 
@@ -135,6 +138,21 @@ def test_cpu_budget_note_takes_the_generator_share_off() -> None:
     assert "(relay used 400;" in note and "one thread at most 250 µs" in note
     assert "event loop used 300)" in note
     assert _budget({IDLE: series[IDLE]}) == []
+    unmeasured = {CEILING: series[CEILING], IDLE: [run(2_000, 6.0, 2.0, math.nan)]}
+    assert _budget(unmeasured) == []  # an older wrk runner: no generator figure, no budget
+
+
+def test_the_timing_shim_reports_its_commands_cpu_and_exit_status() -> None:
+    burn = "import sys\nx = sum(i * i for i in range(300000))\nprint('done')\nsys.exit({})"
+    out, err = run_timed([sys.executable, "-c", burn.format(0)], timeout_s=60)
+    assert out == "done\n"
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("WRK_CPU_S ")]
+    assert 0 < float(line.split()[1]) < 60
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        run_timed([sys.executable, "-c", burn.format(3)], timeout_s=60)
+    assert failed.value.returncode == 3
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_timed([sys.executable, "-c", "import time; time.sleep(60)"], timeout_s=0.5)
 
 
 def test_percentile_and_profile_summary(tmp_path: Path) -> None:

@@ -203,16 +203,30 @@ async def test_a_transaction_that_answers_for_fewer_items_fails_them_all(
     assert await asyncio.wait_for(group.submit("z"), 5) == "z"
 
 
-async def test_a_batch_larger_than_max_batch_is_written_in_pieces_pipelined(
+async def test_what_max_batch_leaves_over_is_queued_while_the_batch_is_written(
     sqlite_store: SQLiteStore,
 ) -> None:
+    thread = sqlite_store._thread
     group = GroupCommit(functools.partial(sqlite_store._run, first=True), sqlite_store._db,
                         label="test", max_batch=3)
-    values = await asyncio.wait_for(
-        asyncio.gather(*(group.submit(lambda c, i=i: i) for i in range(10))), 5)
-    assert values == list(range(10))
-    assert group.batches == 4
-    assert not group._jobs and not group._queue
+    started, release = threading.Event(), threading.Event()
+
+    def held(conn: sqlite3.Connection) -> int:
+        started.set()
+        release.wait(10)
+        return 0
+
+    calls = [group.submit(held), *(group.submit(lambda c, i=i: i) for i in range(1, 7))]
+    tasks = [asyncio.create_task(c) for c in calls]
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        await _yield_until(lambda: len(thread._first) == 1)  # the leftovers' job waits
+    finally:
+        release.set()
+    assert await asyncio.wait_for(asyncio.gather(*tasks), 5) == list(range(7))
+    assert group.batches == 3
+    await asyncio.wait_for(asyncio.gather(*group._jobs), 5)  # the tasks end after the answers
+    assert not group._queue and not group._job_waiting
 
 
 async def test_closed_store_answers_store_error(tmp_path: Path) -> None:

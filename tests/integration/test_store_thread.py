@@ -25,44 +25,39 @@ async def _blocked(thread: StoreThread) -> tuple[threading.Event, asyncio.Future
     return release, held
 
 
-async def test_the_first_lane_runs_before_jobs_queued_earlier() -> None:
-    thread = StoreThread("test-store")
+async def _ran_in_order(thread: StoreThread, queued: list[tuple[str, bool]],
+                       gave_up: str | None = None) -> list[str]:
+    """Hold the thread, queue one job per (name, first lane?) in that order, cancel the one
+    named `gave_up` (its caller gave up), let go: the names in the order the jobs ran."""
     release, held = await _blocked(thread)
     order: list[str] = []
-    later = [thread.submit(order.append, f"then-{i}") for i in range(3)]
-    batch = thread.submit(order.append, "first", first=True)
+    jobs = {name: thread.submit(order.append, name, first=first) for name, first in queued}
+    if gave_up is not None:
+        jobs.pop(gave_up).cancel()
     release.set()
-    await asyncio.gather(held, batch, *later)
-    assert order == ["first", "then-0", "then-1", "then-2"]
+    await asyncio.gather(held, *jobs.values())
     await thread.close()
+    return order
+
+
+async def test_the_first_lane_runs_before_jobs_queued_earlier() -> None:
+    queued = [("then-0", False), ("then-1", False), ("then-2", False), ("first", True)]
+    assert await _ran_in_order(StoreThread("test-store"), queued) == [
+        "first", "then-0", "then-1", "then-2"]
 
 
 async def test_a_waiting_then_job_lets_at_most_first_in_row_first_jobs_pass() -> None:
-    thread = StoreThread("test-store", first_in_row=2)
-    release, held = await _blocked(thread)
-    order: list[str] = []
-    worker = thread.submit(order.append, "then")
-    ingest = [thread.submit(order.append, f"first-{i}", first=True) for i in range(5)]
-    release.set()
-    await asyncio.gather(held, worker, *ingest)
+    queued = [("then", False), *((f"first-{i}", True) for i in range(5))]
     # A steady ingest (the group commit keeps its next batch queued) cannot starve the
     # worker's writes: two ingest jobs pass it, then it runs, then the rest of the ingest.
-    assert order == ["first-0", "first-1", "then", "first-2", "first-3", "first-4"]
-    await thread.close()
+    assert await _ran_in_order(StoreThread("test-store", first_in_row=2), queued) == [
+        "first-0", "first-1", "then", "first-2", "first-3", "first-4"]
 
 
 async def test_a_then_job_whose_caller_gave_up_does_not_use_the_lanes_turn() -> None:
-    thread = StoreThread("test-store", first_in_row=1)
-    release, held = await _blocked(thread)
-    order: list[str] = []
-    gone = thread.submit(order.append, "gone")
-    worker = thread.submit(order.append, "then")
-    ingest = [thread.submit(order.append, f"first-{i}", first=True) for i in range(3)]
-    gone.cancel()
-    release.set()
-    await asyncio.gather(held, worker, *ingest)
+    queued = [("gone", False), ("then", False), *((f"first-{i}", True) for i in range(3))]
+    order = await _ran_in_order(StoreThread("test-store", first_in_row=1), queued, "gone")
     assert order == ["first-0", "then", "first-1", "first-2"]
-    await thread.close()
 
 
 def test_first_in_row_must_let_one_first_job_pass() -> None:
