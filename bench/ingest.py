@@ -308,13 +308,13 @@ def _budget(series: dict[str, list[Measured]]) -> list[str]:
     """What the ratio targets leave relay on this machine: at the target's rate, the CPUs'
     time per delivery once the load generator has had its share (both cores used to the
     full, an upper bound), and what one thread (the event loop's) may spend."""
-    if CEILING not in series:
+    ceiling = median([m.wrk.rps for m in series.get(CEILING, [])])
+    if not ceiling or math.isnan(ceiling):
         return []
     cpus = os.cpu_count() or 1
-    ceiling = median([m.wrk.rps for m in series[CEILING]])
     notes = []
     for name, share in ((IDLE, 0.40), (BUSY, 0.30)):
-        if name not in series or not ceiling:
+        if name not in series:
             continue
         runs = series[name]
         rate = share * ceiling
