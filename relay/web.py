@@ -28,7 +28,7 @@ from relay.gatekeeper import CHECK_EVENTS
 from relay.hosts import SOURCE_PATTERN
 from relay.hosts.base import fold_headers
 from relay.ingest import delivery_id_for, ingest
-from relay.logs import bound_logger
+from relay.logs import log_event
 from relay.server import BODY_BUDGET, BodyOverLimit, read_body
 from relay.store import StoreError
 from relay.typedefs import CLOCK, LIVE, METRICS, STORE, WORKER
@@ -164,18 +164,16 @@ def _write_delivery_log(
     outcome = entry.fields.pop("outcome", "error")
     _received(request.app[METRICS].webhooks_received, entry.source.value, entry.event,
               outcome).inc()
-    bound = bound_logger("relay.web", _BOUND_LOG)
-    level = (bound.error if outcome == "store_error" else bound.warning
-             if outcome == "unauthorized" or status >= 500 else bound.info)
-    level(
-        "delivery", source=entry.source.value, hook_event=entry.event, outcome=outcome,
-        status=status, duration_ms=round(duration_s * 1000, 2), **entry.fields,
-    )
+    level = ("error" if outcome == "store_error" else "warning"
+             if outcome == "unauthorized" or status >= 500 else "info")
+    log_event(_BOUND_LOG, "relay.web", level, "delivery", {
+        "source": entry.source.value, "hook_event": entry.event, "outcome": outcome,
+        "status": status, "duration_ms": round(duration_s * 1000, 2), **entry.fields})
 
 
 # Outcomes an operator must see (docs/operations.md, "Logs"): a store that cannot write is an
-# error; a refused signature is a warning (a wrong secret, or someone probing). The logger is
-# bound once per logging configuration (relay.logs.bound_logger).
+# error; a refused signature is a warning (a wrong secret, or someone probing). The line is
+# written by relay.logs.log_event (this list is its cache of the bound structlog logger).
 _BOUND_LOG: list[Any] = []
 
 

@@ -129,6 +129,69 @@ def test_a_hot_path_logger_follows_a_new_level_filter() -> None:
     assert [line["n"] for line in lines(out)] == [1]
 
 
+@pytest.mark.parametrize("method", ["debug", "info", "warning", "error"])
+@pytest.mark.parametrize("threshold", ["debug", "info", "warning", "error"])
+def test_log_event_writes_the_bytes_structlog_writes(
+    method: str, threshold: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """relay.logs.log_event builds the delivery line itself under relay's JSON configuration:
+    the same bytes as the structlog logger it stands for, the same level filter, the bound
+    context merged."""
+    from relay import logs
+
+    monkeypatch.setattr(logs, "utc_timestamp", lambda: "2026-11-30T05:00:00.000001Z")
+    saved_config = structlog.get_config()
+    fields = {"source": "github", "outcome": "accepted", "status": 202, "duration_ms": 1.25,
+              "deployments": [1, 2], "repo": "o/r", "odd": object.__new__(_Odd)}
+    direct, through = io.StringIO(), io.StringIO()
+    token = bind_log_context(cluster=3)
+    try:
+        for out, write in ((direct, lambda: logs.log_event(
+                [], "relay.web", method, "delivery", dict(fields))),
+                           (through, lambda: getattr(logs.bound_logger("relay.web", []),
+                                                     method)("delivery", **fields))):
+            configure_logging(threshold, "json", stream=out, buffered=False)
+            assert logs._json_config, "relay's JSON configuration is recorded"
+            write()
+    finally:
+        reset_log_context(token)
+        logs.close_logging()
+        structlog.configure(**saved_config)
+    assert direct.getvalue() == through.getvalue()
+    written = logging.getLevelName(method.upper()) >= logging.getLevelName(threshold.upper())
+    assert bool(direct.getvalue()) is written
+    if written:
+        [line] = lines(direct)
+        assert list(line)[-5:] == ["odd", "event", "cluster", "level", "timestamp"]
+        assert line["odd"] == "<odd>"  # what JSON cannot carry is its repr, as before
+
+
+class _Odd:
+    def __repr__(self) -> str:
+        return "<odd>"
+
+
+def test_log_event_goes_through_structlog_under_any_other_configuration() -> None:
+    """capture_logs (and the console format) swap structlog's configuration: the line then
+    reaches them, not relay's sink."""
+    from relay.logs import close_logging, log_event
+
+    saved_config = structlog.get_config()
+    out = io.StringIO()
+    try:
+        configure_logging("info", "json", stream=out, buffered=False)
+        with structlog.testing.capture_logs() as captured:
+            log_event([], "relay.web", "warning", "delivery", {"outcome": "unauthorized"})
+        configure_logging("info", "console", stream=out, buffered=False)
+        log_event([], "relay.web", "info", "delivery", {"outcome": "accepted"})
+    finally:
+        close_logging()
+        structlog.configure(**saved_config)
+    assert captured == [{"outcome": "unauthorized", "event": "delivery",
+                         "log_level": "warning"}]
+    assert "delivery" in out.getvalue() and not out.getvalue().lstrip().startswith("{")
+
+
 def test_a_json_line_carries_level_timestamp_and_bound_context_in_structlogs_order(
     json_log: io.StringIO,
 ) -> None:
