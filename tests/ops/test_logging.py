@@ -151,7 +151,7 @@ def test_log_event_writes_the_bytes_structlog_writes(
                            (through, lambda: getattr(logs.bound_logger("relay.web", []),
                                                      method)("delivery", **fields))):
             configure_logging(threshold, "json", stream=out, buffered=False)
-            assert logs._json_config, "relay's JSON configuration is recorded"
+            assert logs._json_config is not None, "relay's JSON configuration is recorded"
             write()
     finally:
         reset_log_context(token)
@@ -169,6 +169,108 @@ def test_log_event_writes_the_bytes_structlog_writes(
 class _Odd:
     def __repr__(self) -> str:
         return "<odd>"
+
+
+def _same_bytes_both_ways(method: str, fields: dict[str, Any],
+                          monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """One log_event and one structlog call under relay's JSON configuration: their output.
+    On the first, structlog's path is made to fail, so the line was built by log_event."""
+    from relay import logs
+
+    monkeypatch.setattr(logs, "utc_timestamp", lambda: "2026-11-30T05:00:00.000001Z")
+    saved_config = structlog.get_config()
+    direct, through = io.StringIO(), io.StringIO()
+    try:
+        configure_logging("debug", "json", stream=direct, buffered=False)
+        with monkeypatch.context() as patched:
+            patched.setattr(logs, "bound_logger", _no_structlog)
+            logs.log_event([], "relay.web", method, "delivery", dict(fields))
+        configure_logging("debug", "json", stream=through, buffered=False)
+        getattr(logs.bound_logger("relay.web", []), method)("delivery", **fields)
+    finally:
+        logs.close_logging()
+        structlog.configure(**saved_config)
+    return direct.getvalue(), through.getvalue()
+
+
+def _no_structlog(*_args: Any) -> Any:
+    raise AssertionError("log_event went through structlog")
+
+
+def test_log_event_builds_the_line_itself_under_relays_json_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    direct, through = _same_bytes_both_ways("info", {"outcome": "accepted"}, monkeypatch)
+    assert direct == through and '"outcome":"accepted"' in direct
+
+
+def test_log_event_formats_exc_info_as_structlog_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        raise ValueError("the store went away")
+    except ValueError:
+        direct, through = _same_bytes_both_ways("error", {"exc_info": True}, monkeypatch)
+    assert direct == through
+    assert "ValueError: the store went away" in json.loads(direct)["exception"]
+
+
+def test_log_event_leaves_other_method_names_and_an_event_field_to_structlog(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An alias (`warn`, `exception`) or a field named `event` is structlog's to decide."""
+    from relay import logs
+
+    saved_config = structlog.get_config()
+    out = io.StringIO()
+    try:
+        configure_logging("info", "json", stream=out, buffered=False)
+        logs.log_event([], "relay.web", "warn", "delivery", {"n": 1})
+        logs.log_event([], "relay.web", "exception", "delivery", {"n": 2})
+        with pytest.raises(TypeError):  # structlog's answer: event given twice
+            logs.log_event([], "relay.web", "info", "delivery", {"event": "other"})
+    finally:
+        logs.close_logging()
+        structlog.configure(**saved_config)
+    assert [(line["n"], line["level"]) for line in lines(out)] == [(1, "warning"), (2, "error")]
+
+
+class _HostContext(dict[str, Any]):
+    """A context class that adds a field to every line (as structlog's wrap_dict can)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setdefault("host", "h1")
+
+
+@pytest.mark.parametrize("change", ["level", "factory", "context"])
+def test_log_event_follows_a_configuration_changed_after_relays(change: str) -> None:
+    """structlog.configure after configure_logging (a level filter, another logger factory,
+    another context class): the line follows structlog, not the recorded configuration."""
+    from relay.logs import SinkLogger, close_logging, log_event
+
+    saved_config = structlog.get_config()
+    out, other = io.StringIO(), io.StringIO()
+    try:
+        configure_logging("info", "json", stream=out, buffered=False)
+        if change == "level":
+            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+        elif change == "factory":
+            from relay.logs import LineSink
+
+            sink = LineSink(other, interval_s=None)
+            structlog.configure(logger_factory=lambda *_args: SinkLogger(sink))
+        else:
+            structlog.configure(context_class=_HostContext)
+        log_event([], "relay.web", "info", "delivery", {"n": 1})
+        log_event([], "relay.web", "error", "delivery", {"n": 2})
+    finally:
+        close_logging()
+        structlog.configure(**saved_config)
+    if change == "level":
+        assert [line["n"] for line in lines(out)] == [2]
+    elif change == "factory":
+        assert out.getvalue() == "" and [line["n"] for line in lines(other)] == [1, 2]
+    else:
+        assert [(line["n"], line["host"]) for line in lines(out)] == [(1, "h1"), (2, "h1")]
 
 
 def test_log_event_goes_through_structlog_under_any_other_configuration() -> None:
