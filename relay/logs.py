@@ -256,12 +256,12 @@ def bound_logger(name: str, cache: list[Any]) -> Any:
 
 class _JsonConfig(NamedTuple):
     """structlog's configuration as relay's JSON `configure_logging` left it (the objects,
-    compared by identity), with that call's sink and level threshold."""
+    compared by identity; its context class is `dict`), with that call's sink and level
+    threshold."""
 
     processors: Any
     wrapper: Any
     factory: Any
-    context: Any
     sink: LineSink
     threshold: int
 
@@ -299,7 +299,7 @@ def log_event(cache: list[Any], name: str, method: str, event: str,
             and config["processors"] == _ONLY_JSON_LINE
             and config["wrapper_class"] is direct.wrapper
             and config["logger_factory"] is direct.factory
-            and config["context_class"] is direct.context):
+            and config["context_class"] is dict):
         if level >= direct.threshold:
             event_dict = dict(fields)
             event_dict["event"] = event
@@ -361,8 +361,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     global _json_config
     config = structlog.get_config()
     _json_config = None if console else _JsonConfig(
-        config["processors"], config["wrapper_class"], config["logger_factory"],
-        config["context_class"], sink, threshold)
+        config["processors"], config["wrapper_class"], config["logger_factory"], sink,
+        threshold)
 
     # Records of the standard library's loggers: the same fields, the same renderer.
     formatter = structlog.stdlib.ProcessorFormatter(
